@@ -1,0 +1,182 @@
+"""The `ledger` command: a thin click shell over the `ledger` library.
+
+Each command's docstring is its `--help`. Commands parse options, call one library function and
+print; anything that decides or writes lives in `ledger/`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from ledger.db import open_ledger, resolve_url, schema_revision
+from ledger.errors import InputError, LedgerError
+from ledger.report import (
+    JOB_STATUS_COLUMNS,
+    format_csv,
+    format_json_rows,
+    format_table,
+    job_detail,
+    recent_events,
+    status_report,
+)
+from ledger.sqlquery import DEFAULT_TIME_BUDGET, QueryRefused, run_readonly_query
+
+
+class LedgerGroup(click.Group):
+    """Turns the library's user-facing errors into one line on stderr and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=LedgerGroup)
+@click.option(
+    "--db",
+    envvar="LEDGER_DB",
+    default=None,
+    metavar="PATH|URL",
+    help="Ledger database: SQLite path or SQLAlchemy URL (default ./ledger.db, or $LEDGER_DB).",
+)
+@click.version_option(package_name="ledger")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """A crash-safe, queryable ledger for LLM batch jobs."""
+    ctx.obj = {"db": db}
+
+
+def _url(ctx: click.Context) -> str:
+    return resolve_url(ctx.obj["db"])
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the ledger database (or upgrade it to the newest schema)."""
+    url = _url(ctx)
+    engine = open_ledger(url)
+    click.echo(f"ledger ready: {engine.url.render_as_string()} (schema {schema_revision(engine)})")
+
+
+@cli.command()
+@click.option("--run", "run_name", default=None, help="Only this run.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_context
+def status(ctx: click.Context, run_name: str | None, as_json: bool) -> None:
+    """Show each run and its jobs: state, request counts, tokens, cost and age."""
+    report = status_report(open_ledger(_url(ctx)), run_name)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    if not report:
+        click.echo("no runs yet" if run_name is None else f"no run named {run_name!r}")
+        return
+    for run in report:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(run["job_states"].items()))
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(run["request_statuses"].items()))
+        click.echo(
+            f"run {run['run']}: {run['provider']} {run['model']} {run['endpoint']}, "
+            f"{run['requests']} requests, {len(run['jobs'])} jobs ({states or 'none'})"
+        )
+        if statuses:
+            click.echo(
+                f"  requests: {statuses}; tokens in {run['input_tokens']} "
+                f"out {run['output_tokens']}; cost ${run['cost_usd']:.4f}"
+            )
+        rows = [[job[c] for c in JOB_STATUS_COLUMNS] for job in run["jobs"]]
+        if rows:
+            click.echo(format_table(JOB_STATUS_COLUMNS, rows))
+        click.echo("")
+
+
+@cli.command()
+@click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, job_id: int, as_json: bool) -> None:
+    """Show one job's fields and its full event history."""
+    found = job_detail(open_ledger(_url(ctx)), job_id)
+    if found is None:
+        raise InputError(f"no job with id {job_id}")
+    job, events = found
+    if as_json:
+        click.echo(json.dumps({"job": job, "events": events}, indent=2, default=str))
+        return
+    width = max(len(k) for k in job)
+    for key, value in job.items():
+        shown = _when(value) if key.endswith("_at") and value is not None else value
+        click.echo(f"{key.ljust(width)}  {'' if shown is None else shown}")
+    click.echo("\nevents:")
+    rows = [
+        [_when(e["at"]), e["from_state"] or "-", e["to_state"], e["actor"], e["detail"]]
+        for e in events
+    ]
+    click.echo(format_table(["at", "from", "to", "actor", "detail"], rows))
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True, help="How many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def history(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Show the most recent state changes of all jobs, oldest first."""
+    events = recent_events(open_ledger(_url(ctx)), limit)
+    if as_json:
+        click.echo(json.dumps(events, indent=2, default=str))
+        return
+    columns = ["at", "job", "run", "from", "to", "actor"]
+    rows = [
+        [_when(e["at"]), e["job_id"], e["run"], e["from_state"] or "-", e["to_state"], e["actor"]]
+        for e in events
+    ]
+    click.echo(format_table(columns, rows) if rows else "no events yet")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of row objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
+@click.option(
+    "--time-budget",
+    default=DEFAULT_TIME_BUDGET,
+    show_default=True,
+    help="Stop the query after this many seconds.",
+)
+@click.pass_context
+def sql(ctx: click.Context, query: str, as_json: bool, as_csv: bool, time_budget: float) -> None:
+    """Run one read-only SQL query over the ledger (tables, and views such as run_progress).
+
+    Writes, ATTACH, PRAGMA and more than one statement are refused.
+    """
+    try:
+        result = run_readonly_query(_url(ctx), query, time_budget=time_budget)
+    except QueryRefused as error:
+        raise InputError(str(error)) from None
+    if as_json:
+        click.echo(format_json_rows(result.columns, result.rows))
+    elif as_csv:
+        click.echo(format_csv(result.columns, result.rows), nl=False)
+    else:
+        click.echo(format_table(result.columns, result.rows))
+
+
+def main() -> None:
+    cli(prog_name="ledger")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
