@@ -23,7 +23,7 @@ class State(StrEnum):
     IN_PROGRESS = "in_progress"
     #: The batch finished; output and/or error files are waiting to be downloaded.
     COMPLETED = "completed"
-    #: The provider rejected the batch as a whole (validation); no request ran.
+    #: The provider rejected the batch as a whole (validation, or a refused upload/create).
     FAILED = "failed"
     #: The 24 h window passed; the requests that finished have results, the rest do not.
     EXPIRED = "expired"
@@ -37,8 +37,9 @@ class State(StrEnum):
 
 #: The one table of legal transitions: state -> states it may move to.
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.BUILT: frozenset({State.UPLOADED, State.CANCELLED}),
-    State.UPLOADED: frozenset({State.SUBMITTED, State.CANCELLED}),
+    # built/uploaded -> failed: the provider refused the upload or the create itself (400).
+    State.BUILT: frozenset({State.UPLOADED, State.FAILED, State.CANCELLED}),
+    State.UPLOADED: frozenset({State.SUBMITTED, State.FAILED, State.CANCELLED}),
     State.SUBMITTED: frozenset(
         {State.IN_PROGRESS, State.COMPLETED, State.FAILED, State.EXPIRED, State.CANCELLED}
     ),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from ledger.db import db_now
-from ledger.models import Run
+from ledger.models import Request, Run
 from ledger.store import create_job
 
 
@@ -50,3 +54,76 @@ def add_jobs(engine: Engine, run_id: int, count: int) -> list[int]:
             )
             for index in range(1, count + 1)
         ]
+
+
+def add_built_job(
+    engine: Engine,
+    workdir: Path,
+    run_name: str,
+    custom_ids: list[str],
+    *,
+    endpoint: str = "/v1/chat/completions",
+    model: str = "gpt-4o-mini",
+    shard_index: int = 1,
+) -> int:
+    """Write a shard of Batch API lines and record its run (if new), job and request rows."""
+    shard = workdir / "runs" / run_name / "batch_inputs" / f"shard-{shard_index:04d}.jsonl"
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for custom_id in custom_ids:
+        body: dict[str, object] = {"model": model}
+        if endpoint == "/v1/chat/completions":
+            body["messages"] = [{"role": "user", "content": f"say {custom_id}"}]
+        else:
+            body["input"] = f"say {custom_id}"
+        lines.append(
+            json.dumps({"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body})
+        )
+    content = ("\n".join(lines) + "\n").encode()
+    shard.write_bytes(content)
+    with engine.begin() as connection:
+        run_id = connection.execute(select(Run.id).where(Run.name == run_name)).scalar()
+        if run_id is None:
+            run_id = connection.execute(
+                insert(Run)
+                .values(
+                    name=run_name,
+                    provider="openai",
+                    endpoint=endpoint,
+                    model=model,
+                    input_path=str(shard),
+                    input_sha256=hashlib.sha256(content).hexdigest(),
+                    options={},
+                    request_count=len(custom_ids),
+                    created_at=connection.execute(select(db_now())).scalar_one(),
+                )
+                .returning(Run.id)
+            ).scalar_one()
+        job_id = create_job(
+            connection,
+            actor="test",
+            run_id=run_id,
+            shard_index=shard_index,
+            provider="openai",
+            endpoint=endpoint,
+            model=model,
+            input_path=str(shard),
+            input_sha256=hashlib.sha256(content).hexdigest(),
+            input_bytes=len(content),
+            request_count=len(custom_ids),
+            est_input_tokens=10 * len(custom_ids),
+        )
+        connection.execute(
+            insert(Request),
+            [
+                {
+                    "run_id": run_id,
+                    "job_id": job_id,
+                    "custom_id": custom_id,
+                    "line_number": line,
+                    "status": "pending",
+                }
+                for line, custom_id in enumerate(custom_ids, start=1)
+            ],
+        )
+    return job_id

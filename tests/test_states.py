@@ -18,8 +18,10 @@ from ledger.store import advance, claim
 # The lifecycle as the issue specifies it, written out independently of ledger.states.
 EXPECTED_EDGES = {
     ("built", "uploaded"),
+    ("built", "failed"),
     ("built", "cancelled"),
     ("uploaded", "submitted"),
+    ("uploaded", "failed"),
     ("uploaded", "cancelled"),
     ("submitted", "in_progress"),
     ("submitted", "completed"),

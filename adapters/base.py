@@ -1,0 +1,152 @@
+"""The one Protocol every batch provider implements, and the small types it speaks.
+
+The provider's own words (`validating`, `finalizing`, `cancelling`, `ended`) are mapped to ledger
+states inside each adapter; nothing outside `adapters/` sees them. Errors are sorted by what the
+reconciler must do about them, not by HTTP status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ledger.states import State
+
+#: The batch error code that means "your organisation's queue is full": not the batch's fault.
+TOKEN_LIMIT_EXCEEDED = "token_limit_exceeded"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file held by the provider."""
+
+    id: str
+    filename: str
+    bytes: int
+    created_at: int
+
+
+@dataclass(frozen=True)
+class BatchError:
+    """One reason the provider gave for failing a whole batch."""
+
+    code: str | None
+    message: str | None
+    line: int | None = None
+    param: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchSnapshot:
+    """What the provider says about one batch, already in the ledger's words."""
+
+    id: str
+    #: The ledger state this provider status maps to.
+    state: State
+    #: The provider's own status word, kept for the record.
+    provider_status: str
+    input_file_id: str | None
+    created_at: int
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    requests_total: int | None = None
+    requests_completed: int | None = None
+    requests_failed: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    errors: tuple[BatchError, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failed_for_token_limit(self) -> bool:
+        """A failure the ledger retries later instead of recording (the queue was full)."""
+        return self.state is State.FAILED and any(
+            e.code == TOKEN_LIMIT_EXCEEDED for e in self.errors
+        )
+
+    def error_summary(self) -> str | None:
+        if not self.errors:
+            return None
+        return "; ".join(
+            f"{e.code or 'error'}: {e.message or ''}".strip()
+            + (f" (line {e.line})" if e.line is not None else "")
+            for e in self.errors
+        )
+
+
+class ProviderError(Exception):
+    """A provider call did not succeed. Messages never carry credentials."""
+
+
+class TransientError(ProviderError):
+    """Rate limits, server errors, connection trouble: back off this job, change nothing."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OutcomeUnknown(TransientError):
+    """A call with a side effect may or may not have taken effect (timeout, dropped reply).
+
+    The reconciler must look for the object by its tag before trying the side effect again.
+    """
+
+
+class FatalError(ProviderError):
+    """The credentials or the account are refused (401, insufficient quota): pause everything."""
+
+
+class NotFound(ProviderError):
+    """The provider does not know the object (yet, or any more)."""
+
+
+class Rejected(ProviderError):
+    """The provider refused the request itself (400): repeating it will not help."""
+
+
+class BatchProvider(Protocol):
+    """What the reconciler needs from a batch provider."""
+
+    #: The registry name ("openai"), recorded on each job.
+    name: str
+    #: The API base URL used, recorded on each job (never the key).
+    base_url: str | None
+
+    def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
+        """Upload a shard's input file under `filename` (which carries the job's tag)."""
+        ...
+
+    def find_uploads(self, filename: str) -> list[RemoteFile]:
+        """Uploaded input files named `filename`, oldest first (to adopt after a crash)."""
+        ...
+
+    def create_batch(
+        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+    ) -> BatchSnapshot:
+        """Create a batch over an uploaded input, tagged with `metadata`. Never retried inside."""
+        ...
+
+    def find_batches(
+        self, *, input_file_id: str, metadata: dict[str, str], created_after: int
+    ) -> list[BatchSnapshot]:
+        """Batches over `input_file_id` carrying every pair of `metadata`, oldest first."""
+        ...
+
+    def get_batch(self, batch_id: str) -> BatchSnapshot:
+        """The batch's current status; raises NotFound when the provider does not know it."""
+        ...
+
+    def cancel_batch(self, batch_id: str) -> BatchSnapshot:
+        """Ask the provider to cancel; returns the status it reports right after."""
+        ...
+
+    def download_file(self, file_id: str, destination: Path) -> int:
+        """Stream a result file to `destination`; returns its size, checked against the
+        provider's own byte count (a cut-off download raises TransientError)."""
+        ...
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete a file held by the provider (orphaned uploads)."""
+        ...
