@@ -174,6 +174,89 @@ def sql(ctx: click.Context, query: str, as_json: bool, as_csv: bool, time_budget
         click.echo(format_table(result.columns, result.rows))
 
 
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("ledger")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _reconcile_options(**given: Any) -> Any:
+    from ledger.reconcile import ReconcileOptions
+
+    return ReconcileOptions(**{k: v for k, v in given.items() if v is not None})
+
+
+@cli.command()
+@click.option("--run", "run_name", default=None, help="Only this run's jobs.")
+@click.option("--loop", is_flag=True, help="Keep reconciling until interrupted.")
+@click.option("--until-done", is_flag=True, help="Loop until every job is normalized or failed.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between idle passes.")
+@click.option("--poll-min", type=float, default=None, help="First poll delay (default 10 s).")
+@click.option("--poll-max", type=float, default=None, help="Longest poll delay (default 120 s).")
+@click.option("--concurrency", type=int, default=None, help="Jobs stepped at once (default 16).")
+@click.option(
+    "--max-enqueued-tokens",
+    type=int,
+    default=None,
+    help="Hold jobs back so estimated prompt tokens in flight per model stay under this.",
+)
+@click.option("--not-found-grace", type=float, default=None, help="Seconds a new batch may 404.")
+@click.option("--lease-seconds", type=float, default=None, help="Lease length (default 900 s).")
+@click.option("--base-url", default=None, help="Provider base URL for jobs not yet sent.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step (debug level).")
+@click.pass_context
+def reconcile(
+    ctx: click.Context, loop: bool, until_done: bool, interval: float, verbose: bool, **options: Any
+) -> None:
+    """Advance jobs through their provider: upload, create, poll, download, normalize.
+
+    One pass by default; --loop keeps going, --until-done stops once nothing is left to do.
+    SIGINT/SIGTERM finish the current step and release leases.
+    """
+    from ledger.progress import ProgressDisplay, install_stop_signals
+    from ledger.reconcile import PauseLoop, Reconciler
+
+    _configure_logging(verbose)
+    engine = open_ledger(_url(ctx))
+    display = ProgressDisplay(engine, options.get("run_name"))
+    reconciler = Reconciler(
+        engine, _reconcile_options(**options), on_transition=display.on_transition
+    )
+    install_stop_signals(reconciler.stop_requested.set)
+    try:
+        if loop or until_done:
+            reconciler.run_loop(interval=interval, until_done=until_done, on_pass=display.on_pass)
+        else:
+            report = reconciler.run_pass()
+            display.on_pass(report)
+            if report.paused:
+                raise PauseLoop(report.paused)
+    except PauseLoop as pause:
+        raise LedgerError(f"paused: {pause}") from None
+    finally:
+        display.close()
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--base-url", default=None, help="Provider base URL for jobs with none recorded.")
+@click.pass_context
+def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
+    """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
+    provider (their partial results are still downloaded)."""
+    from ledger.reconcile import cancel_jobs
+    from ledger.report import job_ids_for
+
+    engine = open_ledger(_url(ctx))
+    job_ids = job_ids_for(engine, target)
+    for job_id, outcome in cancel_jobs(engine, job_ids, base_url=base_url).items():
+        click.echo(f"job {job_id}: {outcome}")
+
+
 def main() -> None:
     cli(prog_name="ledger")
 

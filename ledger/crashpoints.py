@@ -18,6 +18,7 @@ def set_crash_hook(hook: Callable[[str], None] | None) -> None:
     global _hook
     _hook = hook
 
+
 #: Every point a reconciler can be told to die at, in lifecycle order.
 CRASH_POINTS = (
     "before_upload",  # upload intent recorded, nothing sent

@@ -157,3 +157,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+def job_ids_for(engine: Engine, target: str) -> list[int]:
+    """The jobs a CLI argument names: a run's name, or one job's id."""
+    from ledger.errors import InputError
+
+    with engine.connect() as connection:
+        run_id = connection.execute(select(Run.id).where(Run.name == target)).scalar()
+        if run_id is not None:
+            return list(
+                connection.execute(
+                    select(Job.id).where(Job.run_id == run_id).order_by(Job.id)
+                ).scalars()
+            )
+        if target.isdigit():
+            job_id = connection.execute(select(Job.id).where(Job.id == int(target))).scalar()
+            if job_id is not None:
+                return [int(job_id)]
+    raise InputError(f"no run or job named {target!r}")

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine
@@ -53,3 +54,20 @@ def engine(db_url: str) -> Iterator[Engine]:
     ledger_engine = open_ledger(db_url)
     yield ledger_engine
     ledger_engine.dispose()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    """The built-in OpenAI Batch API emulator on a free loopback port, one stage per poll."""
+    from ledger.emulator import Emulator, EmulatorConfig
+
+    with Emulator(EmulatorConfig(polls_per_stage=1)).start() as running:
+        yield running
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A recognisable fake API key in the environment, to prove it never leaks."""
+    key = "sk-test-LEAKCANARY0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    return key
