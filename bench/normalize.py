@@ -7,6 +7,7 @@ child process, so its peak RSS (VmHWM) is its own.
 
     .venv/bin/python bench/normalize.py              # a 20 MB and a 200 MB output file
     .venv/bin/python bench/normalize.py --mb 50      # one size (repeat --mb for several)
+    .venv/bin/python bench/normalize.py --words 2000 # longer answers: ~15 KB lines
 
 Targets: normalizing within 2x of the floor's time, peak RSS under 150 MB at every size.
 """
@@ -199,9 +200,13 @@ def output_line(index: int, endpoint: str, words: int) -> bytes:
     return orjson.dumps(line) + b"\n"
 
 
-def build_files(root: Path, megabytes: float, endpoint: str) -> tuple[Path, Path, Path, int]:
-    """An input shard and its shuffled output and error files of about `megabytes` in all."""
-    words = 450  # about 4 KB a line: 50,000 requests make 200 MB, the Batch API's limits
+def build_files(
+    root: Path, megabytes: float, endpoint: str, words: int = 450
+) -> tuple[Path, Path, Path, int]:
+    """An input shard and its shuffled output and error files of about `megabytes` in all.
+
+    450 words make about 4 KB a line: 50,000 requests in 200 MB, the Batch API's own limits.
+    """
     per_line = len(output_line(1, endpoint, words))
     count = max(10, int(megabytes * 1_000_000 / per_line))
     url = "/v1/chat/completions" if endpoint == "chat" else "/v1/responses"
@@ -362,11 +367,11 @@ def run_child(*args: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def bench(megabytes: float, endpoint: str) -> None:
+def bench(megabytes: float, endpoint: str, words: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as directory:
         root = Path(directory)
         built = time.perf_counter()
-        input_path, output_path, error_path, count = build_files(root, megabytes, endpoint)
+        input_path, output_path, error_path, count = build_files(root, megabytes, endpoint, words)
         db = root / "ledger.db"
         job_id = record_job(db, input_path, output_path, error_path, count, endpoint)
         size = (output_path.stat().st_size + error_path.stat().st_size) / 1e6
@@ -394,6 +399,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark normalize_job against a floor.")
     parser.add_argument("--mb", type=float, action="append", help="output size in MB")
     parser.add_argument("--endpoint", choices=["responses", "chat"], default="responses")
+    parser.add_argument("--words", type=int, default=450, help="words per answer (450: ~4 KB)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -405,7 +411,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     for megabytes in args.mb or [20, 200]:
-        bench(megabytes, args.endpoint)
+        bench(megabytes, args.endpoint, args.words)
 
 
 if __name__ == "__main__":

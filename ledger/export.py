@@ -92,8 +92,6 @@ def find_run_results(engine: Engine, run_name: str) -> RunResults:
 
 
 def _shard_lines(shard: ResultShard) -> Iterator[tuple[int, int, bytes, dict[str, Any]]]:
-    if not shard.path.is_file():
-        raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.path}")
     with shard.path.open("rb") as file:
         for raw in file:
             record = orjson.loads(raw)
@@ -147,6 +145,10 @@ def export_results(
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     found = find_run_results(engine, run_name)
+    # Checked before the first line is written, so a missing file never yields half an output.
+    for shard in found.shards:
+        if not shard.path.is_file():
+            raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.path}")
     written = 0
     rows = merged_results(found.shards, statuses)
     if fmt == "jsonl":

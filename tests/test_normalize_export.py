@@ -213,3 +213,26 @@ def test_an_older_job_normalized_late_does_not_overwrite_a_newer_jobs_rows(
     with engine.connect() as connection:
         row = connection.execute(select(Request.job_id, Request.status, Request.http_status)).one()
     assert tuple(row) == (retry.job_id, "succeeded", 200)
+
+
+def test_a_missing_results_file_is_an_error_before_any_output(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """A normalized job whose results file is gone stops the export before it writes a line."""
+    first = downloaded_job(engine, tmp_path, [input_line("a")], output=[ok_line("a", answer("a"))])
+    second = downloaded_job(
+        engine,
+        tmp_path,
+        [input_line("b")],
+        shard_index=2,
+        first_line=2,
+        output=[ok_line("b", answer("b"))],
+    )
+    normalize_job(engine, first.lease, first.job_id)
+    gone = normalize_job(engine, second.lease, second.job_id).results_path
+    gone.unlink()
+    target = tmp_path / "out.jsonl"
+    code, out, err = invoke(db_url, "results", "eval", "-o", str(target))
+    assert (code, out) == (1, "")
+    assert err == f"error: results file of job {second.job_id} is missing: {gone}\n"
+    assert not target.exists()
