@@ -21,12 +21,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, select, update
@@ -36,6 +35,7 @@ from ledger.costs import Prices, batch_cost
 from ledger.errors import LedgerError
 from ledger.joinindex import InputRequest, JoinIndex
 from ledger.models import Job, JobEvent, Request, Run
+from ledger.providerfiles import Quarantine, provider_files
 from ledger.results import (
     FAILED,
     MISSING,
@@ -63,8 +63,6 @@ CONFLICTS_LISTED = 20
 
 # Requests are looked up and updated this many at a time: few round trips, bounded memory.
 _BATCH = 500
-
-_ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -289,55 +287,8 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
         )
 
 
-def provider_files(paths: Iterable[Path]) -> Iterator[tuple[str, IO[bytes]]]:
-    """Each of these output/error files, open for reading, with a name for where lines came from.
-
-    A file that is a ZIP archive (some OpenAI-compatible providers deliver one) gives each of its
-    members in turn, streamed, named `path!member`.
-    """
-    for path in paths:
-        with path.open("rb") as file:
-            zipped = file.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
-        if not zipped:
-            with path.open("rb") as file:
-                yield str(path), file
-            continue
-        with zipfile.ZipFile(path) as archive:
-            for name in sorted(n for n in archive.namelist() if not n.endswith("/")):
-                with archive.open(name) as member:
-                    yield f"{path}!{name}", member
-
-
-class _Quarantine:
-    """Lines that answer no input request, kept whole with the reason, opened on first use."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.count = 0
-        self._file: IO[bytes] | None = None
-
-    def add(self, source: str, number: int, custom_id: str | None, reason: str, raw: bytes) -> None:
-        if self._file is None:
-            self._file = self.path.open("wb")
-        entry = {
-            "reason": reason,
-            "custom_id": custom_id,
-            "source": source,
-            "source_line": number,
-            "line": raw.rstrip(b"\r\n").decode("utf-8", errors="replace"),
-        }
-        self._file.write(orjson.dumps(entry) + b"\n")
-        self.count += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-
-
 def _park_provider_lines(index: JoinIndex, job: _JobContext, quarantine_path: Path) -> int:
-    quarantine = _Quarantine(quarantine_path)
+    quarantine = Quarantine(quarantine_path)
     try:
         for source, file in provider_files(job.provider_paths):
             for number, raw in enumerate(file, 1):
