@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
 from ledger.db import open_ledger, resolve_url, schema_revision
 from ledger.errors import InputError, LedgerError
+from ledger.export import FORMATS, export_results
 from ledger.report import (
     JOB_STATUS_COLUMNS,
     format_csv,
@@ -24,6 +25,7 @@ from ledger.report import (
     recent_events,
     status_report,
 )
+from ledger.results import STATUSES
 from ledger.sqlquery import DEFAULT_TIME_BUDGET, QueryRefused, run_readonly_query
 
 
@@ -255,6 +257,46 @@ def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
     job_ids = job_ids_for(engine, target)
     for job_id, outcome in cancel_jobs(engine, job_ids, base_url=base_url).items():
         click.echo(f"job {job_id}: {outcome}")
+
+
+@cli.command()
+@click.argument("run_name", metavar="RUN")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="JSON lines (the full result) or CSV (flattened, no embeddings).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("wb"),
+    default="-",
+    metavar="FILE",
+    help="Write to FILE instead of standard output.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only results with this status (repeat for several).",
+)
+@click.pass_context
+def results(
+    ctx: click.Context, run_name: str, fmt: str, output: BinaryIO, statuses: tuple[str, ...]
+) -> None:
+    """Write a run's results: one per input request, in input order (see docs/results.md).
+
+    Only normalized jobs have results; when a retry job carried a request again, its result
+    replaces the earlier one.
+    """
+    summary = export_results(open_ledger(_url(ctx)), run_name, output, fmt=fmt, statuses=statuses)
+    if summary.jobs_not_normalized:
+        jobs = ", ".join(str(job_id) for job_id in summary.jobs_not_normalized)
+        click.echo(f"note: jobs not normalized yet, their requests are left out: {jobs}", err=True)
 
 
 def main() -> None:

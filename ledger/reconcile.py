@@ -45,6 +45,7 @@ from adapters.base import (
 from ledger.crashpoints import crash_point
 from ledger.db import read_db_now
 from ledger.downloads import CorruptDownload, UnsafeArchive, finish_download
+from ledger.errors import InputError, LedgerError
 from ledger.models import Job, Run
 from ledger.states import IN_FLIGHT, TRANSITIONS, State
 from ledger.store import (
@@ -263,6 +264,11 @@ class Reconciler:
             except TransientError as error:
                 delay = error.retry_after or self._next_interval(job)
                 self._record_problem(lease, str(error), delay, poll_interval=delay)
+                return
+            except LedgerError as error:
+                # A problem in the ledger's own files (say, a shard edited after the build):
+                # kept on the job for a person to look at, retried now and then.
+                self._record_problem(lease, str(error), self.options.poll_max)
                 return
             except (Rejected, NotFound) as error:
                 if State.FAILED in TRANSITIONS[state]:
@@ -489,7 +495,7 @@ class Reconciler:
         from ledger.normalize import normalize_job
 
         normalize_job(
-            self.engine, lease, job.id, before_commit=lambda: crash_point("after_normalize")
+            self.engine, lease, job.id, before_record=lambda: crash_point("after_normalize")
         )
         self._count(lease.job_id, State.DOWNLOADED, State.NORMALIZED)
         self._release(lease)
@@ -603,8 +609,6 @@ class Reconciler:
         with self.engine.connect() as connection:
             run_id = connection.execute(select(Run.id).where(Run.name == run_name)).scalar()
         if run_id is None:
-            from ledger.errors import InputError
-
             raise InputError(f"no run named {run_name!r}")
         return int(run_id)
 

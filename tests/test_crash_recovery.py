@@ -24,14 +24,28 @@ LEDGER = str(Path(sys.executable).parent / "ledger")
 KILLED = 137
 
 
-def reconcile(db: Path, emulator: Any, *extra: str, crash_at: str | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def reconcile(
+    db: Path, emulator: Any, *extra: str, crash_at: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENAI_API_KEY": "sk-test-crash"}
     env.pop("LEDGER_CRASH_AT", None)
     if crash_at:
         env["LEDGER_CRASH_AT"] = crash_at
-    command = [LEDGER, "--db", str(db), "reconcile", "--poll-min", "0", "--poll-max", "0.05",
-               "--interval", "0.05", "--base-url", emulator.base_url, *extra]
+    command = [
+        LEDGER,
+        "--db",
+        str(db),
+        "reconcile",
+        "--poll-min",
+        "0",
+        "--poll-max",
+        "0.05",
+        "--interval",
+        "0.05",
+        "--base-url",
+        emulator.base_url,
+        *extra,
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -103,12 +117,27 @@ def test_two_reconcilers_at_once_over_200_jobs(tmp_path: Path, emulator: Any) ->
     ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-test-race"}
     env.pop("LEDGER_CRASH_AT", None)
-    command = [LEDGER, "--db", str(db), "reconcile", "--until-done", "--poll-min", "0.02",
-               "--poll-max", "0.1", "--interval", "0.05", "--concurrency", "8",
-               "--base-url", emulator.base_url]
+    command = [
+        LEDGER,
+        "--db",
+        str(db),
+        "reconcile",
+        "--until-done",
+        "--poll-min",
+        "0.02",
+        "--poll-max",
+        "0.1",
+        "--interval",
+        "0.05",
+        "--concurrency",
+        "8",
+        "--base-url",
+        emulator.base_url,
+    ]
     workers = [
-        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     outputs = [w.communicate(timeout=240) for w in workers]

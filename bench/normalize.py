@@ -1,0 +1,418 @@
+"""Normalizing a large shuffled output file: throughput and peak memory, next to a floor.
+
+The floor is the least any normalizer must do with the same bytes: parse every output and error
+line and serialize it again (orjson, in file order, no join, no ledger). `normalize_job` does that
+plus the join to input order, the request rows and the job's transaction. Each side runs in its own
+child process, so its peak RSS (VmHWM) is its own.
+
+    .venv/bin/python bench/normalize.py              # a 20 MB and a 200 MB output file
+    .venv/bin/python bench/normalize.py --mb 50      # one size (repeat --mb for several)
+    .venv/bin/python bench/normalize.py --words 2000 # longer answers: ~15 KB lines
+
+Targets: normalizing within 2x of the floor's time, peak RSS under 150 MB at every size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import event, insert
+
+from ledger.db import create_ledger_engine, db_now, open_ledger
+from ledger.models import Request, Run
+from ledger.states import State
+from ledger.store import advance, claim, create_job, release
+
+MODEL = "gpt-4o-mini"
+WORDS = [
+    "the",
+    "a",
+    "ledger",
+    "batch",
+    "request",
+    "result",
+    "model",
+    "token",
+    "answer",
+    "question",
+    "input",
+    "output",
+    "order",
+    "line",
+    "file",
+    "shard",
+    "provider",
+    "retry",
+    "cost",
+    "price",
+    "usage",
+    "memory",
+    "stream",
+    "index",
+    "join",
+    "seek",
+    "crash",
+    "safe",
+    "normalize",
+    "schema",
+    "record",
+    "status",
+    "error",
+    "expired",
+    "cancelled",
+    "missing",
+    "quarantine",
+    "conflict",
+]
+#: Share of requests answered with an error line (rate limits and server errors).
+ERROR_SHARE = 0.01
+
+
+def answer_text(index: int, words: int) -> str:
+    """A deterministic answer of about `words` words for request `index`."""
+    rng = random.Random(index)
+    return " ".join(rng.choices(WORDS, k=words)) + "."
+
+
+def response_body(index: int, words: int) -> dict[str, Any]:
+    """A Responses API body like the real API's."""
+    return {
+        "id": f"resp_{index:024x}",
+        "object": "response",
+        "created_at": 1_763_700_000 + index,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": "gpt-4o-mini-2024-07-18",
+        "output": [
+            {
+                "type": "message",
+                "id": f"msg_{index:024x}",
+                "status": "completed",
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "output_text",
+                        "text": answer_text(index, words),
+                        "annotations": [],
+                        "logprobs": [],
+                    }
+                ],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": True,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": {
+            "input_tokens": 120 + index % 50,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": words + 40,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 160 + words + index % 50,
+        },
+        "user": None,
+        "metadata": {},
+    }
+
+
+def chat_body(index: int, words: int) -> dict[str, Any]:
+    """A Chat Completions body like the real API's."""
+    return {
+        "id": f"chatcmpl-{index:024x}",
+        "object": "chat.completion",
+        "created": 1_763_700_000 + index,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": answer_text(index, words),
+                    "refusal": None,
+                    "annotations": [],
+                },
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 120 + index % 50,
+            "completion_tokens": words + 40,
+            "total_tokens": 160 + words + index % 50,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_0ba0d124f1",
+    }
+
+
+def is_error(index: int) -> bool:
+    """Whether request `index` is answered with an error (a line of the error file)."""
+    return random.Random(-index).random() < ERROR_SHARE
+
+
+def output_line(index: int, endpoint: str, words: int) -> bytes:
+    """The output or error file line for request `index`."""
+    custom_id = f"request-{index:07d}"
+    if is_error(index):
+        body: dict[str, Any] = {
+            "error": {
+                "message": "Rate limit reached for gpt-4o-mini.",
+                "type": "requests",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            }
+        }
+        status = 429
+    else:
+        body = chat_body(index, words) if endpoint == "chat" else response_body(index, words)
+        status = 200
+    line = {
+        "id": f"batch_req_{index:024x}",
+        "custom_id": custom_id,
+        "response": {"status_code": status, "request_id": f"req_{index:032x}", "body": body},
+        "error": None,
+    }
+    return orjson.dumps(line) + b"\n"
+
+
+def build_files(
+    root: Path, megabytes: float, endpoint: str, words: int = 450
+) -> tuple[Path, Path, Path, int]:
+    """An input shard and its shuffled output and error files of about `megabytes` in all.
+
+    450 words make about 4 KB a line: 50,000 requests in 200 MB, the Batch API's own limits.
+    """
+    per_line = len(output_line(1, endpoint, words))
+    count = max(10, int(megabytes * 1_000_000 / per_line))
+    url = "/v1/chat/completions" if endpoint == "chat" else "/v1/responses"
+    input_path = root / "runs" / "bench" / "shards" / "shard-0001.jsonl"
+    input_path.parent.mkdir(parents=True)
+    with input_path.open("wb") as file:
+        for index in range(count):
+            body = {"model": MODEL, "input": f"Question {index}?", "max_output_tokens": 800}
+            if endpoint == "chat":
+                body = {"model": MODEL, "messages": [{"role": "user", "content": f"Q {index}?"}]}
+            line = {"custom_id": f"request-{index:07d}", "method": "POST", "url": url}
+            file.write(orjson.dumps({**line, "body": body}) + b"\n")
+    order = list(range(count))
+    random.Random(42).shuffle(order)
+    output_path = root / "output.jsonl"
+    error_path = root / "errors.jsonl"
+    with output_path.open("wb") as output, error_path.open("wb") as errors:
+        for index in order:
+            (errors if is_error(index) else output).write(output_line(index, endpoint, words))
+    return input_path, output_path, error_path, count
+
+
+def record_job(
+    db: Path, input_path: Path, output_path: Path, error_path: Path, count: int, endpoint: str
+) -> int:
+    """A ledger with the run, its request rows and the job walked to `downloaded`."""
+    engine = open_ledger(db)
+    url = "/v1/chat/completions" if endpoint == "chat" else "/v1/responses"
+    with engine.begin() as connection:
+        run_id = connection.execute(
+            insert(Run)
+            .values(
+                name="bench",
+                provider="openai",
+                endpoint=url,
+                model=MODEL,
+                input_path=str(input_path),
+                input_sha256="0" * 64,
+                options={},
+                request_count=count,
+                created_at=db_now(),
+            )
+            .returning(Run.id)
+        ).scalar_one()
+        job_id = create_job(
+            connection,
+            actor="bench",
+            run_id=run_id,
+            shard_index=1,
+            provider="openai",
+            endpoint=url,
+            model=MODEL,
+            input_path=str(input_path),
+            input_sha256="0" * 64,
+            input_bytes=input_path.stat().st_size,
+            request_count=count,
+        )
+        rows = [
+            {
+                "run_id": run_id,
+                "job_id": job_id,
+                "custom_id": f"request-{index:07d}",
+                "line_number": index + 1,
+                "status": "pending",
+            }
+            for index in range(count)
+        ]
+        connection.execute(insert(Request), rows)
+    with engine.begin() as connection:
+        [lease] = claim(connection, "bench", states=[State.BUILT], limit=1, due_only=False)
+        advance(connection, lease, State.BUILT, State.UPLOADED, input_file_id="file-bench")
+        advance(connection, lease, State.UPLOADED, State.SUBMITTED, batch_id="batch_bench")
+        advance(connection, lease, State.SUBMITTED, State.COMPLETED)
+        advance(
+            connection,
+            lease,
+            State.COMPLETED,
+            State.DOWNLOADED,
+            output_path=str(output_path),
+            error_path=str(error_path),
+        )
+        release(connection, lease)
+    engine.dispose()
+    return job_id
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB.
+
+    VmHWM rather than `getrusage().ru_maxrss`: Linux carries ru_maxrss across fork and exec, so a
+    child would report the parent's peak (the 200 MB file builder's) instead of its own.
+    """
+    return _status_mb("VmHWM")
+
+
+def child_floor(paths: list[Path], scratch: Path) -> dict[str, float]:
+    """Parse and re-serialize every line, in file order: the least any normalizer does."""
+    before = rss_mb()
+    started = time.perf_counter()
+    with (scratch / "floor.jsonl").open("wb", buffering=1 << 20) as out:
+        for path in paths:
+            with path.open("rb") as file:
+                for raw in file:
+                    out.write(orjson.dumps(orjson.loads(raw)) + b"\n")
+    return {"seconds": time.perf_counter() - started, "rss_before": before, "peak": peak_rss_mb()}
+
+
+def child_normalize(db: Path, job_id: int) -> dict[str, Any]:
+    """Normalize the job, as a reconciler would, and time it."""
+    from ledger.normalize import normalize_job
+
+    engine = create_ledger_engine(f"sqlite:///{db}")
+    with engine.begin() as connection:
+        [lease] = claim(
+            connection,
+            "bench",
+            states=[State.DOWNLOADED],
+            limit=1,
+            job_ids=[job_id],
+            due_only=False,
+        )
+    # The last transaction is the job's: its move to `normalized` and every request row.
+    transactions: list[float] = []
+    event.listen(engine, "begin", lambda _: transactions.append(time.perf_counter()))
+    event.listen(engine, "commit", lambda _: transactions.append(time.perf_counter()))
+    before = rss_mb()
+    started = time.perf_counter()
+    summary = normalize_job(engine, lease, job_id)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "transaction": transactions[-1] - transactions[-2],
+        "rss_before": before,
+        "peak": peak_rss_mb(),
+        "counts": summary.counts,
+        "results_mb": summary.results_path.stat().st_size / 1e6,
+    }
+
+
+def run_child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.exit(f"child {args[0]} failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def bench(megabytes: float, endpoint: str, words: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as directory:
+        root = Path(directory)
+        built = time.perf_counter()
+        input_path, output_path, error_path, count = build_files(root, megabytes, endpoint, words)
+        db = root / "ledger.db"
+        job_id = record_job(db, input_path, output_path, error_path, count, endpoint)
+        size = (output_path.stat().st_size + error_path.stat().st_size) / 1e6
+        print(
+            f"\n{endpoint}: {size:.0f} MB of output in {count} lines, shuffled "
+            f"(built in {time.perf_counter() - built:.0f} s)"
+        )
+        floor = run_child("floor", str(output_path), str(error_path), str(root))
+        normal = run_child("normalize", str(db), str(job_id))
+        for name, seen in (("floor (parse+dump)", floor), ("normalize_job", normal)):
+            print(
+                f"  {name:<20} {seen['seconds']:6.2f} s  {size / seen['seconds']:6.1f} MB/s  "
+                f"peak RSS {seen['peak']:6.1f} MB (at start {seen['rss_before']:.1f} MB)"
+            )
+        ratio = normal["seconds"] / floor["seconds"]
+        files = (normal["seconds"] - normal["transaction"]) / floor["seconds"]
+        print(
+            f"  normalize / floor: {ratio:.2f}x ({files:.2f}x without the ledger transaction "
+            f"of {normal['transaction']:.2f} s); results {normal['results_mb']:.0f} MB"
+        )
+        print(f"  counts: {normal['counts']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark normalize_job against a floor.")
+    parser.add_argument("--mb", type=float, action="append", help="output size in MB")
+    parser.add_argument("--endpoint", choices=["responses", "chat"], default="responses")
+    parser.add_argument("--words", type=int, default=450, help="words per answer (450: ~4 KB)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "floor":
+            result = child_floor([Path(rest[0]), Path(rest[1])], Path(rest[2]))
+        else:
+            result = child_normalize(Path(rest[0]), int(rest[1]))
+        print(json.dumps(result))
+        return
+    for megabytes in args.mb or [20, 200]:
+        bench(megabytes, args.endpoint, args.words)
+
+
+if __name__ == "__main__":
+    main()
