@@ -8,6 +8,7 @@ is the one place that says which changes are legal.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +205,23 @@ class EmulatorConfig:
         values["scenario_rules"] = [dict(r) for r in self.scenario_rules]
         values["faults"] = [dataclasses.asdict(f) for f in self.fault_rules()]
         return values
+
+
+def parse_scenario_rule(text: str) -> dict[str, str]:
+    """A scenario rule from `TEXT=SCENARIO` (the CLI's spelling); ValueError when invalid."""
+    contains, equals, scenario = text.rpartition("=")
+    if not equals or not contains:
+        raise ValueError(f"a scenario rule is TEXT=SCENARIO, not {text!r}")
+    return {"file_name_contains": contains, "scenario": check_scenario(scenario)}
+
+
+def parse_fault(text: str) -> FaultRule:
+    """A fault rule from its JSON (the CLI's spelling); ValueError when invalid."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError(f"a fault is a JSON object, not {text!r}") from None
+    return FaultRule.from_value(value)
 
 
 def check_scenario(name: object) -> str:
