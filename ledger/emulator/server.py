@@ -348,6 +348,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._read_exactly(2)
 
     def _write(self, response: Response, *, send: int | None = None) -> None:
+        if self.request_version == "HTTP/0.9":
+            # http.server would send an HTTP/0.9 answer, a bare body with no status line.
+            self.request_version = "HTTP/1.0"
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
