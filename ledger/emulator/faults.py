@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ledger.emulator.config import FaultRule
-
-#: Fault kinds that replace or spoil the answer; when several fire, the first rule wins.
-ANSWER_FAULTS = ("http_500", "http_429", "drop_response", "truncate_download")
 
 
 @dataclass
@@ -20,12 +17,14 @@ class FaultDecision:
     latency: float = 0.0
     #: The answer-spoiling fault that fired, if any.
     answer: FaultRule | None = None
-    #: Every kind that fired, for the stats.
-    fired: list[str] = field(default_factory=list)
 
 
 class FaultBook:
-    """The active rules and their counters; `decide` is thread-safe."""
+    """The active rules and their counters; `decide` is thread-safe.
+
+    Every rule counts the requests it matches, whether or not an earlier rule fired on them; when
+    several answer faults fire on one request, the first rule in the list wins.
+    """
 
     def __init__(self, rules: tuple[FaultRule, ...] = ()) -> None:
         self._lock = threading.Lock()
@@ -55,14 +54,13 @@ class FaultBook:
                 if rule.times is not None and self._fired[index] >= rule.times:
                     continue
                 self._fired[index] += 1
-                decision.fired.append(rule.kind)
                 if rule.kind == "latency":
+                    # Latency is served as it fires; an answer fault only when the server applies
+                    # it (a body too short to cut is not truncated).
                     decision.latency += rule.seconds
+                    self.served["latency"] += 1
                 elif decision.answer is None:
                     decision.answer = rule
-            # Latency counts as served when it fires; an answer fault counts when the server
-            # applies it (a truncation of a body too short to cut is not served).
-            self.served.update(k for k in decision.fired if k == "latency")
         return decision
 
     def count_served(self, kind: str) -> None:

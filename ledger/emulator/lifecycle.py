@@ -9,13 +9,15 @@ missed, each timestamp set when that stage would have begun); with the poll cloc
 
 from __future__ import annotations
 
+import sys
+
 from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.errors import ApiError
 from ledger.emulator.scenarios import jsonl, run_requests, usage_json, zipped
-from ledger.emulator.store import FINAL_STATUSES, BatchRecord, Store
+from ledger.emulator.store import FINAL_STATUSES as FINAL
+from ledger.emulator.store import BatchRecord, Store
 from ledger.emulator.validation import InputRequest, check_input_file
 
-FINAL = FINAL_STATUSES
 #: Default life of result files, when the batch sets no `output_expires_after`.
 OUTPUT_FILE_SECONDS = 30 * 24 * 3600
 
@@ -52,7 +54,7 @@ def _step(store: Store, batch: BatchRecord, config: EmulatorConfig, at: float) -
         store.drop_content_if_unused(batch.input_file_id)
 
 
-def cancel(store: Store, batch: BatchRecord, config: EmulatorConfig, now: float) -> None:
+def cancel(batch: BatchRecord, now: float) -> None:
     """A client's cancel: `cancelling` now, `cancelled` one stage later (409 once final)."""
     if batch.status in ("cancelling", "cancelled"):
         return  # the real API answers a repeated cancel with the batch as it is
@@ -159,13 +161,13 @@ def _settle(store: Store, batch: BatchRecord, config: EmulatorConfig, stamp: int
     """Write the result files of a batch that just became final, and its counts and usage."""
     if not batch.validated:
         return  # cancelled while validating: nothing ran, there are no files
-    record = store.files[batch.input_file_id]
+    # The input passed validation; limits changed since then must not drop requests now.
     requests: list[InputRequest]
     requests, _ = check_input_file(
-        store.content(record.id),
+        store.content(batch.input_file_id),
         batch.endpoint,
-        max_requests=config.max_requests_per_batch,
-        max_bytes=config.max_batch_file_bytes,
+        max_requests=sys.maxsize,
+        max_bytes=sys.maxsize,
     )
     results = run_requests(
         batch, requests, seed=config.seed, created=stamp, dims=config.embedding_dimensions

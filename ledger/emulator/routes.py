@@ -257,7 +257,7 @@ class Api:
         with self.store.lock:
             batch = self._batch(batch_id)
             lifecycle.advance(self.store, batch, config, now, polled=False)
-            lifecycle.cancel(self.store, batch, config, now)
+            lifecycle.cancel(batch, now)
             self.store.save()
             return json_response(batch.to_api())
 

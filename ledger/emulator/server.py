@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import signal
 import socket
 import threading
@@ -331,13 +332,12 @@ class _Handler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(line, 16)
-            except ValueError:
+            if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", line):
                 self.close_connection = True
-                raise bad_request("Invalid chunked request body.") from None
+                raise bad_request("Invalid chunked request body.")
+            size = int(line, 16)
             total += size
-            if size < 0 or total > limit:
+            if total > limit:
                 self.close_connection = True
                 raise ApiError(413, "Request too large.")
             if size == 0:
