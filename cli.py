@@ -14,6 +14,8 @@ from typing import Any, BinaryIO
 import click
 
 from ledger.db import open_ledger, resolve_url, schema_revision
+from ledger.emulator import SCENARIOS, Emulator, EmulatorConfig, run_until_signalled
+from ledger.emulator.config import parse_fault, parse_scenario_rule
 from ledger.errors import InputError, LedgerError
 from ledger.export import FORMATS, export_results
 from ledger.report import (
@@ -297,6 +299,106 @@ def results(
     if summary.jobs_not_normalized:
         jobs = ", ".join(str(job_id) for job_id in summary.jobs_not_normalized)
         click.echo(f"note: jobs not normalized yet, their requests are left out: {jobs}", err=True)
+
+
+@cli.group()
+def emulator() -> None:
+    """A local OpenAI Files + Batches API for offline rehearsals (see docs/emulator.md)."""
+
+
+@emulator.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=0, show_default=True, help="Port to bind (0: a free one).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep files and batches in this directory across restarts (default: in memory).",
+)
+@click.option("--api-key", default=None, help="Accept only this bearer key (default: any key).")
+@click.option(
+    "--stage-seconds",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Wall seconds per lifecycle stage.",
+)
+@click.option(
+    "--polls-per-stage",
+    type=int,
+    default=None,
+    help="Move a batch one stage every N GETs of it instead of by wall time.",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(list(SCENARIOS)),
+    default="normal",
+    show_default=True,
+    help="Default scenario for new batches.",
+)
+@click.option(
+    "--scenario-rule",
+    "scenario_rules",
+    multiple=True,
+    metavar="TEXT=SCENARIO",
+    help="Play SCENARIO for batches whose input file name contains TEXT (repeatable).",
+)
+@click.option(
+    "--failure-rate",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Share of requests that fail in the request_failures scenario.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="JSON",
+    help='Inject a fault, e.g. \'{"kind": "http_500", "every": 3}\' (repeatable).',
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every shuffle.")
+@click.option("--verbose", is_flag=True, help="Log each request on stderr.")
+def emulator_serve(
+    host: str,
+    port: int,
+    state_dir: str | None,
+    api_key: str | None,
+    stage_seconds: float,
+    polls_per_stage: int | None,
+    scenario: str,
+    scenario_rules: tuple[str, ...],
+    failure_rate: float,
+    faults: tuple[str, ...],
+    seed: int,
+    verbose: bool,
+) -> None:
+    """Serve the emulator until SIGINT or SIGTERM; prints its base URL first.
+
+    Point the SDK at it: OPENAI_BASE_URL=<base URL> OPENAI_API_KEY=sk-anything.
+    """
+    try:
+        config = EmulatorConfig(
+            host=host,
+            port=port,
+            state_dir=state_dir,
+            api_key=api_key,
+            stage_seconds=stage_seconds,
+            polls_per_stage=polls_per_stage,
+            scenario=scenario,
+            scenario_rules=[parse_scenario_rule(rule) for rule in scenario_rules],
+            failure_rate=failure_rate,
+            faults=[parse_fault(fault) for fault in faults],
+            seed=seed,
+            verbose=verbose,
+        )
+        server = Emulator(config)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    try:
+        run_until_signalled(server, lambda running: click.echo(running.base_url))
+    except OSError as error:
+        raise InputError(f"cannot serve on {host}:{port}: {error}") from None
 
 
 def main() -> None:

@@ -1,0 +1,303 @@
+"""The emulator's objects (files and batches) and where they live: memory, or a state directory.
+
+One re-entrant lock guards everything; a caller holds `store.lock` across a read-modify-write and
+calls `save()` before releasing it. With a state directory every save rewrites `state.json`
+atomically (write a temporary file, fsync, rename) and file contents live beside it as `blobs/<id>`,
+written once, so a restarted emulator finds every file and batch it had.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import secrets
+import string
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_VERSION = 1
+#: Batch statuses that never change again.
+FINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_file_id() -> str:
+    """A fresh id in the API's style (`file-` and 22 letters or digits)."""
+    return "file-" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
+
+
+def new_batch_id() -> str:
+    """A fresh id in the API's style (`batch_` and 32 hex digits)."""
+    return "batch_" + secrets.token_hex(16)
+
+
+@dataclass
+class FileRecord:
+    """A stored file: the API's FileObject fields plus what the emulator needs."""
+
+    id: str
+    filename: str
+    purpose: str
+    bytes: int
+    created_at: int
+    expires_at: int | None
+    #: Creation order; lists sort on it because `created_at` has one-second ties.
+    seq: int
+    #: Deleted files stay as tombstones so a list cursor naming one still works.
+    deleted: bool = False
+    content_type: str = "application/octet-stream"
+
+    def to_api(self) -> dict[str, Any]:
+        """The FileObject JSON."""
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": self.bytes,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "status_details": None,
+        }
+
+
+#: Batch timestamps besides `created_at` and `expires_at`, in lifecycle order.
+BATCH_TIMESTAMPS = (
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+@dataclass
+class BatchPlan:
+    """What the scenario decided for one batch at creation; later config changes leave it be."""
+
+    scenario: str = "normal"
+    failure_rate: float = 0.0
+    partial_fraction: float = 0.5
+    fail_validation_code: str = "invalid_request"
+    #: `token_limit_exceeded`: whether this creation is one that fails.
+    token_limit_fails: bool = False
+    slow_finalizing_stages: int = 0
+    not_found_gets: int = 0
+    zip_members: int = 1
+
+
+@dataclass
+class BatchRecord:
+    """A stored batch: the API's Batch fields plus its plan and its place on the clock."""
+
+    id: str
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    created_at: int
+    expires_at: int
+    metadata: dict[str, str] | None
+    output_expires_after: dict[str, Any] | None
+    seq: int
+    #: The input file's name when the batch was created (scenario rules and token limits use it).
+    input_filename: str
+    plan: BatchPlan
+    status: str = "validating"
+    timestamps: dict[str, int | None] = field(
+        default_factory=lambda: dict.fromkeys(BATCH_TIMESTAMPS)
+    )
+    model: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: dict[str, Any] | None = None
+    request_counts: dict[str, int] = field(
+        default_factory=lambda: {"total": 0, "completed": 0, "failed": 0}
+    )
+    usage: dict[str, Any] = field(default_factory=lambda: empty_usage())
+    #: Wall time (float seconds) the current stage began; the time clock measures from it.
+    stage_started: float = 0.0
+    #: GETs of this batch in the current stage; the poll clock counts them.
+    polls: int = 0
+    #: Stages left in the current status before it moves on.
+    stages_left: int = 1
+    #: GETs still to answer 404 (`not_found_grace`).
+    hidden_gets: int = 0
+    #: The share of requests done when the batch was stopped (cancel, expire); None = all.
+    done_fraction: float | None = None
+    #: Whether the input passed validation (a batch cancelled while validating never ran).
+    validated: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        """The Batch JSON."""
+        return {
+            "id": self.id,
+            "object": "batch",
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "errors": self.errors,
+            "input_file_id": self.input_file_id,
+            "completion_window": self.completion_window,
+            "status": self.status,
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
+            "created_at": self.created_at,
+            **self.timestamps,
+            "expires_at": self.expires_at,
+            "request_counts": dict(self.request_counts),
+            "usage": copy.deepcopy(self.usage),
+            "metadata": None if self.metadata is None else dict(self.metadata),
+        }
+
+
+def empty_usage() -> dict[str, Any]:
+    """A batch's `usage` before any request ran."""
+    return {
+        "input_tokens": 0,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 0,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 0,
+    }
+
+
+class Store:
+    """Files, their contents and batches, in memory and (optionally) in a state directory."""
+
+    def __init__(self, state_dir: str | Path | None = None) -> None:
+        self.lock = threading.RLock()
+        self.files: dict[str, FileRecord] = {}
+        self.batches: dict[str, BatchRecord] = {}
+        self._contents: dict[str, bytes] = {}
+        self._seq = 0
+        self._dir = None if state_dir is None else Path(state_dir)
+        if self._dir is not None:
+            (self._dir / "blobs").mkdir(parents=True, exist_ok=True)
+            self._load()
+
+    def next_seq(self) -> int:
+        """The next creation number (callers hold the lock)."""
+        self._seq += 1
+        return self._seq
+
+    def add_file(
+        self,
+        *,
+        filename: str,
+        purpose: str,
+        content: bytes,
+        created_at: int,
+        expires_at: int | None,
+        content_type: str = "application/octet-stream",
+    ) -> FileRecord:
+        """Store a new file and its content; the caller saves."""
+        with self.lock:
+            record = FileRecord(
+                id=new_file_id(),
+                filename=filename,
+                purpose=purpose,
+                bytes=len(content),
+                created_at=created_at,
+                expires_at=expires_at,
+                seq=self.next_seq(),
+                content_type=content_type,
+            )
+            if self._dir is None:
+                self._contents[record.id] = content
+            else:
+                _write_atomically(self._dir / "blobs" / record.id, content)
+            self.files[record.id] = record
+            return record
+
+    def live_file(self, file_id: str) -> FileRecord | None:
+        """The file with this id unless it is unknown or deleted."""
+        record = self.files.get(file_id)
+        return None if record is None or record.deleted else record
+
+    def content(self, file_id: str) -> bytes:
+        """A file's bytes (a deleted file's, while an unfinished batch still holds them)."""
+        if self._dir is None:
+            return self._contents[file_id]
+        return (self._dir / "blobs" / file_id).read_bytes()
+
+    def delete_file(self, file_id: str) -> None:
+        """Turn a file into a tombstone; the caller saves.
+
+        The content goes too, unless a batch that has not finished reads it: like the real
+        service, a batch keeps the input it was created with.
+        """
+        with self.lock:
+            self.files[file_id].deleted = True
+            self.drop_content_if_unused(file_id)
+
+    def drop_content_if_unused(self, file_id: str) -> None:
+        """Forget a deleted file's content once no unfinished batch reads it."""
+        with self.lock:
+            record = self.files.get(file_id)
+            if record is None or not record.deleted:
+                return
+            if any(
+                b.input_file_id == file_id and b.status not in FINAL_STATUSES
+                for b in self.batches.values()
+            ):
+                return
+            self._contents.pop(file_id, None)
+            if self._dir is not None:
+                (self._dir / "blobs" / file_id).unlink(missing_ok=True)
+
+    def add_batch(self, record: BatchRecord) -> None:
+        """Store a new batch; the caller saves."""
+        with self.lock:
+            self.batches[record.id] = record
+
+    def save(self) -> None:
+        """Write the state directory's `state.json` (no-op in memory)."""
+        if self._dir is None:
+            return
+        with self.lock:
+            state = {
+                "version": STATE_VERSION,
+                "seq": self._seq,
+                "files": [dataclasses.asdict(f) for f in self.files.values()],
+                "batches": [dataclasses.asdict(b) for b in self.batches.values()],
+            }
+            data = json.dumps(state, separators=(",", ":")).encode()
+            _write_atomically(self._dir / "state.json", data)
+
+    def _load(self) -> None:
+        assert self._dir is not None
+        path = self._dir / "state.json"
+        if not path.exists():
+            return
+        state = json.loads(path.read_bytes())
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"{path}: unsupported emulator state version {state.get('version')}")
+        self._seq = int(state["seq"])
+        for values in state["files"]:
+            record = FileRecord(**values)
+            self.files[record.id] = record
+        for values in state["batches"]:
+            plan = BatchPlan(**values.pop("plan"))
+            record = BatchRecord(plan=plan, **values)
+            self.batches[record.id] = record
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A crash mid-write leaves the old file whole: write beside it, fsync, then rename over it.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
