@@ -22,7 +22,7 @@ def state_counts(engine: Engine, run_name: str | None = None) -> dict[str, int]:
     if run_name is not None:
         query = query.join(Run, Run.id == Job.run_id).where(Run.name == run_name)
     with engine.connect() as connection:
-        counts = dict(connection.execute(query).tuples().all())
+        counts = {state: n for state, n in connection.execute(query).all()}
     return {s.value: counts[s.value] for s in State if counts.get(s.value)}
 
 

@@ -147,7 +147,7 @@ def test_two_reconcilers_at_once_over_200_jobs(tmp_path: Path, emulator: Any) ->
         steps = Counter(
             connection.execute(
                 select(JobEvent.job_id, JobEvent.from_state, JobEvent.to_state)
-            ).tuples()
+            ).all()
         )
         actors = set(connection.execute(select(JobEvent.actor)).scalars())
     assert max(steps.values()) == 1, "a step was taken twice"

@@ -22,10 +22,13 @@ from ledger.models import Job, JobEvent
 from ledger.reconcile import ReconcileOptions, Reconciler
 from ledger.states import State, is_allowed
 
+# The side-effecting calls come twice: their lost replies are where duplicates are born.
 METHODS = (
     "upload_input",
-    "find_uploads",
+    "upload_input",
     "create_batch",
+    "create_batch",
+    "find_uploads",
     "find_batches",
     "get_batch",
     "download_file",
@@ -73,7 +76,7 @@ def restart(engine: Engine, provider: FakeProvider, generation: int) -> Reconcil
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     outcomes=st.lists(st.sampled_from(OUTCOMES), min_size=1, max_size=3),
