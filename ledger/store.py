@@ -140,6 +140,15 @@ def _guard(lease: Lease) -> list[Any]:
     return [Job.id == lease.job_id, Job.fence == lease.fence, Job.lease_expires_at > db_now()]
 
 
+def _release_values(release_lease: bool, next_check_in: float | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if release_lease:
+        values.update(lease_owner=None, lease_expires_at=None)
+    if next_check_in is not None:
+        values["next_check_at"] = db_now() + next_check_in
+    return values
+
+
 def advance(
     connection: Connection,
     lease: Lease,
@@ -147,9 +156,14 @@ def advance(
     to_state: State | str,
     *,
     detail: dict[str, Any] | None = None,
+    release_lease: bool = False,
+    next_check_in: float | None = None,
     **fields: Any,
 ) -> None:
     """Move a leased job from `from_state` to `to_state`, writing `fields` and an event row.
+
+    With `release_lease` the same statement gives the lease back (and `next_check_in` schedules
+    the next check), saving a write transaction on the hot path.
 
     Raises `IllegalTransition` when the table forbids the change, and `StaleWrite` when the job
     is not in `from_state`, the fence moved on, or the lease expired: nothing is written then.
@@ -161,6 +175,7 @@ def advance(
     if to_state in PROVIDER_FINAL and "finished_at" not in fields:
         values["finished_at"] = now
     values.update(fields)
+    values.update(_release_values(release_lease, next_check_in))
     result = connection.execute(
         update(Job).where(*_guard(lease), Job.state == from_state.value).values(values)
     )
@@ -181,20 +196,25 @@ def advance(
     )
 
 
-def update_leased(connection: Connection, lease: Lease, **fields: Any) -> None:
-    """Write fields of a leased job without changing its state (progress, intent, backoff)."""
-    result = connection.execute(
-        update(Job).where(*_guard(lease)).values(updated_at=db_now(), **fields)
-    )
+def update_leased(
+    connection: Connection,
+    lease: Lease,
+    *,
+    release_lease: bool = False,
+    next_check_in: float | None = None,
+    **fields: Any,
+) -> None:
+    """Write fields of a leased job without changing its state (progress, intent, backoff),
+    optionally giving the lease back in the same statement."""
+    values = {"updated_at": db_now(), **fields, **_release_values(release_lease, next_check_in)}
+    result = connection.execute(update(Job).where(*_guard(lease)).values(values))
     if result.rowcount != 1:
         raise StaleWrite(f"job {lease.job_id}: update refused (fence stale or lease expired)")
 
 
 def release(connection: Connection, lease: Lease, *, next_check_in: float | None = None) -> bool:
     """Give a lease back, optionally scheduling the job's next check; False if already lost."""
-    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
-    if next_check_in is not None:
-        values["next_check_at"] = db_now() + next_check_in
+    values = _release_values(True, next_check_in)
     result = connection.execute(
         update(Job).where(Job.id == lease.job_id, Job.fence == lease.fence).values(values)
     )
