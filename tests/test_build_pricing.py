@@ -76,7 +76,7 @@ def test_ledger_prices_environment_variable_names_the_override(
 def test_a_bad_price_file_is_refused_with_its_name(tmp_path: Path, text: str, message: str) -> None:
     """Malformed TOML, no models, or a price that is not a number: one clear error."""
     path = write(tmp_path / "bad.toml", text)
-    with pytest.raises(InputError, match="bad.toml") as caught:
+    with pytest.raises(InputError, match=r"bad\.toml") as caught:
         load_price_table(path)
     assert message in str(caught.value)
 
