@@ -190,7 +190,10 @@ class RowBuilder:
         options.check()
         self.options = options
         self.endpoint = options.endpoint
-        self._text_format = _text_format(options)
+        self._chat = options.endpoint == CHAT
+        self._system = [{"role": "system", "content": options.system}] if options.system else []
+        # What every body gets after model and text, unless the row overrides it: built once.
+        self._shared = self._parameters(options.max_output_tokens, options.temperature, None)
 
     def request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest:
         """The request for one row (raises `RowProblem`)."""
@@ -198,9 +201,9 @@ class RowBuilder:
         model = row.get("model")
         if model is None:
             model = self.options.model
-        if model is None:
-            raise RowProblem("missing (give --model or a model per row)", "model")
-        if not isinstance(model, str) or not model:
+            if model is None:
+                raise RowProblem("missing (give --model or a model per row)", "model")
+        elif type(model) is not str or not model:
             raise RowProblem("must be a non-empty string", "model")
         if self.endpoint == EMBEDDINGS:
             body = self._embeddings_body(row, model)
@@ -209,7 +212,7 @@ class RowBuilder:
             cap = None
         else:
             body = self._generation_body(row, model)
-            cap = body.get("max_output_tokens", body.get("max_completion_tokens"))
+            cap = body.get("max_completion_tokens" if self._chat else "max_output_tokens")
             inputs = 1
         line = orjson.dumps(
             {"custom_id": custom_id, "method": "POST", "url": self.endpoint, "body": body}
@@ -217,25 +220,30 @@ class RowBuilder:
         return BatchRequest(line_number, custom_id, model, line, body, inputs, cap)
 
     def _custom_id(self, row: Mapping[str, Any], line_number: int) -> str:
-        for field in ("custom_id", "id"):
+        field = "custom_id"
+        value = row.get(field)
+        if value is None or value == "":
+            field = "id"
             value = row.get(field)
-            if value is not None and value != "":
-                return check_custom_id(value, field)
-        return generated_custom_id(line_number)
+            if value is None or value == "":
+                return generated_custom_id(line_number)
+        if type(value) is str and CUSTOM_ID.fullmatch(value):
+            return value
+        return check_custom_id(value, field)
 
     def _text(self, row: Mapping[str, Any]) -> tuple[str, Any]:
-        present = [f for f in TEXT_FIELDS if row.get(f) is not None]
+        present = [(f, row[f]) for f in TEXT_FIELDS if row.get(f) is not None]
+        if len(present) == 1:
+            return present[0]
         if not present:
             raise RowProblem("missing (each row needs prompt, messages or input)", "prompt")
-        if len(present) > 1:
-            raise RowProblem(
-                f"give one of prompt, messages, input, not {present[1]} too", present[0]
-            )
-        return present[0], row[present[0]]
+        raise RowProblem(
+            f"give one of prompt, messages, input, not {present[1][0]} too", present[0][0]
+        )
 
     def _generation_body(self, row: Mapping[str, Any], model: str) -> dict[str, Any]:
         field, value = self._text(row)
-        chat = self.endpoint == CHAT
+        chat = self._chat
         if field == "prompt":
             _check_text(value, field)
         elif field == "messages":
@@ -244,32 +252,50 @@ class RowBuilder:
             raise RowProblem("the chat endpoint takes prompt or messages", field)
         else:
             _check_responses_input(value)
-        body: dict[str, Any] = {"model": model}
-        system = self.options.system
+        body: dict[str, Any]
         if chat:
             messages = [{"role": "user", "content": value}] if field == "prompt" else value
-            if system is not None:
-                messages = [{"role": "system", "content": system}, *messages]
-            body["messages"] = messages
+            body = {"model": model, "messages": self._system + messages}
         else:
-            body["input"] = value
-            if system is not None:
-                body["instructions"] = system
-        cap = _optional_int(row, "max_output_tokens", self.options.max_output_tokens)
-        if cap is not None:
-            body["max_completion_tokens" if chat else "max_output_tokens"] = cap
-        temperature = _optional_temperature(row, self.options.temperature)
-        if temperature is not None:
-            body["temperature"] = temperature
-        if self._text_format is not None:
-            if chat:
-                body["response_format"] = self._text_format["chat"]
-            else:
-                body["text"] = {"format": self._text_format["responses"]}
-        metadata = row.get("metadata")
-        if metadata is not None:
-            body["metadata"] = _check_metadata(metadata)
+            body = {"model": model, "input": value}
+            if self.options.system is not None:
+                body["instructions"] = self.options.system
+        cap, temperature, metadata = (
+            row.get("max_output_tokens"),
+            row.get("temperature"),
+            row.get("metadata"),
+        )
+        if cap is None and temperature is None and metadata is None:
+            body.update(self._shared)
+        else:
+            body.update(
+                self._parameters(
+                    _optional_int(cap, "max_output_tokens", self.options.max_output_tokens),
+                    _optional_temperature(temperature, self.options.temperature),
+                    None if metadata is None else _check_metadata(metadata),
+                )
+            )
         return body
+
+    def _parameters(
+        self, cap: int | None, temperature: float | None, metadata: dict[str, str] | None
+    ) -> dict[str, Any]:
+        """Output limit, temperature, output format and metadata in the endpoint's own names."""
+        chat = self._chat
+        parameters: dict[str, Any] = {}
+        if cap is not None:
+            parameters["max_completion_tokens" if chat else "max_output_tokens"] = cap
+        if temperature is not None:
+            parameters["temperature"] = temperature
+        text_format = _text_format(self.options)
+        if text_format is not None:
+            if chat:
+                parameters["response_format"] = text_format["chat"]
+            else:
+                parameters["text"] = {"format": text_format["responses"]}
+        if metadata is not None:
+            parameters["metadata"] = metadata
+        return parameters
 
     def _embeddings_body(self, row: Mapping[str, Any], model: str) -> dict[str, Any]:
         for field in ("max_output_tokens", "temperature", "metadata"):
@@ -306,9 +332,9 @@ def _text_format(options: BodyOptions) -> dict[str, dict[str, Any]] | None:
 
 
 def _check_text(value: Any, field: str) -> None:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise RowProblem("must be a string", field)
-    if not value.strip():
+    if not value or value.isspace():
         raise RowProblem("empty", field)
 
 
@@ -349,8 +375,7 @@ def _check_responses_input(value: Any) -> None:
         raise RowProblem("must be a string or a non-empty list of input items", "input")
 
 
-def _optional_int(row: Mapping[str, Any], field: str, default: int | None) -> int | None:
-    value = row.get(field)
+def _optional_int(value: Any, field: str, default: int | None) -> int | None:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -358,8 +383,7 @@ def _optional_int(row: Mapping[str, Any], field: str, default: int | None) -> in
     return value
 
 
-def _optional_temperature(row: Mapping[str, Any], default: float | None) -> float | None:
-    value = row.get("temperature")
+def _optional_temperature(value: Any, default: float | None) -> float | None:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 2:

@@ -10,12 +10,14 @@ under the same run name again reports the recorded plan and changes nothing.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -231,10 +233,12 @@ def build_run(
     staging = Path(tempfile.mkdtemp(prefix=f".ledger-build-{name}-", dir=workdir))
     built: _Built | None = None
     try:
-        started = time.perf_counter()
-        built = _build_shards(InputFile(source_path, str(input_path)), staging, options, on_skip)
-        shards_done = time.perf_counter()
-        run_id = _record(engine, name, source_path, options, built, staging, run_dir)
+        with _cyclic_gc_paused():
+            started = time.perf_counter()
+            source = InputFile(source_path, str(input_path))
+            built = _build_shards(source, staging, options, on_skip)
+            shards_done = time.perf_counter()
+            run_id = _record(engine, name, source_path, options, built, staging, run_dir)
         timings = {"build": shards_done - started, "record": time.perf_counter() - shards_done}
     finally:
         if built is not None:
@@ -243,6 +247,22 @@ def build_run(
     plan = recorded_plan(engine, name, prices)
     assert plan.run_id == run_id and built is not None
     return replace(plan, skipped=built.skipped, warnings=built.warnings, timings=timings)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a build.
+
+    A build allocates millions of short-lived dicts and lists and no reference cycles; the
+    collector's passes over them cost about 30% of the build (measured with bench/build.py).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def run_name_for(input_path: Path, given: str | None) -> str:

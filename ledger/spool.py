@@ -37,10 +37,9 @@ class RequestSpool:
     def add(self, requests: Sequence[BatchRequest]) -> list[tuple[BatchRequest, int]]:
         """Record requests; return those whose custom_id an earlier one has, with its line."""
         models = self.models
-        rows = [
-            (r.custom_id, r.line_number, models.setdefault(r.model, len(models)), r.est_tokens)
-            for r in requests
-        ]
+        for model in {r.model for r in requests}:
+            models.setdefault(model, len(models))
+        rows = [(r.custom_id, r.line_number, models[r.model], r.est_tokens) for r in requests]
         before = self._db.total_changes
         self._db.executemany("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)", rows)
         if self._db.total_changes - before == len(rows):
