@@ -124,8 +124,8 @@ class BuildOptions:
             ):
                 if value is not None:
                     raise InputError(f"{option}: needs token counting (drop --no-count-tokens)")
-        if self.endpoint is not None:
-            resolve_endpoint(self.endpoint)
+        endpoint = resolve_endpoint(self.endpoint) if self.endpoint is not None else RESPONSES
+        self.body_options(endpoint).check()
 
     def shard_limits(self) -> ShardLimits:
         """The limits one shard is cut to."""
@@ -230,7 +230,10 @@ def build_run(
     workdir = resolve_workdir(engine, options.workdir)
     run_dir = workdir / "runs" / name
     # Staged beside runs/, so a failed build leaves not even an empty runs/ directory behind.
-    staging = Path(tempfile.mkdtemp(prefix=f".ledger-build-{name}-", dir=workdir))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".ledger-build-{name}-", dir=workdir))
+    except OSError as error:
+        raise InputError(f"--workdir: cannot write in {workdir} ({error.strerror})") from None
     built: _Built | None = None
     try:
         with _cyclic_gc_paused():
@@ -335,16 +338,27 @@ class _Streamer:
         if self.on_skip is not None:
             self.on_skip(message)
 
-    def chunk(self, records: Iterable[tuple[int, Any, bytes]]) -> None:
-        """Take one chunk of records through every step."""
+    def chunk(self, records: list[tuple[int, Any, bytes]]) -> None:
+        """Take one chunk of records through every step (with `limit`, no record past it)."""
+        limit = self.options.limit
+        if limit is None:
+            self.steps(records)
+            return
+        start = 0
+        while start < len(records) and not self.done():
+            # A record makes at most one request, so this many cannot pass the limit.
+            part = records[start : start + limit - self.accepted]
+            start += len(part)
+            self.steps(part)
+
+    def steps(self, records: list[tuple[int, Any, bytes]]) -> None:
+        """Make, count, check, dedupe and place the requests of these records."""
         requests = self.requests(records)
         if not requests:
             return
         if self.counters is not None:
             requests = self.count_tokens(requests)
         requests = self.within_limits(requests)
-        if self.options.limit is not None:
-            requests = requests[: self.options.limit - self.accepted]
         requests = self.unique(requests)
         self.shards.place(requests)
         self.accepted += len(requests)
@@ -582,7 +596,9 @@ def _manifest(
 
 def _move_into_place(engine: Engine, staging: Path, run_dir: Path) -> None:
     """Rename the staging directory to the run directory, replacing only our own leftovers."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    if not run_dir.parent.exists():
+        run_dir.parent.mkdir(parents=True)
+        fsync_directory(run_dir.parent.parent)
     if run_dir.exists():
         # The ledger has no such run (checked in this transaction), so a directory here is the
         # leftover of a submit that died between this rename and its commit, or someone else's.

@@ -54,10 +54,6 @@ class RequestSpool:
                 duplicates.append((request, first))
         return duplicates
 
-    def count(self) -> int:
-        """How many requests were accepted."""
-        return self._db.execute("SELECT COUNT(*) FROM accepted").fetchone()[0]
-
     def batches(self) -> Iterator[list[tuple[str, int, str, int | None]]]:
         """(custom_id, line_number, model, tokens) of every accepted request, a batch at a time."""
         names = {index: model for model, index in self.models.items()}

@@ -147,14 +147,11 @@ class TokenCounter:
         return count
 
     def value(self, value: Any) -> int:
-        """Tokens of a field value: text, text parts of a content list, or JSON of the rest."""
+        """Tokens of a field value: its text, or the JSON of anything else (tool calls...)."""
         if isinstance(value, str):
             return len(self._encode(value))
-        if value is None or isinstance(value, bool | int | float):
-            return 0 if value is None else len(self._encode(str(value)))
-        if isinstance(value, list) and all(isinstance(part, Mapping) for part in value):
-            # Content parts: text is counted; images and files have no text to count.
-            return sum(self.value(part.get("text")) for part in value)
+        if value is None:
+            return 0
         return len(self._encode(json.dumps(value, ensure_ascii=False)))
 
     def message(self, message: Mapping[str, Any]) -> int:
@@ -163,10 +160,23 @@ class TokenCounter:
         for key, value in message.items():
             if key in ("role", "name", "type") and isinstance(value, str):
                 total += self._repeated_text(value)
+            elif key == "content" and isinstance(value, list):
+                total += self.content_parts(value)
             else:
                 total += self.value(value)
             if key == "name":
                 total += TOKENS_PER_NAME
+        return total
+
+    def content_parts(self, parts: list[Any]) -> int:
+        """A content list: its text parts count; images and files have no text to count."""
+        total = 0
+        for part in parts:
+            if isinstance(part, Mapping):
+                text = part.get("text")
+                total += len(self._encode(text)) if isinstance(text, str) else 0
+            else:
+                total += self.value(part)
         return total
 
     def messages(self, messages: Iterable[Mapping[str, Any]]) -> int:

@@ -97,8 +97,8 @@ def test_tsv_is_read_with_tabs(tmp_path: Path) -> None:
 
 
 def test_a_byte_order_mark_is_accepted_in_csv_and_jsonl(tmp_path: Path) -> None:
-    """Spreadsheet exports start with a UTF-8 BOM: it is dropped, the header still reads `id`."""
-    Path("bom.csv").write_bytes(b"\xef\xbb\xbfid,prompt\nk1,caf\xc3\xa9\n")
+    """Spreadsheet exports (BOM, CRLF) are read: the header still reads `id`, cells have no CR."""
+    Path("bom.csv").write_bytes(b"\xef\xbb\xbfid,prompt\r\nk1,caf\xc3\xa9\r\n")
     assert submit("bom.csv", "--model", "gpt-4o-mini").exit_code == 0
     assert shard_lines("bom")[0][0]["custom_id"] == "k1"
     assert shard_lines("bom")[0][0]["body"]["input"] == "café"

@@ -61,6 +61,8 @@ def test_without_dry_run_the_jobs_wait_for_reconcile(tmp_path: Path) -> None:
 def test_limit_takes_the_first_n_requests(tmp_path: Path) -> None:
     """--limit 3 builds the first three requests; the run still records the whole file's sha256."""
     write_jsonl("in.jsonl", prompts(10))
+    with open("in.jsonl", "a") as handle:
+        handle.write("a bad line past the limit\n")
     assert submit("in.jsonl", *MODEL, "--limit", "3").exit_code == 0
     assert [line["custom_id"] for line in shard_lines("in")[0]] == ["q1", "q2", "q3"]
     [run] = query("select request_count, input_sha256, options from runs")

@@ -4,6 +4,7 @@ overhead; unknown models fall back to o200k_base with a warning."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,14 @@ def test_content_parts_count_their_text(o200k: TokenCounter) -> None:
         ],
     }
     assert o200k.message(message) == 3 + 1 + 2
+
+
+def test_tool_calls_count_as_their_json(o200k: TokenCounter) -> None:
+    """A field that is not text (an assistant's tool_calls) counts the tokens of its JSON."""
+    calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    message = {"role": "assistant", "content": "", "tool_calls": calls}
+    as_json = json.dumps(calls, ensure_ascii=False)
+    assert o200k.message(message) == 3 + 1 + 0 + len(o200k.encoding.encode(as_json))
 
 
 def test_embeddings_count_the_inputs_only(o200k: TokenCounter) -> None:
