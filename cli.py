@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
 
+from ledger.bodies import read_json_schema, read_system_option
+from ledger.build import BuildOptions, build_run, format_plan
 from ledger.db import open_ledger, resolve_url, schema_revision
 from ledger.emulator import SCENARIOS, Emulator, EmulatorConfig, run_until_signalled
 from ledger.emulator.config import parse_fault, parse_scenario_rule
@@ -28,6 +31,7 @@ from ledger.report import (
     status_report,
 )
 from ledger.results import STATUSES
+from ledger.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, parse_size
 from ledger.sqlquery import DEFAULT_TIME_BUDGET, QueryRefused, run_readonly_query
 
 
@@ -399,6 +403,97 @@ def emulator_serve(
         run_until_signalled(server, lambda running: click.echo(running.base_url))
     except OSError as error:
         raise InputError(f"cannot serve on {host}:{port}: {error}") from None
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--run", "run_name", help="Run name (default: the input file's name without suffix).")
+@click.option("--dry-run", is_flag=True, help="Build and record the jobs, send nothing.")
+@click.option("--limit", type=int, help="Take only the first N requests.")
+@click.option("--model", help="Model for rows that name none (ready lines name their own).")
+@click.option(
+    "--endpoint",
+    metavar="responses|chat|embeddings",
+    help="Batch endpoint (default: responses, or the url of ready lines).",
+)
+@click.option("--system", metavar="TEXT|@FILE", help="System prompt, or @file to read it from.")
+@click.option("--max-output-tokens", type=int, help="Output token limit of every request.")
+@click.option("--temperature", type=float, help="Sampling temperature (0-2).")
+@click.option("--json", "json_mode", is_flag=True, help="JSON mode (json_object output).")
+@click.option(
+    "--json-schema",
+    type=click.Path(path_type=Path),
+    help="Structured output: a JSON Schema file, or {name, schema, strict}.",
+)
+@click.option(
+    "--max-requests",
+    type=int,
+    default=MAX_REQUESTS_PER_BATCH,
+    show_default=True,
+    help="Requests per job at most.",
+)
+@click.option(
+    "--max-bytes",
+    default=str(MAX_BYTES_PER_BATCH),
+    show_default=True,
+    help="Bytes per job file at most (200000000, 150MB, 64MiB).",
+)
+@click.option("--max-tokens-per-job", type=int, help="Estimated input tokens per job at most.")
+@click.option("--max-context", type=int, help="Refuse requests needing more tokens than this.")
+@click.option("--skip-invalid", is_flag=True, help="Report bad rows and leave them out.")
+@click.option(
+    "--count-tokens/--no-count-tokens", default=True, help="Estimate input tokens (tiktoken)."
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    help="Where runs/ goes (default: beside a SQLite ledger, else here).",
+)
+@click.option(
+    "--prices",
+    type=click.Path(path_type=Path),
+    help="Price table overriding the packaged one (default: $LEDGER_PRICES).",
+)
+@click.pass_context
+def submit(
+    ctx: click.Context,
+    input_path: Path,
+    dry_run: bool,
+    system: str | None,
+    json_schema: Path | None,
+    max_bytes: str,
+    **options: Any,
+) -> None:
+    """Build INPUT into Batch API shard files and record the run and its jobs as built.
+
+    INPUT is JSONL or CSV: ready Batch API lines, or rows with an id and a prompt, messages or
+    input. Prints the plan: jobs, requests, bytes, estimated tokens and cost. Nothing is sent.
+    """
+    build_options = BuildOptions(
+        system=read_system_option(system) if system is not None else None,
+        json_schema=read_json_schema(json_schema) if json_schema is not None else None,
+        max_bytes=parse_size(max_bytes),
+        **options,
+    )
+    plan = build_run(
+        open_ledger(_url(ctx)),
+        input_path,
+        build_options,
+        on_skip=lambda message: click.echo(f"skipped: {message}", err=True),
+    )
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if plan.skipped:
+        click.echo(f"skipped {plan.skipped} invalid row(s)", err=True)
+    click.echo(format_plan(plan))
+    if plan.existing:
+        click.echo(f"run {plan.run_name} was already built from this input: nothing changed.")
+    elif dry_run:
+        click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
+    else:
+        click.echo(
+            f"{len(plan.jobs)} job(s) built; they wait for `ledger reconcile` to upload them."
+        )
 
 
 def main() -> None:
