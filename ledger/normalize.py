@@ -31,10 +31,10 @@ import orjson
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.costs import Prices, batch_cost
 from ledger.errors import LedgerError
 from ledger.joinindex import InputRequest, JoinIndex
 from ledger.models import Job, JobEvent, Request, Run
+from ledger.pricing import PriceTable, load_price_table
 from ledger.providerfiles import Quarantine, provider_files
 from ledger.results import (
     CANCELLED,
@@ -123,15 +123,16 @@ def normalize_job(
     job_id: int,
     *,
     workdir_for_results: str | os.PathLike[str] | None = None,
-    prices: Prices | None = None,
+    prices: PriceTable | None = None,
     before_record: Callable[[], None] | None = None,
 ) -> NormalizeSummary:
     """Write a leased `downloaded` job's results file and move the job to `normalized`.
 
     The results go to `runs/<run>/results/shard-NNNN.jsonl` beside the job's input shard (or into
     `workdir_for_results`): one line per input request, in input order. `prices` overrides the
-    price table (`ledger.costs`). Raises `StaleWrite` when the job is not `downloaded` or the lease
-    was lost, and `LedgerError` when the input or the ledger's request rows are inconsistent.
+    price table (`ledger.pricing`; default: the packaged one, with `$LEDGER_PRICES`). Raises
+    `StaleWrite` when the job is not `downloaded` or the lease was lost, and `LedgerError` when
+    the input or the ledger's request rows are inconsistent.
     """
     if lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
@@ -172,12 +173,8 @@ def normalize_job(
                 input_tokens=tally.input_tokens,
                 output_tokens=tally.output_tokens,
                 cached_tokens=tally.cached_tokens,
-                cost_usd=batch_cost(
-                    job.model,
-                    tally.input_tokens,
-                    tally.output_tokens,
-                    tally.cached_tokens,
-                    prices=prices,
+                cost_usd=(prices or load_price_table()).cost(
+                    job.model, tally.input_tokens, tally.output_tokens, tally.cached_tokens
                 ),
             )
             if before_record is not None:

@@ -31,11 +31,21 @@ class Price:
 
     input_per_million: float
     output_per_million: float
+    #: Prompt tokens read from the provider's prompt cache; None: priced as other input.
+    cached_input_per_million: float | None = None
 
-    def cost(self, input_tokens: int, output_tokens: int = 0) -> float:
-        """USD for this many input and output tokens."""
+    def cost(self, input_tokens: int, output_tokens: int = 0, cached_tokens: int = 0) -> float:
+        """USD for this many input and output tokens; `cached_tokens` are part of the input."""
+        cached = min(cached_tokens, input_tokens)
+        cached_rate = (
+            self.input_per_million
+            if self.cached_input_per_million is None
+            else self.cached_input_per_million
+        )
         return (
-            input_tokens * self.input_per_million + output_tokens * self.output_per_million
+            (input_tokens - cached) * self.input_per_million
+            + cached * cached_rate
+            + output_tokens * self.output_per_million
         ) / 1_000_000
 
 
@@ -54,10 +64,12 @@ class PriceTable:
             price = self.prices.get(undated) if undated != model else None
         return price
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int = 0) -> float | None:
-        """USD for a model's usage, or None when the table has no price for it."""
+    def cost(
+        self, model: str, input_tokens: int, output_tokens: int = 0, cached_tokens: int = 0
+    ) -> float | None:
+        """USD for a model's usage, or None (unknown, never free) when it has no price."""
         price = self.price_for(model)
-        return None if price is None else price.cost(input_tokens, output_tokens)
+        return None if price is None else price.cost(input_tokens, output_tokens, cached_tokens)
 
 
 def packaged_price_file() -> Path:
@@ -92,7 +104,18 @@ def _price_entry(where: str, model: str, entry: Any) -> Price:
                 f'{where}: models."{model}": field "{key}": must be a number >= 0 (USD per 1M)'
             )
         values.append(float(value))
-    return Price(input_per_million=values[0], output_per_million=values[1])
+    cached = entry.get("cached_input")
+    if cached is not None and (
+        isinstance(cached, bool) or not isinstance(cached, int | float) or cached < 0
+    ):
+        raise InputError(
+            f'{where}: models."{model}": field "cached_input": must be a number >= 0 (USD per 1M)'
+        )
+    return Price(
+        input_per_million=values[0],
+        output_per_million=values[1],
+        cached_input_per_million=None if cached is None else float(cached),
+    )
 
 
 def load_price_table(override: str | os.PathLike[str] | None = None) -> PriceTable:

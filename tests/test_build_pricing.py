@@ -109,3 +109,13 @@ def test_unpriced_models_are_named() -> None:
     """Tokens of a model without a price are left out of the USD figure, and named."""
     cost = estimate_cost(PriceTable({}), [ModelUsage("acme-1", 10, None)])
     assert cost.unpriced_models == ("acme-1",) and "no price for acme-1" in cost.describe()
+
+
+def test_cached_input_is_the_cheaper_part_of_the_input(tmp_path: Path) -> None:
+    """Cached prompt tokens are priced at `cached_input`, the rest of the input at `input`."""
+    path = tmp_path / "prices.toml"
+    path.write_text('[models."m-1"]\ninput = 1.0\ncached_input = 0.5\noutput = 2.0\n')
+    table = load_price_table(path)
+    cost = table.cost("m-1", 1_000_000, 1_000_000, cached_tokens=400_000)
+    assert cost == pytest.approx(0.6 * 1.0 + 0.4 * 0.5 + 2.0)
+    assert table.cost("unpriced-model", 10, 10) is None

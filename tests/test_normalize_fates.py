@@ -27,10 +27,11 @@ from ledger.db import db_now
 from ledger.errors import LedgerError
 from ledger.models import Job, JobEvent, Request
 from ledger.normalize import normalize_job
+from ledger.pricing import Price, PriceTable
 from ledger.states import State
 from ledger.store import StaleWrite, claim
 
-PRICES = {"gpt-4o-mini": {"input": 0.075, "cached_input": 0.0375, "output": 0.30}}
+PRICES = PriceTable({"gpt-4o-mini": Price(0.075, 0.30, cached_input_per_million=0.0375)})
 
 
 def request_rows(engine: Engine, run_id: int) -> list[tuple[Any, ...]]:
