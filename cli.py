@@ -409,6 +409,7 @@ def emulator_serve(
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--run", "run_name", help="Run name (default: the input file's name without suffix).")
 @click.option("--dry-run", is_flag=True, help="Build and record the jobs, send nothing.")
+@click.option("--base-url", default=None, help="Provider base URL (default $OPENAI_BASE_URL).")
 @click.option("--limit", type=int, help="Take only the first N requests.")
 @click.option("--model", help="Model for rows that name none (ready lines name their own).")
 @click.option(
@@ -462,12 +463,15 @@ def submit(
     system: str | None,
     json_schema: Path | None,
     max_bytes: str,
+    base_url: str | None,
     **options: Any,
 ) -> None:
-    """Build INPUT into Batch API shard files and record the run and its jobs as built.
+    """Build INPUT into Batch API shard files, record the run, then upload and create its batches.
 
     INPUT is JSONL or CSV: ready Batch API lines, or rows with an id and a prompt, messages or
-    input. Prints the plan: jobs, requests, bytes, estimated tokens and cost. Nothing is sent.
+    input. Prints the plan: jobs, requests, bytes, estimated tokens and cost. With --dry-run
+    nothing is sent. Submitting the same input under the same run name again sends only what
+    was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
     build_options = BuildOptions(
         system=read_system_option(system) if system is not None else None,
@@ -475,8 +479,9 @@ def submit(
         max_bytes=parse_size(max_bytes),
         **options,
     )
+    engine = open_ledger(_url(ctx))
     plan = build_run(
-        open_ledger(_url(ctx)),
+        engine,
         input_path,
         build_options,
         on_skip=lambda message: click.echo(f"skipped: {message}", err=True),
@@ -487,13 +492,23 @@ def submit(
         click.echo(f"skipped {plan.skipped} invalid row(s)", err=True)
     click.echo(format_plan(plan))
     if plan.existing:
-        click.echo(f"run {plan.run_name} was already built from this input: nothing changed.")
-    elif dry_run:
+        click.echo(f"run {plan.run_name} was already built from this input: nothing rebuilt.")
+    if dry_run:
         click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
-    else:
-        click.echo(
-            f"{len(plan.jobs)} job(s) built; they wait for `ledger reconcile` to upload them."
-        )
+        return
+    from ledger.reconcile import send_run
+
+    report = send_run(
+        engine,
+        plan.run_name,
+        base_url=base_url,
+        on_transition=lambda job, old, new: click.echo(f"job {job}: {old} -> {new}"),
+    )
+    if report.paused:
+        raise LedgerError(f"paused: {report.paused}")
+    for error in report.errors:
+        click.echo(f"warning: {error}", err=True)
+    click.echo(f"sent run {plan.run_name}; `ledger reconcile --run {plan.run_name}` follows it.")
 
 
 def main() -> None:

@@ -702,6 +702,27 @@ def _check_input_file(path: Path, expected_sha256: str, expected_bytes: int) -> 
     return None
 
 
+def send_run(
+    engine: Engine,
+    run_name: str,
+    *,
+    base_url: str | None = None,
+    concurrency: int = 16,
+    provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
+    on_transition: Callable[[int, State, State], None] | None = None,
+) -> PassReport:
+    """Upload and create the batches of a run's built jobs (what `ledger submit` does after the
+    build): one pass over the `built` and `uploaded` steps only, so it returns without waiting."""
+    options = ReconcileOptions(
+        run_name=run_name,
+        base_url=base_url,
+        concurrency=concurrency,
+        states=(State.BUILT, State.UPLOADED),
+    )
+    reconciler = Reconciler(engine, options, provider_for=provider_for, on_transition=on_transition)
+    return reconciler.run_pass()
+
+
 def cancel_jobs(
     engine: Engine,
     job_ids: Sequence[int],
@@ -777,4 +798,5 @@ __all__ = [
     "ReconcileOptions",
     "Reconciler",
     "cancel_jobs",
+    "send_run",
 ]

@@ -14,9 +14,10 @@ from cli import cli
 from ledger.db import open_ledger
 
 
-def submit(*args: str) -> Result:
-    """`ledger submit ARGS` in the current directory (tmp_path)."""
-    return CliRunner().invoke(cli, ["submit", *args], catch_exceptions=False)
+def submit(*args: str, send: bool = False) -> Result:
+    """`ledger submit ARGS` in the current directory (tmp_path); builds only, unless `send`."""
+    dry_run = [] if send or "--dry-run" in args else ["--dry-run"]
+    return CliRunner().invoke(cli, ["submit", *args, *dry_run], catch_exceptions=False)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:

@@ -157,11 +157,13 @@ def test_workdir_defaults_to_the_sqlite_files_directory(tmp_path: Path) -> None:
     """With --db elsewhere, runs/ goes beside that database; --workdir puts it anywhere."""
     write_jsonl("in.jsonl", prompts(1))
     result = CliRunner().invoke(
-        cli, ["--db", "data/l.db", "submit", "in.jsonl", "--model", "m"], catch_exceptions=False
+        cli,
+        ["--db", "data/l.db", "submit", "in.jsonl", "--model", "m", "--dry-run"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "runs" / "in" / "batch_inputs" / "shard-0001.jsonl").exists()
-    assert submit("in.jsonl", "--model", "m", "--workdir", "elsewhere").exit_code == 0
+    assert submit("in.jsonl", "--model", "m", "--workdir", "elsewhere", "--dry-run").exit_code == 0
     assert (tmp_path / "elsewhere" / "runs" / "in" / "manifest.json").exists()
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from buildkit import prompts, query, shard_files, shard_lines, submit, write_jsonl
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from ledger.build import BuildOptions, build_run
+from ledger.db import open_ledger
 from ledger.models import Job, JobEvent, Request, Run
 
 MODEL = ("--model", "gpt-4o-mini")
@@ -47,15 +49,35 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
     assert query("select state from jobs") == [{"state": "built"}, {"state": "built"}]
 
 
-def test_without_dry_run_the_jobs_wait_for_reconcile(tmp_path: Path) -> None:
-    """For now submit builds the same plan and says the jobs wait for `ledger reconcile`."""
+def test_without_dry_run_submit_uploads_and_creates_each_batch_once(
+    tmp_path: Path, emulator: Any, api_key: str
+) -> None:
+    """Submit sends every job (one upload, one batch each); submitting again sends nothing."""
+    write_jsonl("in.jsonl", prompts(5))
+    args = ("in.jsonl", *MODEL, "--max-requests", "2", "--base-url", emulator.base_url)
+    result = submit(*args, "--max-output-tokens", "100", send=True)
+    assert result.exit_code == 0, result.output
+    assert "+ output at most" in result.stdout
+    assert result.stdout.count("uploaded -> submitted") == 3
+    assert result.stdout.splitlines()[-1].startswith("sent run in;")
+    engine = open_ledger("ledger.db")
+    with engine.connect() as connection:
+        states = connection.execute(text("select state, batch_id from jobs")).all()
+    assert [s for s, _ in states] == ["submitted"] * 3 and all(b for _, b in states)
+    again = submit(*args, "--max-output-tokens", "100", send=True)
+    assert again.exit_code == 0 and "nothing rebuilt" in again.stdout
+    assert "-> submitted" not in again.stdout
+    assert emulator.stats()["batches"]["created"] == 3
+    assert emulator.stats()["files"]["created"] == 3
+
+
+def test_without_a_key_submit_builds_then_pauses_with_one_line(tmp_path: Path) -> None:
+    """No OPENAI_API_KEY: the run is built and recorded, the send stops with one clear line."""
     write_jsonl("in.jsonl", prompts(2))
-    result = submit("in.jsonl", *MODEL, "--max-output-tokens", "100")
-    assert result.exit_code == 0
-    assert result.stdout.splitlines()[-1] == (
-        "1 job(s) built; they wait for `ledger reconcile` to upload them."
-    )
-    assert "+ output at most $0.00006 (at max_output_tokens, 200 tokens)" in result.stdout
+    result = submit("in.jsonl", *MODEL, send=True)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: paused: OPENAI_API_KEY is not set"
+    assert (tmp_path / "runs" / "in" / "batch_inputs" / "shard-0001.jsonl").exists()
 
 
 def test_limit_takes_the_first_n_requests(tmp_path: Path) -> None:
@@ -86,9 +108,9 @@ def test_resubmitting_the_same_input_changes_nothing(tmp_path: Path) -> None:
     files = {p: p.stat().st_mtime_ns for p in shard_files("in")}
     again = submit("in.jsonl", *MODEL, "--max-requests", "2")
     assert again.exit_code == 0
-    assert again.stdout.splitlines()[:-1] == first.stdout.splitlines()[:-1]
-    assert again.stdout.splitlines()[-1] == (
-        "run in was already built from this input: nothing changed."
+    assert again.stdout.splitlines()[:-2] == first.stdout.splitlines()[:-1]
+    assert again.stdout.splitlines()[-2] == (
+        "run in was already built from this input: nothing rebuilt."
     )
     assert counts() == before == {"runs": 1, "jobs": 3, "job_events": 3, "requests": 5}
     assert {p: p.stat().st_mtime_ns for p in shard_files("in")} == files
