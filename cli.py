@@ -410,6 +410,7 @@ def emulator_serve(
 @click.option("--run", "run_name", help="Run name (default: the input file's name without suffix).")
 @click.option("--dry-run", is_flag=True, help="Build and record the jobs, send nothing.")
 @click.option("--base-url", default=None, help="Provider base URL (default $OPENAI_BASE_URL).")
+@click.option("--poll-min", default=10.0, show_default=True, help="First poll of each new batch.")
 @click.option("--limit", type=int, help="Take only the first N requests.")
 @click.option("--model", help="Model for rows that name none (ready lines name their own).")
 @click.option(
@@ -464,6 +465,7 @@ def submit(
     json_schema: Path | None,
     max_bytes: str,
     base_url: str | None,
+    poll_min: float,
     **options: Any,
 ) -> None:
     """Build INPUT into Batch API shard files, record the run, then upload and create its batches.
@@ -502,6 +504,7 @@ def submit(
         engine,
         plan.run_name,
         base_url=base_url,
+        poll_min=poll_min,
         on_transition=lambda job, old, new: click.echo(f"job {job}: {old} -> {new}"),
     )
     if report.paused:
@@ -509,6 +512,61 @@ def submit(
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
     click.echo(f"sent run {plan.run_name}; `ledger reconcile --run {plan.run_name}` follows it.")
+
+
+@cli.command()
+@click.argument("run_name", metavar="RUN")
+@click.option("--failed", "statuses", flag_value="failed", multiple=True, help="Failed requests.")
+@click.option("--expired", "statuses", flag_value="expired", multiple=True, help="Expired ones.")
+@click.option(
+    "--cancelled", "statuses", flag_value="cancelled", multiple=True, help="Cancelled ones."
+)
+@click.option(
+    "--missing", "statuses", flag_value="missing", multiple=True, help="Ones with no result."
+)
+@click.option("--dry-run", is_flag=True, help="Build and record the retry job, send nothing.")
+@click.option("--base-url", default=None, help="Provider base URL (default: the parent job's).")
+@click.option("--poll-min", default=10.0, show_default=True, help="First poll of each new batch.")
+@click.pass_context
+def retry(
+    ctx: click.Context,
+    run_name: str,
+    statuses: tuple[str, ...],
+    dry_run: bool,
+    base_url: str | None,
+    poll_min: float,
+) -> None:
+    """Rerun the requests of RUN that did not succeed, in a new job of the same run.
+
+    With no flag, every failed, expired, cancelled and missing request is retried. Requests
+    that succeeded are never sent again; once the retry job is normalized its results replace
+    the old ones in `ledger results`.
+    """
+    from ledger.reconcile import send_run
+    from ledger.retry import RETRYABLE, retry_run
+
+    engine = open_ledger(_url(ctx))
+    plan = retry_run(engine, run_name, statuses or RETRYABLE)
+    for job_id, path, count, parents in plan.jobs:
+        click.echo(
+            f"job {job_id}: {count} request(s) from job(s) "
+            f"{', '.join(map(str, parents))} -> {path.name}"
+        )
+    if dry_run:
+        click.echo(f"dry run: {plan.request_count} request(s) recorded for retry; nothing sent.")
+        return
+    report = send_run(
+        engine,
+        run_name,
+        base_url=base_url,
+        poll_min=poll_min,
+        on_transition=lambda job, old, new: click.echo(f"job {job}: {old} -> {new}"),
+    )
+    if report.paused:
+        raise LedgerError(f"paused: {report.paused}")
+    click.echo(
+        f"sent {plan.request_count} request(s); `ledger reconcile --run {run_name}` follows."
+    )
 
 
 def main() -> None:

@@ -1,7 +1,27 @@
-"""ledger: a crash-safe, queryable ledger for LLM batch jobs."""
+"""ledger: a crash-safe, queryable ledger for LLM batch jobs.
+
+from ledger import Ledger
+ledger = Ledger.open("ledger.db")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ledger.db import open_ledger
 from ledger.states import TRANSITIONS, State
 
-__all__ = ["TRANSITIONS", "State", "open_ledger"]
+if TYPE_CHECKING:
+    from ledger.api import Ledger, Result
+
+__all__ = ["TRANSITIONS", "Ledger", "Result", "State", "open_ledger"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The Python API pulls in the whole library; load it only when it is asked for.
+    if name in ("Ledger", "Result"):
+        from ledger import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ledger' has no attribute {name!r}")

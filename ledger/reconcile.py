@@ -708,15 +708,18 @@ def send_run(
     *,
     base_url: str | None = None,
     concurrency: int = 16,
+    poll_min: float = ReconcileOptions.poll_min,
     provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
     on_transition: Callable[[int, State, State], None] | None = None,
 ) -> PassReport:
     """Upload and create the batches of a run's built jobs (what `ledger submit` does after the
-    build): one pass over the `built` and `uploaded` steps only, so it returns without waiting."""
+    build): one pass over the `built` and `uploaded` steps only, so it returns without waiting.
+    Each new batch is first polled `poll_min` seconds later."""
     options = ReconcileOptions(
         run_name=run_name,
         base_url=base_url,
         concurrency=concurrency,
+        poll_min=poll_min,
         states=(State.BUILT, State.UPLOADED),
     )
     reconciler = Reconciler(engine, options, provider_for=provider_for, on_transition=on_transition)

@@ -128,12 +128,13 @@ class _OpenShard:
 class ShardSet:
     """The shards of one build, written into `directory`."""
 
-    def __init__(self, directory: Path, limits: ShardLimits) -> None:
+    def __init__(self, directory: Path, limits: ShardLimits, first_index: int = 1) -> None:
         self.directory = directory
         self.limits = limits
         self.finished: list[Shard] = []
         self._open: dict[str, _OpenShard] = {}
-        self._next_index = 1
+        # A retry adds shards to a run that has some: its numbering goes on from theirs.
+        self._next_index = first_index
         # Per model, the first line of each of its shards: a request's shard is found by line.
         self._starts: dict[str, tuple[list[int], list[int]]] = {}
         directory.mkdir(parents=True, exist_ok=True)
@@ -168,6 +169,10 @@ class ShardSet:
                 current.max_output_tokens = None if cap is None else current.max_output_tokens + cap
         for shard in self._open.values():
             shard.flush()
+
+    def open_index(self, model: str) -> int:
+        """The index of the shard `model`'s next request would join (the one now open)."""
+        return self._open[model].index
 
     def shard_of(self, model: str, line_number: int) -> int:
         """The index of the shard that holds the request of `model` from `line_number`."""

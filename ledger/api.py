@@ -1,0 +1,212 @@
+"""The Python API: the same ledger the CLI drives, for notebooks and application code.
+
+    from ledger import Ledger
+
+    ledger = Ledger.open("ledger.db")
+    ledger.submit("questions.jsonl", model="gpt-4o-mini", run="eval-1")
+    ledger.reconcile(run="eval-1", until_done=True)
+    for result in ledger.results("eval-1"):
+        print(result.custom_id, result.status, result.text)
+
+Every method is a thin call into the library modules the CLI uses too (docs/python.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from ledger.build import BuildOptions, BuildPlan, build_run
+from ledger.db import open_ledger, resolve_url
+from ledger.errors import LedgerError
+from ledger.export import find_run_results, merged_results
+from ledger.reconcile import (
+    PassReport,
+    PauseLoop,
+    ReconcileOptions,
+    Reconciler,
+    cancel_jobs,
+    send_run,
+)
+from ledger.report import job_ids_for, status_report
+from ledger.retry import RETRYABLE, RetryPlan, retry_run
+from ledger.sqlquery import QueryResult, run_readonly_query
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ResultError:
+    code: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Result:
+    """One input request's normalized result (the schema of docs/results.md)."""
+
+    custom_id: str
+    #: succeeded, failed, expired, cancelled or missing.
+    status: str
+    line_number: int
+    http_status: int | None = None
+    model: str | None = None
+    text: str | None = None
+    json: Any = None
+    json_error: str | None = None
+    refusal: str | None = None
+    embedding: Any = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    error: ResultError | None = None
+    request_id: str | None = None
+    batch_id: str | None = None
+    job_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Result:
+        """A typed result from one line of a results file."""
+        known = {f.name for f in fields(cls)} - {"extra", "usage", "error"}
+        usage = record.get("usage")
+        error = record.get("error")
+        return cls(
+            **{k: v for k, v in record.items() if k in known},
+            usage=Usage(**{k: v or 0 for k, v in usage.items()}) if usage else None,
+            error=ResultError(error.get("code"), error.get("message")) if error else None,
+            extra={k: v for k, v in record.items() if k not in known | {"usage", "error"}},
+        )
+
+
+class Ledger:
+    """One ledger database and the runs recorded in it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        base_url: str | None = None,
+        poll_min: float = ReconcileOptions.poll_min,
+        poll_max: float = ReconcileOptions.poll_max,
+    ) -> None:
+        self.engine = engine
+        self.base_url = base_url
+        self.poll_min = poll_min
+        self.poll_max = poll_max
+
+    @classmethod
+    def open(
+        cls,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        base_url: str | None = None,
+        poll_min: float = ReconcileOptions.poll_min,
+        poll_max: float = ReconcileOptions.poll_max,
+    ) -> Ledger:
+        """Open (creating and migrating if needed) the ledger at `db`: a SQLite path or an
+        SQLAlchemy URL; default `$LEDGER_DB` or ./ledger.db. `base_url` is where batches go
+        (default `$OPENAI_BASE_URL`, else the provider's own API); `poll_min`/`poll_max` bound
+        the polling backoff of every batch this object sends or reconciles."""
+        engine = open_ledger(resolve_url(db))
+        return cls(engine, base_url=base_url, poll_min=poll_min, poll_max=poll_max)
+
+    def submit(
+        self, input_path: str | os.PathLike[str], *, send: bool = True, **options: Any
+    ) -> BuildPlan:
+        """Build INPUT into shards and record the run (`options` are `BuildOptions` fields:
+        run_name or run, model, endpoint, system, max_output_tokens, json_mode, ...), then,
+        with `send`, upload and create its batches. Idempotent per run name and input."""
+        if "run" in options:
+            options["run_name"] = options.pop("run")
+        plan = build_run(self.engine, Path(input_path), BuildOptions(**options))
+        if send:
+            self._send(plan.run_name)
+        return plan
+
+    def reconcile(
+        self,
+        *,
+        run: str | None = None,
+        until_done: bool = False,
+        timeout: float | None = None,
+        interval: float = 5.0,
+        **options: Any,
+    ) -> PassReport | None:
+        """One reconcile pass, or with `until_done` passes until nothing is left to do (or
+        `timeout` seconds pass: LedgerError). `options` are `ReconcileOptions` fields
+        (poll_min, poll_max, concurrency, max_enqueued_tokens, ...)."""
+        defaults = {"poll_min": self.poll_min, "poll_max": self.poll_max}
+        settings = ReconcileOptions(run_name=run, base_url=self.base_url, **{**defaults, **options})
+        reconciler = Reconciler(self.engine, settings)
+        if not until_done:
+            return self._check(reconciler.run_pass())
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while reconciler.pending_jobs():
+            self._check(reconciler.run_pass())
+            if deadline is not None and time.monotonic() > deadline:
+                raise LedgerError(f"reconcile did not finish within {timeout:g} s")
+            if reconciler.pending_jobs():
+                time.sleep(min(interval, max(reconciler.seconds_to_next_due(), 0.01)))
+        return None
+
+    def results(self, run: str, *, statuses: Sequence[str] | None = None) -> Iterator[Result]:
+        """The run's results in input order, one per input request, as typed records."""
+        shards = find_run_results(self.engine, run).shards
+        for _, record in merged_results(shards, statuses):
+            yield Result.from_record(record)
+
+    def status(self, run: str | None = None) -> list[dict[str, Any]]:
+        """Per run: settings, jobs per state, requests per status, tokens, cost, jobs."""
+        return status_report(self.engine, run)
+
+    def retry(
+        self, run: str, statuses: Sequence[str] = RETRYABLE, *, send: bool = True
+    ) -> RetryPlan:
+        """A new job for the run's requests with these statuses; sent unless `send` is off."""
+        plan = retry_run(self.engine, run, statuses)
+        if send:
+            self._send(run)
+        return plan
+
+    def cancel(self, target: str) -> dict[int, str]:
+        """Cancel a run (by name) or a job (by id); returns each job's outcome."""
+        job_ids = job_ids_for(self.engine, target)
+        return cancel_jobs(self.engine, job_ids, base_url=self.base_url)
+
+    def sql(self, query: str) -> QueryResult:
+        """One read-only query (the same guard as `ledger sql`)."""
+        return run_readonly_query(self.engine.url.render_as_string(hide_password=False), query)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _send(self, run: str) -> None:
+        self._check(send_run(self.engine, run, base_url=self.base_url, poll_min=self.poll_min))
+
+    @staticmethod
+    def _check(report: PassReport) -> PassReport:
+        if report.paused:
+            raise PauseLoop(report.paused)
+        return report
