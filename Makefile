@@ -22,10 +22,7 @@ test: lint
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	rm -rf .demo && mkdir -p .demo
-	$(BIN)/ledger --db .demo/ledger.db init
-	$(BIN)/ledger --db .demo/ledger.db status
-	$(BIN)/ledger --db .demo/ledger.db sql "select * from run_progress"
+	$(BIN)/ledger demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .demo

@@ -569,6 +569,25 @@ def retry(
     )
 
 
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the demo's ledger and files (default: a new temporary directory).",
+)
+def demo(directory: Path | None) -> None:
+    """Run a whole batch lifecycle offline against the built-in emulator, in under a minute.
+
+    Submits bundled prompts as three batches (one expires part way), reconciles them to
+    normalized results, retries what expired, and shows status, results and SQL views.
+    """
+    from ledger.demo import run_demo
+
+    run_demo(directory, echo=click.echo)
+
+
 def main() -> None:
     cli(prog_name="ledger")
 

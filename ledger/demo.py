@@ -1,0 +1,119 @@
+"""`ledger demo`: a whole batch lifecycle, offline, in under a minute.
+
+It starts the built-in emulator in this process, submits a bundled set of prompts as three
+batches, lets one batch expire part way (as real batches do when the 24 h window passes),
+reconciles everything to normalized results, retries what expired, and shows the status, some
+results and the SQL views. Everything lands in a fresh directory the user can explore afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from ledger.api import Ledger
+from ledger.emulator import Emulator, EmulatorConfig
+from ledger.report import format_table
+from ledger.sqlquery import run_readonly_query
+
+RUN = "demo"
+#: The emulator's clock: seconds per lifecycle stage (validating, in progress, finalizing).
+STAGE_SECONDS = 0.3
+
+
+def demo_input() -> Path:
+    """The bundled prompts (24 rows of `{"id", "prompt"}`)."""
+    return Path(str(resources.files("ledger").joinpath("data", "demo_prompts.jsonl")))
+
+
+@contextmanager
+def _demo_key() -> Iterator[None]:
+    # The emulator takes any key; never send the user's real one anywhere, even to loopback.
+    saved = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = "sk-ledger-demo"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("OPENAI_API_KEY", None)
+        else:
+            os.environ["OPENAI_API_KEY"] = saved
+
+
+def run_demo(directory: Path | None = None, echo: Callable[[str], None] = print) -> Path:
+    """Run the demo in `directory` (a new temporary one by default) and return it."""
+    workdir = directory or Path(tempfile.mkdtemp(prefix="ledger-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / "ledger.db"
+    config = EmulatorConfig(
+        stage_seconds=STAGE_SECONDS,
+        # Job 2's batch expires half way: its finished requests keep their results.
+        scenario_rules=[{"file_name_contains": "ledger-job2-", "scenario": "expire"}],
+    )
+    with _demo_key(), Emulator(config).start() as emulator:
+        echo(f"1. The OpenAI Batch API emulator answers at {emulator.base_url}")
+        ledger = Ledger.open(database, base_url=emulator.base_url, poll_min=0.2, poll_max=0.5)
+        with ledger:
+            echo(f"\n2. ledger submit {demo_input().name} --model gpt-4o-mini --max-requests 8")
+            plan = ledger.submit(
+                demo_input(),
+                run=RUN,
+                model="gpt-4o-mini",
+                max_requests=8,
+                max_output_tokens=120,
+                workdir=workdir,
+            )
+            echo(
+                f"   {len(plan.jobs)} batches of {plan.request_count} requests uploaded and "
+                "created; each batch's file name and metadata carry the job's tag"
+            )
+            echo("\n3. ledger reconcile --until-done (polling, downloading, normalizing)")
+            ledger.reconcile(run=RUN, until_done=True, timeout=60, interval=0.1)
+            _show_status(ledger, echo)
+
+            echo("\n4. ledger retry demo: a new job for what expired, nothing else is resent")
+            retry = ledger.retry(RUN, ["expired"])
+            echo(f"   job {retry.jobs[0][0]} carries {retry.request_count} request(s)")
+            ledger.reconcile(run=RUN, until_done=True, timeout=60, interval=0.1)
+            _show_status(ledger, echo)
+
+            echo("\n5. ledger results demo (one result per input row, in input order)")
+            for result in list(ledger.results(RUN))[:4]:
+                echo(f"   {result.custom_id} {result.status}: {(result.text or '')[:70]}")
+
+            query = (
+                "SELECT run_name, jobs, jobs_normalized, requests_succeeded, requests_not_run, "
+                "input_tokens, output_tokens, cost_usd FROM run_progress"
+            )
+            echo(f'\n6. ledger sql "{query}"')
+            table = run_readonly_query(f"sqlite:///{database}", query)
+            echo(_indent(format_table(table.columns, table.rows)))
+            history = (
+                "SELECT job_id, from_state, to_state, round(seconds_in_previous_state, 2) AS secs "
+                "FROM job_history WHERE job_id = 2 ORDER BY event_id"
+            )
+            echo(f'\n   ledger sql "{history}"')
+            table = run_readonly_query(f"sqlite:///{database}", history)
+            echo(_indent(format_table(table.columns, table.rows)))
+        stats = emulator.stats()
+    echo(
+        f"\nThe emulator created {stats['batches']['created']} batches and "
+        f"{stats['files']['created']} input files: one of each per job."
+    )
+    echo(f"Explore it: ledger --db {database} status   (or history, show 2, sql, results demo)")
+    return workdir
+
+
+def _show_status(ledger: Ledger, echo: Callable[[str], None]) -> None:
+    [run] = ledger.status(RUN)
+    states = ", ".join(f"{n} {s}" for s, n in sorted(run["job_states"].items()))
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(run["request_statuses"].items()))
+    echo(f"   jobs: {states}; requests: {statuses}; cost ${run['cost_usd']:.6f}")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"   {line}" for line in text.splitlines())

@@ -1,0 +1,21 @@
+"""`ledger demo` runs the whole lifecycle offline and leaves a ledger to explore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli import cli
+from ledger import Ledger
+
+
+def test_demo_runs_offline_and_ends_with_every_row_succeeded(tmp_path: Path) -> None:
+    """Three batches, one expired part way and retried: 24 results, all succeeded."""
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "d")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "requests: 24 succeeded" in result.output
+    assert "The emulator created 4 batches and 4 input files" in result.output
+    with Ledger.open(tmp_path / "d" / "ledger.db") as ledger:
+        results = list(ledger.results("demo"))
+    assert len(results) == 24 and {r.status for r in results} == {"succeeded"}
