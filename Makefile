@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo clean
+.PHONY: test lint demo package-check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ledger needs Python 3.11 or newer (set PYTHON=...)")'
@@ -23,6 +23,15 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/ledger demo
+
+# A non-editable install into a fresh virtualenv, then `ledger init` in an empty directory: proves
+# the migrations and data files ship inside the wheel.
+package-check:
+	rm -rf build/package-check && mkdir -p build/package-check/empty
+	$(PYTHON) -m venv build/package-check/venv
+	build/package-check/venv/bin/python -m pip install -q .
+	cd build/package-check/empty && ../venv/bin/ledger init && ../venv/bin/ledger status \
+		&& ../venv/bin/ledger sql "select count(*) as jobs from jobs"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .demo
