@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.bodies import RESPONSES, BodyOptions, JsonSchemaFormat, resolve_endpoint
 from ledger.db import sqlite_path
+from ledger.durable import fsync_directory, write_durably
 from ledger.errors import InputError
 from ledger.inputs import InputFile
 from ledger.pricing import CostEstimate, ModelUsage, PriceTable, estimate_cost, load_price_table
@@ -40,13 +41,7 @@ from ledger.record import (
     load_jobs,
 )
 from ledger.report import format_table
-from ledger.shards import (
-    MAX_BYTES_PER_BATCH,
-    MAX_REQUESTS_PER_BATCH,
-    ShardLimits,
-    fsync_directory,
-    write_durably,
-)
+from ledger.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, ShardLimits
 from ledger.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 
 #: Run names become directory names.

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from ledger.durable import publish
+
 ZIP_MAGIC = b"PK\x03\x04"
 #: Total uncompressed bytes an archive may inflate to (the Batch API's own output limit is far
 #: below this).
@@ -55,8 +57,7 @@ def finish_download(
                     lines = _copy_lines(source, out)
             out.flush()
             os.fsync(out.fileno())
-        part.replace(final)
-        _fsync_directory(final.parent)
+        publish(part, final)
     finally:
         part.unlink(missing_ok=True)
         raw.unlink(missing_ok=True)
@@ -113,12 +114,3 @@ def _check_member_name(name: str) -> None:
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":"):
         raise UnsafeArchive(f"archive member {name!r} escapes its directory (zip slip)")
-
-
-def _fsync_directory(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -31,6 +31,7 @@ import orjson
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from ledger.durable import publish
 from ledger.errors import LedgerError
 from ledger.joinindex import InputRequest, JoinIndex
 from ledger.models import Job, JobEvent, Request, Run
@@ -156,9 +157,9 @@ def normalize_job(
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
             tally = _write_results(index, job, scratch / "results.jsonl")
-            _publish(scratch / "results.jsonl", results_path)
+            publish(scratch / "results.jsonl", results_path)
             if quarantined:
-                _publish(scratch / "quarantine.jsonl", quarantine_path)
+                publish(scratch / "quarantine.jsonl", quarantine_path)
             else:
                 quarantine_path.unlink(missing_ok=True)
             conflicts = index.conflicts()
@@ -380,16 +381,6 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
         out.flush()
         os.fsync(out.fileno())
     return tally
-
-
-def _publish(written: Path, final: Path) -> None:
-    os.replace(written, final)
-    # The rename itself is durable only once the directory is synced.
-    directory = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 # A request row is taken by the job that carried it last: a row already updated by a newer job

@@ -20,10 +20,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from ledger.bodies import BatchRequest, ReadyLineChecker, RowProblem
+from ledger.durable import write_durably
 from ledger.errors import InputError
 from ledger.models import Job, Request, Run
 from ledger.results import CANCELLED, EXPIRED, FAILED, MISSING
-from ledger.shards import Shard, ShardLimits, ShardSet, write_durably
+from ledger.shards import Shard, ShardLimits, ShardSet
 from ledger.states import State
 from ledger.store import create_job
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from ledger.bodies import BatchRequest, RowProblem
+from ledger.durable import fsync_directory
 from ledger.errors import InputError
 
 #: The Batch API's limits for one batch (one input file).
@@ -222,23 +223,3 @@ class ShardSet:
         """Close open files without finishing them (the build failed)."""
         for shard in self._open.values():
             shard.handle.close()
-
-
-def fsync_directory(path: Path) -> None:
-    """Make the renames inside `path` durable."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Write a file under a temporary name, fsync it, and rename it into place."""
-    partial = path.with_name(f"{path.name}.partial")
-    with open(partial, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-    fsync_directory(path.parent)
