@@ -134,7 +134,7 @@ def test_create_poll_and_download_give_the_ledgers_custom_ids_back(
     assert (done.requests_total, done.requests_completed, done.requests_failed) == (3, 3, 0)
     assert done.output_file_id == f"results:{created.id}" and done.error_file_id is None
     destination = tmp_path / "results.jsonl"
-    size = adapter.download_file(done.output_file_id, destination)
+    size = adapter.download_file(f"results:{created.id}", destination)
     lines = [json.loads(line) for line in destination.read_text().splitlines()]
     assert sorted(line["custom_id"] for line in lines) == sorted(ids)
     assert all(line["result"]["type"] == "succeeded" for line in lines)
@@ -188,7 +188,7 @@ def test_archived_results_are_not_found_with_the_reason(tmp_path: Path, emu: Emu
 def test_status_mapping(status: str, counts: dict[str, int], state: State) -> None:
     """ended splits by counts: any canceled -> cancelled, else any expired -> expired."""
     full = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0, **counts}
-    assert ledger_state(status, MessageBatchRequestCounts(**full)) is state
+    assert ledger_state(status, MessageBatchRequestCounts.model_validate(full)) is state
 
 
 def test_cancel_returns_canceling_and_an_ended_batch_as_it_is(
