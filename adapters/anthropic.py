@@ -144,6 +144,9 @@ class AnthropicBatchProvider:
         )
         #: Request sets this process wrote, by upload name (found again without a search).
         self._written: dict[str, Path] = {}
+        #: The first custom_id in each ended batch's results, as read while looking for a lost
+        #: create: results never change once a batch has ended, so each is read once at most.
+        self._first_custom_ids: dict[str, str | None] = {}
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -241,13 +244,15 @@ class AnthropicBatchProvider:
                     break
                 if _total(batch.request_counts) != expected or batch.archived_at is not None:
                     continue
-                if batch.processing_status != "ended":
+                if batch.processing_status != "ended" or not batch.results_url:
                     running.append(batch.id)
                     continue
-                verdict = self._carries_tag(batch.id, tag)
-                if verdict is None:
-                    running.append(batch.id)
-                elif verdict:
+                try:
+                    first = self._first_custom_id(batch.id, batch.results_url)
+                except anthropic.NotFoundError:
+                    running.append(batch.id)  # results not served yet: cannot tell, so wait
+                    continue
+                if first is not None and has_tag(first, tag):
                     found.append(snapshot(batch, input_file_id=input_file_id))
         if not found and running:
             raise TransientError(
@@ -258,23 +263,39 @@ class AnthropicBatchProvider:
             )
         return sorted(found, key=lambda b: (b.created_at, b.id))
 
-    def _carries_tag(self, batch_id: str, tag: str) -> bool | None:
-        """Whether an ended batch's results carry `tag` (None: its results cannot be read yet)."""
+    def _first_custom_id(self, batch_id: str, results_url: str) -> str | None:
+        """The custom_id of the first line of an ended batch's results (None: no such line)."""
+        if batch_id in self._first_custom_ids:
+            return self._first_custom_ids[batch_id]
+        first: str | None = None
+        with self._results(results_url) as response:
+            for line in response.iter_lines():
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # a blank or garbled line names nobody
+                custom_id = record.get("custom_id") if isinstance(record, dict) else None
+                if isinstance(custom_id, str):
+                    first = custom_id
+                    break
+        self._first_custom_ids[batch_id] = first
+        return first
+
+    @contextlib.contextmanager
+    def _results(self, results_url: str) -> Iterator[httpx2.Response]:
+        # The SDK's `results()` retrieves the batch again before opening the stream; callers
+        # here have just read the batch, so the stream is opened from its `results_url` (one
+        # request rather than two).
+        response = self._client.get(
+            results_url,
+            cast_to=httpx2.Response,
+            options={"headers": {"Accept": "application/binary"}},
+            stream=True,
+        )
         try:
-            with self._client.messages.batches.with_streaming_response.results(
-                batch_id
-            ) as response:
-                for line in response.iter_lines():
-                    try:
-                        record = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue  # a blank or garbled line says nothing either way
-                    custom_id = record.get("custom_id") if isinstance(record, dict) else None
-                    if isinstance(custom_id, str):
-                        return has_tag(custom_id, tag)
-        except anthropic.NotFoundError:
-            return None
-        return False
+            yield response
+        finally:
+            response.close()
 
     def get_batch(self, batch_id: str) -> BatchSnapshot:
         with self._errors():
@@ -306,13 +327,13 @@ class AnthropicBatchProvider:
                 f"the results of {batch_id} were archived at {batch.archived_at.isoformat()} "
                 "(Anthropic keeps them 29 days) and can no longer be downloaded"
             )
-        if batch.processing_status != "ended":
+        if batch.processing_status != "ended" or not batch.results_url:
             raise TransientError(f"batch {batch_id} has not ended: no results yet")
         expected_lines = _total(batch.request_counts)
         received = lines = 0
         with (
             self._errors(),
-            self._client.messages.batches.with_streaming_response.results(batch_id) as response,
+            self._results(batch.results_url) as response,
             destination.open("wb") as out,
         ):
             announced = response.headers.get("content-length")
