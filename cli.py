@@ -307,7 +307,7 @@ def results(
 
 @cli.group()
 def emulator() -> None:
-    """A local OpenAI Files + Batches API for offline rehearsals (see docs/emulator.md)."""
+    """A local OpenAI Batch API (and Anthropic Message Batches API) for offline rehearsals."""
 
 
 @emulator.command("serve")
@@ -379,7 +379,8 @@ def emulator_serve(
 ) -> None:
     """Serve the emulator until SIGINT or SIGTERM; prints its base URL first.
 
-    Point the SDK at it: OPENAI_BASE_URL=<base URL> OPENAI_API_KEY=sk-anything.
+    Point the SDK at it: OPENAI_BASE_URL=<base URL> OPENAI_API_KEY=sk-anything. The Anthropic
+    Message Batches routes are there too: ANTHROPIC_BASE_URL=<base URL without /v1>.
     """
     try:
         config = EmulatorConfig(

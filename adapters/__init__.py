@@ -13,8 +13,17 @@ def _openai(base_url: str | None) -> BatchProvider:
     return OpenAIBatchProvider(base_url=base_url)
 
 
+def _anthropic(base_url: str | None) -> BatchProvider:
+    from adapters.anthropic import AnthropicBatchProvider
+
+    return AnthropicBatchProvider(base_url=base_url)
+
+
 #: Provider name -> a factory taking the base URL recorded on the job.
-REGISTRY: dict[str, Callable[[str | None], BatchProvider]] = {"openai": _openai}
+REGISTRY: dict[str, Callable[[str | None], BatchProvider]] = {
+    "openai": _openai,
+    "anthropic": _anthropic,
+}
 
 
 def get_provider(name: str, base_url: str | None = None) -> BatchProvider:

@@ -1,10 +1,14 @@
 """One normalized result per input request: its schema, and how a provider's output or error line
 becomes one, whatever the endpoint (`docs/results.md` describes it for users).
 
-A provider line is `{"id", "custom_id", "response": {"status_code", "request_id", "body"} | null,
-"error": {"code", "message"} | null}`; the body is a Chat Completions, Responses, Completions or
-Embeddings object. Bodies are recognised by their shape (`choices`, `output`, `data`), so an
-OpenAI-compatible provider that leaves out `object` still normalizes.
+An OpenAI provider line is `{"id", "custom_id", "response": {"status_code", "request_id",
+"body"} | null, "error": {"code", "message"} | null}`; the body is a Chat Completions, Responses,
+Completions or Embeddings object. Bodies are recognised by their shape (`choices`, `output`,
+`data`), so an OpenAI-compatible provider that leaves out `object` still normalizes.
+
+An Anthropic Message Batches line is `{"custom_id", "result": {"type": "succeeded", "message"} |
+{"type": "errored", "error"} | {"type": "canceled"} | {"type": "expired"}}`; its message (`type:
+"message"`, `content[]`, `stop_reason`) reads into the same result schema.
 """
 
 from __future__ import annotations
@@ -55,6 +59,39 @@ JSON_ASKED = 1
 INPUT_IS_LIST = 2
 
 _NOT_RUN = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}
+#: The error of an Anthropic request its batch never ran, in the words OpenAI lines use.
+_ANTHROPIC_NOT_RUN: dict[str, tuple[str, dict[str, str | None]]] = {
+    "expired": (
+        EXPIRED,
+        {"code": "batch_expired", "message": "The batch ended (24 h) before this request ran."},
+    ),
+    "canceled": (
+        CANCELLED,
+        {"code": "batch_cancelled", "message": "The batch was canceled before this request ran."},
+    ),
+}
+#: Anthropic error types -> the HTTP status the Messages API answers with each.
+_ANTHROPIC_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+#: Anthropic `stop_reason` -> the finish reason the result schema uses.
+_ANTHROPIC_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+    "tool_use": "tool_calls",
+}
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
 _CLIENT_TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
 
@@ -122,6 +159,9 @@ def parse_provider_line(raw: bytes | str) -> Outcome:
     if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
         raise UnreadableLine("not an object with a string custom_id")
     custom_id: str = line["custom_id"]
+    result = line.get("result")
+    if isinstance(result, dict) and "response" not in line:
+        return _anthropic_outcome(custom_id, result)
     response, error = line.get("response"), line.get("error")
     if isinstance(response, dict):
         code = response.get("status_code")
@@ -162,6 +202,50 @@ def parse_provider_line(raw: bytes | str) -> Outcome:
     )
 
 
+def _anthropic_outcome(custom_id: str, result: dict[str, Any]) -> Outcome:
+    """One Anthropic `{custom_id, result}` line. Results carry no HTTP status: a success is
+    reported as the 200 it was, an error as the status its type stands for."""
+    kind = result.get("type")
+    if kind == "succeeded":
+        message = result.get("message")
+        body = message if isinstance(message, dict) else {}
+        message_id = body.get("id")
+        return Outcome(
+            custom_id,
+            SUCCEEDED,
+            200,
+            message_id if isinstance(message_id, str) else None,
+            body,
+            None,
+        )
+    if kind in _ANTHROPIC_NOT_RUN:
+        status, not_run = _ANTHROPIC_NOT_RUN[kind]
+        return Outcome(custom_id, status, None, None, None, dict(not_run))
+    if kind == "errored":
+        # `error` is an ErrorResponse: {"type": "error", "error": {"type", "message"}}.
+        response = result.get("error")
+        inner = response.get("error") if isinstance(response, dict) else None
+        inner = inner if isinstance(inner, dict) else {}
+        error_type = _text(inner.get("type"))
+        request_id = response.get("request_id") if isinstance(response, dict) else None
+        return Outcome(
+            custom_id,
+            FAILED,
+            _ANTHROPIC_ERROR_STATUS.get(error_type or ""),
+            request_id if isinstance(request_id, str) else None,
+            None,
+            {"code": error_type or "errored", "message": _text(inner.get("message"))},
+        )
+    return Outcome(
+        custom_id,
+        FAILED,
+        None,
+        None,
+        None,
+        {"code": "unknown_result", "message": f"an Anthropic result of type {_text(kind)!r}"},
+    )
+
+
 def _body_error(body: Any, http_status: int | None) -> dict[str, str | None]:
     # A non-2xx body is `{"error": {"message", "type", "param", "code"}}`; `code` is often null,
     # and then the `type` (`invalid_request_error`) is the most specific word there is.
@@ -183,6 +267,8 @@ def _text(value: Any) -> str | None:
 
 def read_body(body: dict[str, Any], flags: int = 0) -> Answer:
     """The text, refusal, embedding, finish reason and usage a 2xx body holds."""
+    if body.get("type") == "message" and "content" in body:
+        return _read_message(body)
     if "choices" in body:
         return _read_choices(body)
     if "output" in body:
@@ -252,6 +338,50 @@ def _read_response(body: dict[str, Any]) -> Answer:
         normalize_usage(body.get("usage")),
         error,
     )
+
+
+def _read_message(body: dict[str, Any]) -> Answer:
+    # An Anthropic Message: text blocks joined; a refusal is `content_filter`, its explanation
+    # (or a plain sentence) the refusal, and any text produced before it stays the text.
+    texts = [
+        block["text"]
+        for block in body.get("content") or ()
+        if type(block) is dict and block.get("type") == "text" and type(block.get("text")) is str
+    ]
+    stop_reason = body.get("stop_reason")
+    refusal = None
+    if stop_reason == "refusal":
+        details = body.get("stop_details")
+        explanation = details.get("explanation") if isinstance(details, dict) else None
+        refusal = explanation if isinstance(explanation, str) else "The model refused to answer."
+    finish_reason = (
+        _ANTHROPIC_FINISH.get(stop_reason, stop_reason) if isinstance(stop_reason, str) else None
+    )
+    return Answer(
+        "".join(texts) if texts else None,
+        refusal,
+        None,
+        finish_reason,
+        _anthropic_usage(body.get("usage")),
+    )
+
+
+def _anthropic_usage(usage: Any) -> dict[str, int] | None:
+    # Anthropic counts cache reads and cache writes apart from `input_tokens`; the schema's
+    # `input_tokens` is every prompt token (as OpenAI's), `cached_tokens` the part read from
+    # the cache.
+    if not isinstance(usage, dict):
+        return None
+    cached = _count(usage.get("cache_read_input_tokens"))
+    written = _count(usage.get("cache_creation_input_tokens"))
+    details = usage.get("output_tokens_details")
+    details = details if isinstance(details, dict) else _NO_DETAILS
+    return {
+        "input_tokens": _count(usage.get("input_tokens")) + cached + written,
+        "output_tokens": _count(usage.get("output_tokens")),
+        "cached_tokens": cached,
+        "reasoning_tokens": _count(details.get("thinking_tokens")),
+    }
 
 
 def _read_embeddings(body: dict[str, Any], flags: int) -> Answer:

@@ -22,7 +22,14 @@ POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 def isolated_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in tmp_path, with no ledger database or API key leaking in from the environment."""
     monkeypatch.chdir(tmp_path)
-    for name in ("LEDGER_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LEDGER_CRASH_AT"):
+    for name in (
+        "LEDGER_DB",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "LEDGER_CRASH_AT",
+    ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 

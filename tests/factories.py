@@ -65,19 +65,25 @@ def add_built_job(
     endpoint: str = "/v1/chat/completions",
     model: str = "gpt-4o-mini",
     shard_index: int = 1,
+    provider: str = "openai",
+    body: dict[str, object] | None = None,
 ) -> int:
-    """Write a shard of Batch API lines and record its run (if new), job and request rows."""
+    """Write a shard of Batch API lines and record its run (if new), job and request rows.
+
+    `provider` is the job's (and a new run's) provider; `body` adds fields to every request body.
+    """
     shard = workdir / "runs" / run_name / "batch_inputs" / f"shard-{shard_index:04d}.jsonl"
     shard.parent.mkdir(parents=True, exist_ok=True)
     lines = []
     for custom_id in custom_ids:
-        body: dict[str, object] = {"model": model}
+        request: dict[str, object] = {"model": model}
         if endpoint == "/v1/chat/completions":
-            body["messages"] = [{"role": "user", "content": f"say {custom_id}"}]
+            request["messages"] = [{"role": "user", "content": f"say {custom_id}"}]
         else:
-            body["input"] = f"say {custom_id}"
+            request["input"] = f"say {custom_id}"
+        request.update(body or {})
         lines.append(
-            json.dumps({"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body})
+            json.dumps({"custom_id": custom_id, "method": "POST", "url": endpoint, "body": request})
         )
     content = ("\n".join(lines) + "\n").encode()
     shard.write_bytes(content)
@@ -88,7 +94,7 @@ def add_built_job(
                 insert(Run)
                 .values(
                     name=run_name,
-                    provider="openai",
+                    provider=provider,
                     endpoint=endpoint,
                     model=model,
                     input_path=str(shard),
@@ -104,7 +110,7 @@ def add_built_job(
             actor="test",
             run_id=run_id,
             shard_index=shard_index,
-            provider="openai",
+            provider=provider,
             endpoint=endpoint,
             model=model,
             input_path=str(shard),

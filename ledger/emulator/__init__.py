@@ -1,5 +1,5 @@
-"""A local, fault-injectable OpenAI Files + Batches API that the official SDK cannot tell from
-the real service. See docs/emulator.md.
+"""A local, fault-injectable OpenAI Files + Batches API (and Anthropic Message Batches API) that
+the official SDKs cannot tell from the real services. See docs/emulator.md.
 
     from ledger.emulator import Emulator, EmulatorConfig
 
@@ -11,11 +11,19 @@ the real service. See docs/emulator.md.
 """
 
 from ledger.emulator.answers import answer_text, count_tokens, embedding_vector
-from ledger.emulator.config import FAULT_KINDS, ROUTE_NAMES, SCENARIOS, EmulatorConfig, FaultRule
+from ledger.emulator.config import (
+    ANTHROPIC_ROUTE_NAMES,
+    FAULT_KINDS,
+    ROUTE_NAMES,
+    SCENARIOS,
+    EmulatorConfig,
+    FaultRule,
+)
 from ledger.emulator.scenarios import SCENARIO_HEADER, SCENARIO_METADATA_KEY
 from ledger.emulator.server import Emulator, run_until_signalled
 
 __all__ = [
+    "ANTHROPIC_ROUTE_NAMES",
     "FAULT_KINDS",
     "ROUTE_NAMES",
     "SCENARIOS",

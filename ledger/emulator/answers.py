@@ -90,7 +90,7 @@ def answer(endpoint: str, body: dict[str, Any], *, key: str, created: int, dims:
     model = str(body.get("model"))
     text = _reply(endpoint, body)
     limit, reasoning = _output_budget(endpoint, body)
-    visible, truncated = _cut(text, None if limit is None else max(0, limit - reasoning))
+    visible, truncated = cut_to_tokens(text, None if limit is None else max(0, limit - reasoning))
     usage = TokenUsage(
         input_tokens=_input_tokens(endpoint, body),
         output_tokens=count_tokens(visible) + reasoning,
@@ -270,7 +270,8 @@ def _output_budget(endpoint: str, body: dict[str, Any]) -> tuple[int | None, int
     return limit, spent
 
 
-def _cut(text: str, limit: int | None) -> tuple[str, bool]:
+def cut_to_tokens(text: str, limit: int | None) -> tuple[str, bool]:
+    """`text` cut after `limit` tokens (as `count_tokens` counts), and whether it was cut."""
     if limit is None:
         return text, False
     tokens = list(_TOKEN.finditer(text))

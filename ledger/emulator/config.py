@@ -29,8 +29,8 @@ SCENARIOS: dict[str, str] = {
     "zipped_output": "result files are served as ZIP archives of `zip_members` JSONL members",
 }
 
-#: Names of the API routes, as fault rules and `stats()["requests"]` spell them.
-ROUTE_NAMES: tuple[str, ...] = (
+#: Names of the OpenAI Files and Batches routes.
+OPENAI_ROUTE_NAMES: tuple[str, ...] = (
     "upload_file",
     "list_files",
     "retrieve_file",
@@ -42,12 +42,29 @@ ROUTE_NAMES: tuple[str, ...] = (
     "cancel_batch",
 )
 
+#: Names of the Anthropic Message Batches routes.
+ANTHROPIC_ROUTE_NAMES: tuple[str, ...] = (
+    "create_message_batch",
+    "list_message_batches",
+    "retrieve_message_batch",
+    "cancel_message_batch",
+    "message_batch_results",
+    "delete_message_batch",
+)
+
+#: Names of every API route, as fault rules and `stats()["requests"]` spell them.
+ROUTE_NAMES: tuple[str, ...] = OPENAI_ROUTE_NAMES + ANTHROPIC_ROUTE_NAMES
+
+#: The routes that serve a download (where `truncate_download` fires when no route is named).
+DOWNLOAD_ROUTES = frozenset({"file_content", "message_batch_results"})
+
 #: Fault kinds and what each does to a request it fires on.
 FAULT_KINDS: dict[str, str] = {
     "http_500": "answer 500 server_error without processing",
     "http_429": "answer 429 rate_limit_exceeded with retry-after, without processing",
     "drop_response": "process the request, then close the connection without answering",
-    "truncate_download": "send the full Content-Length, then close after `fraction` of the body",
+    "truncate_download": "send the full Content-Length, then close after `fraction` of the body "
+    "(downloads: file content, Message Batch results)",
     "latency": "wait `seconds` before handling the request",
 }
 
@@ -60,7 +77,8 @@ class FaultRule:
     """One injected fault: which requests it fires on (route, every Nth, at most `times`)."""
 
     kind: str
-    #: A name from ROUTE_NAMES, or None for every API route (`truncate_download`: file_content).
+    #: A name from ROUTE_NAMES, or None for every API route (`truncate_download`: the
+    #: DOWNLOAD_ROUTES).
     route: str | None = None
     #: Fire on every Nth matching request (1 = each); None = each.
     every: int | None = None
@@ -130,6 +148,9 @@ class EmulatorConfig:
     max_requests_per_batch: int = 50_000
     max_batch_file_bytes: int = 200 * 1024 * 1024
     max_upload_bytes: int = 512 * 1024 * 1024
+    #: Anthropic Message Batches: requests and body bytes per create.
+    max_message_batch_requests: int = 100_000
+    max_message_batch_bytes: int = 256 * 1024 * 1024
     #: An unknown `input_file_id`: "reject" (400 at create) or "fail" (a failed batch).
     unknown_input_file: str = "reject"
 
@@ -175,6 +196,8 @@ class EmulatorConfig:
         _require_int("max_requests_per_batch", self.max_requests_per_batch, minimum=1)
         _require_int("max_batch_file_bytes", self.max_batch_file_bytes, minimum=1)
         _require_int("max_upload_bytes", self.max_upload_bytes, minimum=1)
+        _require_int("max_message_batch_requests", self.max_message_batch_requests, minimum=1)
+        _require_int("max_message_batch_bytes", self.max_message_batch_bytes, minimum=1)
         if self.unknown_input_file not in ("reject", "fail"):
             raise ValueError("unknown_input_file must be 'reject' or 'fail'")
         _require_int("embedding_dimensions", self.embedding_dimensions, minimum=1)

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-from ledger.emulator.config import FaultRule
+from ledger.emulator.config import DOWNLOAD_ROUTES, FaultRule
 
 
 @dataclass
@@ -73,4 +73,4 @@ def _matches(rule: FaultRule, route: str) -> bool:
     if rule.route is not None:
         return rule.route == route
     # A download can only be cut off where there is a download.
-    return rule.kind != "truncate_download" or route == "file_content"
+    return rule.kind != "truncate_download" or route in DOWNLOAD_ROUTES

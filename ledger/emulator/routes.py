@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ledger.emulator import lifecycle, multipart
-from ledger.emulator.config import ROUTE_NAMES, EmulatorConfig
+from ledger.emulator.config import OPENAI_ROUTE_NAMES, EmulatorConfig
 from ledger.emulator.errors import (
     ApiError,
     bad_request,
@@ -54,7 +54,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/v1/batches/([^/]+)"), "retrieve_batch"),
     ("POST", re.compile(r"/v1/batches/([^/]+)/cancel"), "cancel_batch"),
 ]
-assert sorted(name for _, _, name in _ROUTES) == sorted(ROUTE_NAMES)
+assert sorted(name for _, _, name in _ROUTES) == sorted(OPENAI_ROUTE_NAMES)
 
 
 @dataclass

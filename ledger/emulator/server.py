@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ledger.emulator import lifecycle, stats
+from ledger.emulator import anthropic_routes, lifecycle, message_batches, stats
 from ledger.emulator.config import EmulatorConfig, FaultRule
 from ledger.emulator.errors import ApiError, bad_request
 from ledger.emulator.faults import FaultBook
@@ -49,6 +49,9 @@ class Emulator:
         self._clock = clock
         self.store = Store(self._config.state_dir)
         self.api = Api(self.store, lambda: self._config, clock)
+        self.message_batch_api = anthropic_routes.MessageBatchApi(
+            self.store, lambda: self._config, clock
+        )
         self.faults = FaultBook(self._config.fault_rules())
         self._requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
@@ -82,7 +85,8 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """The server's root URL, e.g. `http://127.0.0.1:54321`."""
+        """The server's root URL, e.g. `http://127.0.0.1:54321`: what to pass as
+        `anthropic.Anthropic(base_url=...)`, whose paths carry `/v1` themselves."""
         host = self._config.host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
@@ -111,6 +115,9 @@ class Emulator:
             changed = [
                 lifecycle.advance(self.store, b, config, now, polled=False)
                 for b in self.store.batches.values()
+            ] + [
+                message_batches.advance(b, config, now, polled=False)
+                for b in self.store.message_batches.values()
             ]
             if any(changed):
                 self.store.save()
@@ -249,7 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             response = self._answer(emulator)
         except ApiError as error:
-            response = json_response(error.body(), error.status)
+            anthropic = anthropic_routes.owns(urlsplit(self.path).path)
+            body = anthropic_routes.error_body(error) if anthropic else error.body()
+            response = json_response(body, error.status)
             response.headers.update(error.headers)
         except _Dropped:
             self.close_connection = True
@@ -276,12 +285,19 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if request.path.startswith("/_emulator/"):
             return _control(emulator, request)
-        matched = match_route(request.method, request.path)
+        anthropic = anthropic_routes.owns(request.path)
+        if anthropic:
+            matched = anthropic_routes.match_route(request.method, request.path)
+        else:
+            matched = match_route(request.method, request.path)
         if matched is None:
             raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
         route, object_id = matched
         emulator.count_request(route)
-        _authenticate(emulator.config, headers.get("authorization"))
+        if anthropic:
+            anthropic_routes.authenticate(emulator.config, headers)
+        else:
+            _authenticate(emulator.config, headers.get("authorization"))
         decision = emulator.faults.decide(route)
         if decision.latency:
             time.sleep(decision.latency)
@@ -290,7 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None and rule is not None:
             emulator.faults.count_served(rule.kind)
             raise refusal
-        response = emulator.api.handle(route, object_id, request)
+        api = emulator.message_batch_api if anthropic else emulator.api
+        response = api.handle(route, object_id, request)
         if rule is not None and rule.kind == "drop_response":
             emulator.faults.count_served(rule.kind)
             raise _Dropped

@@ -23,6 +23,7 @@ def collect(store: Store, requests: Mapping[str, int], faults: Mapping[str, int]
         for key, value in (batch.metadata or {}).items():
             by_metadata.setdefault(key, Counter())[value] += 1
     batches = store.batches.values()
+    message_batches = store.message_batches.values()
     return {
         "files": {
             "created": len(uploaded),
@@ -36,6 +37,18 @@ def collect(store: Store, requests: Mapping[str, int], faults: Mapping[str, int]
             "by_status": dict(Counter(b.status for b in batches)),
             "by_scenario": dict(Counter(b.plan.scenario for b in batches)),
             "by_metadata": {key: dict(values) for key, values in by_metadata.items()},
+        },
+        # Message Batches have no metadata: the first custom_id and the fingerprint of the
+        # request set (its params alone) are what prove no request set was sent twice.
+        "message_batches": {
+            "created": len(store.message_batches),
+            "deleted": sum(1 for b in message_batches if b.deleted),
+            "by_status": dict(Counter(b.processing_status for b in message_batches)),
+            "by_scenario": dict(Counter(b.plan.scenario for b in message_batches)),
+            "by_first_custom_id": dict(
+                Counter(b.requests[0]["custom_id"] for b in message_batches)
+            ),
+            "by_fingerprint": dict(Counter(b.fingerprint for b in message_batches)),
         },
         "requests": {**dict.fromkeys(ROUTE_NAMES, 0), **requests},
         "faults": {**dict.fromkeys(FAULT_KINDS, 0), **faults},

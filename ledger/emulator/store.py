@@ -36,6 +36,11 @@ def new_batch_id() -> str:
     return "batch_" + secrets.token_hex(16)
 
 
+def new_message_batch_id() -> str:
+    """A fresh Anthropic Message Batch id (`msgbatch_01` and 22 letters or digits)."""
+    return "msgbatch_01" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
+
+
 @dataclass
 class FileRecord:
     """A stored file: the API's FileObject fields plus what the emulator needs."""
@@ -157,6 +162,37 @@ class BatchRecord:
         }
 
 
+@dataclass
+class MessageBatchRecord:
+    """A stored Anthropic Message Batch: its requests as sent, its plan and its place on the
+    clock, and its result lines once it has ended (`ledger.emulator.message_batches`)."""
+
+    id: str
+    #: Epoch seconds (RFC 3339 strings in the API keep the fraction).
+    created_at: float
+    expires_at: float
+    seq: int
+    #: `{"custom_id", "params"}` per request, in the order sent.
+    requests: list[dict[str, Any]]
+    plan: BatchPlan
+    #: A digest of the requests' params alone: the same request set, whatever its custom_ids.
+    fingerprint: str = ""
+    processing_status: str = "in_progress"
+    ended_at: float | None = None
+    cancel_initiated_at: float | None = None
+    archived_at: float | None = None
+    request_counts: dict[str, int] = field(default_factory=dict)
+    #: The result lines, shuffled, once the batch has ended.
+    results: list[dict[str, Any]] = field(default_factory=list)
+    stage_started: float = 0.0
+    polls: int = 0
+    stages_left: int = 1
+    hidden_gets: int = 0
+    done_fraction: float | None = None
+    #: Deleted batches stay as tombstones so a list cursor naming one still works.
+    deleted: bool = False
+
+
 def empty_usage() -> dict[str, Any]:
     """A batch's `usage` before any request ran."""
     return {
@@ -175,6 +211,7 @@ class Store:
         self.lock = threading.RLock()
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}
+        self.message_batches: dict[str, MessageBatchRecord] = {}
         self._contents: dict[str, bytes] = {}
         self._seq = 0
         self._dir = None if state_dir is None else Path(state_dir)
@@ -267,6 +304,7 @@ class Store:
                 "seq": self._seq,
                 "files": [dataclasses.asdict(f) for f in self.files.values()],
                 "batches": [dataclasses.asdict(b) for b in self.batches.values()],
+                "message_batches": [dataclasses.asdict(b) for b in self.message_batches.values()],
             }
             data = json.dumps(state, separators=(",", ":")).encode()
             _write_atomically(self._dir / "state.json", data)
@@ -287,6 +325,11 @@ class Store:
             plan = BatchPlan(**values.pop("plan"))
             record = BatchRecord(plan=plan, **values)
             self.batches[record.id] = record
+        # A state directory written before the Anthropic routes existed has none.
+        for values in state.get("message_batches", []):
+            plan = BatchPlan(**values.pop("plan"))
+            message_batch = MessageBatchRecord(plan=plan, **values)
+            self.message_batches[message_batch.id] = message_batch
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
