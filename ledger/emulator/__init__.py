@@ -1,5 +1,6 @@
 """A local, fault-injectable OpenAI Files + Batches API that the official SDK cannot tell from
-the real service. See docs/emulator.md.
+the real service, plus synchronous chat, responses, embeddings and Anthropic messages routes.
+See docs/emulator.md.
 
     from ledger.emulator import Emulator, EmulatorConfig
 

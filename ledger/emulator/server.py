@@ -1,5 +1,5 @@
-"""The HTTP side: a `ThreadingHTTPServer` speaking the OpenAI wire protocol, and `Emulator`, the
-object that starts, reconfigures, reports on and stops it.
+"""The HTTP side: a `ThreadingHTTPServer` speaking the OpenAI wire protocol (and Anthropic's on
+`/v1/messages`), and `Emulator`, the object that starts, reconfigures, reports on and stops it.
 
 Each request is read whole (Content-Length or chunked) before anything else, so an error answer
 never leaves a connection out of step. Then: bearer auth, the fault book, the route; any failure
@@ -26,11 +26,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ledger.emulator import lifecycle, stats
-from ledger.emulator.config import EmulatorConfig, FaultRule
+from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig, FaultRule
 from ledger.emulator.errors import ApiError, bad_request
 from ledger.emulator.faults import FaultBook
 from ledger.emulator.routes import Api, Request, Response, json_response, match_route
 from ledger.emulator.store import Store
+from ledger.emulator.sync_routes import (
+    SyncApi,
+    authenticate_anthropic,
+    error_dialect,
+    match_sync_route,
+)
 
 log = logging.getLogger("ledger.emulator")
 
@@ -49,6 +55,7 @@ class Emulator:
         self._clock = clock
         self.store = Store(self._config.state_dir)
         self.api = Api(self.store, lambda: self._config, clock)
+        self.sync_api = SyncApi(lambda: self._config, clock)
         self.faults = FaultBook(self._config.fault_rules())
         self._requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
@@ -276,12 +283,29 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if request.path.startswith("/_emulator/"):
             return _control(emulator, request)
-        matched = match_route(request.method, request.path)
+        matched = match_route(request.method, request.path) or match_sync_route(
+            request.method, request.path
+        )
         if matched is None:
             raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
         route, object_id = matched
         emulator.count_request(route)
+        if route in SYNC_ROUTE_NAMES:
+            with error_dialect(route):
+                if route == "messages":
+                    authenticate_anthropic(emulator.config, headers)
+                else:
+                    _authenticate(emulator.config, headers.get("authorization"))
+                return self._serve(
+                    emulator, route, lambda: emulator.sync_api.handle(route, request)
+                )
         _authenticate(emulator.config, headers.get("authorization"))
+        return self._serve(emulator, route, lambda: emulator.api.handle(route, object_id, request))
+
+    def _serve(
+        self, emulator: Emulator, route: str, handle: Callable[[], Response]
+    ) -> Response | None:
+        """Apply the fault book to one authenticated request, and handle it unless refused."""
         decision = emulator.faults.decide(route)
         if decision.latency:
             time.sleep(decision.latency)
@@ -290,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None and rule is not None:
             emulator.faults.count_served(rule.kind)
             raise refusal
-        response = emulator.api.handle(route, object_id, request)
+        response = handle()
         if rule is not None and rule.kind == "drop_response":
             emulator.faults.count_served(rule.kind)
             raise _Dropped
@@ -354,7 +378,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
+        request_id = f"req_{uuid.uuid4().hex}"
+        self.send_header("x-request-id", request_id)
+        self.send_header("request-id", request_id)  # where Anthropic's SDK looks for it
         self.send_header("openai-version", "2020-10-01")
         self.send_header("openai-processing-ms", "1")
         for name, value in response.headers.items():
