@@ -526,6 +526,24 @@ def submit(
         )
 
 
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the database and its schema, the offline tokenizer, and each configured provider
+    (a tiny chat call, and embeddings where it has them); exit code 1 if anything fails.
+
+    Providers come from ledger.toml, else the default OpenAI one ($OPENAI_API_KEY,
+    $OPENAI_BASE_URL). Prints one line per check: `ok <check>: ...` or `FAIL <check>: ...`.
+    """
+    from ledger.doctor import run_checks
+
+    results = run_checks(_config(ctx), ctx.obj["db"])
+    for result in results:
+        click.echo(result.line())
+    if not all(result.ok for result in results):
+        ctx.exit(1)
+
+
 def main() -> None:
     cli(prog_name="ledger")
 

@@ -65,6 +65,11 @@ class AnthropicChatClient:
             http_client=http_client,
         )
 
+    @property
+    def url(self) -> str:
+        """The full URL chat requests are posted to."""
+        return f"{str(self._client.base_url).rstrip('/')}/v1/messages"
+
     def chat(self, request: ChatRequest) -> ChatResult:
         """Send one request (after the context check) and return its answer."""
         request.check()

@@ -73,6 +73,12 @@ class OpenAIChatClient:
             http_client=http_client,
         )
 
+    @property
+    def url(self) -> str:
+        """The full URL chat requests are posted to."""
+        path = "responses" if self.endpoint == RESPONSES else "chat/completions"
+        return f"{str(self._client.base_url).rstrip('/')}/{path}"
+
     def chat(self, request: ChatRequest) -> ChatResult:
         """Send one request (after the context check) and return its answer."""
         request.check()

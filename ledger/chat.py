@@ -132,6 +132,11 @@ class ChatClient(Protocol):
     #: Where requests go (None: the SDK's default).
     base_url: str | None
 
+    @property
+    def url(self) -> str:
+        """The full URL chat requests are posted to."""
+        ...
+
     def chat(self, request: ChatRequest) -> ChatResult:
         """Send one request and return its answer; raises ChatError (or ContextTooLong)."""
         ...
