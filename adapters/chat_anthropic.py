@@ -121,10 +121,8 @@ class AnthropicChatClient:
         if systems:
             params["system"] = "\n\n".join(systems)
         if request.temperature is not None:
-            if request.temperature > 1:
-                # Anthropic's scale is 0..1 where OpenAI's is 0..2: refused, not rescaled.
-                raise InputError("temperature: Anthropic takes 0 to 1")
-            params["temperature"] = request.temperature
+            # The Messages API of the anthropic 2.x SDK has no sampling temperature at all.
+            raise InputError("temperature: Anthropic's Messages API takes none")
         if request.json_schema is not None:
             params["output_config"] = {
                 "format": {"type": "json_schema", "schema": request.json_schema.schema}

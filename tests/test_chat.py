@@ -22,6 +22,7 @@ from ledger.chat import (
 )
 from ledger.emulator import Emulator, answer_text, count_tokens
 from ledger.emulator.sync_routes import INVALID_JSON_PREFIX
+from ledger.errors import InputError
 
 KEY = "sk-test-LEAKCANARY0123456789"
 QUESTION = "What is the capital of France?"
@@ -211,3 +212,13 @@ def test_embeddings_through_the_openai_client() -> None:
         answer = client.embed(["one", "two three"], model="text-embedding-3-small")
         assert [len(v) for v in answer.vectors] == [3, 3]
         assert answer.input_tokens == 3 and answer.model == "text-embedding-3-small"
+
+
+def test_anthropic_refuses_a_temperature_before_sending() -> None:
+    """Anthropic's Messages API (SDK 2.x) has no temperature: refused, not silently dropped."""
+    with running() as emu:
+        with pytest.raises(InputError, match="temperature: Anthropic's Messages API takes none"):
+            client_for(emu, "messages").chat(ChatRequest.prompt(QUESTION, temperature=0.5))
+        assert emu.stats()["requests"]["messages"] == 0
+        plain = client_for(emu, "chat").chat(ChatRequest.prompt(QUESTION, temperature=0.5))
+        assert plain.text == answer_text(QUESTION)

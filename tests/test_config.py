@@ -223,3 +223,16 @@ def test_batch_adapters_come_from_the_registry_at_the_configured_url(
     write_config("[providers.openai]\nbatch = false\n")
     with pytest.raises(InputError, match="configured with batch = false"):
         batch_provider(provider_settings(load_config()))
+
+
+def test_defaults_reach_reconcile_options_too() -> None:
+    """[defaults] keys are routed to their command's option names (json -> submit's json_mode,
+    interval -> reconcile's --interval, shown as its default)."""
+    write_config("[defaults]\njson = true\ninterval = 7.5\nconcurrency = 3\n")
+    config = load_config()
+    assert config.command_defaults() == {
+        "submit": {"json_mode": True},
+        "reconcile": {"interval": 7.5, "concurrency": 3},
+    }
+    result = CliRunner().invoke(cli, ["reconcile", "--help"])
+    assert result.exit_code == 0 and "[default: 7.5]" in result.stdout
