@@ -16,6 +16,7 @@ import click
 
 from ledger.bodies import read_json_schema, read_system_option
 from ledger.build import BuildOptions, build_run, format_plan
+from ledger.config import LedgerConfig, batch_provider_for, load_config, submit_provider
 from ledger.db import open_ledger, resolve_url, schema_revision
 from ledger.emulator import SCENARIOS, Emulator, EmulatorConfig, run_until_signalled
 from ledger.emulator.config import parse_fault, parse_scenario_rule
@@ -54,15 +55,32 @@ class LedgerGroup(click.Group):
     metavar="PATH|URL",
     help="Ledger database: SQLite path or SQLAlchemy URL (default ./ledger.db, or $LEDGER_DB).",
 )
+@click.option(
+    "--config",
+    "config_path",
+    envvar="LEDGER_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Settings file (default ./ledger.toml when present, or $LEDGER_CONFIG); "
+    "see docs/config.md.",
+)
 @click.version_option(package_name="ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, config_path: Path | None) -> None:
     """A crash-safe, queryable ledger for LLM batch jobs."""
-    ctx.obj = {"db": db}
+    config = load_config(config_path)
+    ctx.obj = {"db": db, "config": config}
+    # The file's [defaults] become the options' defaults; an option given on the line wins.
+    ctx.default_map = config.command_defaults()
 
 
 def _url(ctx: click.Context) -> str:
     return resolve_url(ctx.obj["db"])
+
+
+def _config(ctx: click.Context) -> LedgerConfig:
+    return ctx.obj["config"]
 
 
 def _when(epoch: float | None) -> str:
@@ -232,7 +250,10 @@ def reconcile(
     engine = open_ledger(_url(ctx))
     display = ProgressDisplay(engine, options.get("run_name"))
     reconciler = Reconciler(
-        engine, _reconcile_options(**options), on_transition=display.on_transition
+        engine,
+        _reconcile_options(**options),
+        provider_for=batch_provider_for(_config(ctx)),
+        on_transition=display.on_transition,
     )
     install_stop_signals(reconciler.stop_requested.set)
     try:
@@ -261,7 +282,9 @@ def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
 
     engine = open_ledger(_url(ctx))
     job_ids = job_ids_for(engine, target)
-    for job_id, outcome in cancel_jobs(engine, job_ids, base_url=base_url).items():
+    provider_for = batch_provider_for(_config(ctx))
+    outcomes = cancel_jobs(engine, job_ids, base_url=base_url, provider_for=provider_for)
+    for job_id, outcome in outcomes.items():
         click.echo(f"job {job_id}: {outcome}")
 
 
@@ -412,6 +435,11 @@ def emulator_serve(
 @click.option("--dry-run", is_flag=True, help="Build and record the jobs, send nothing.")
 @click.option("--base-url", default=None, help="Provider base URL (default $OPENAI_BASE_URL).")
 @click.option("--poll-min", default=10.0, show_default=True, help="First poll of each new batch.")
+@click.option(
+    "--provider",
+    metavar="NAME",
+    help="Batch provider the jobs go to: openai (default), anthropic, any registered adapter.",
+)
 @click.option("--limit", type=int, help="Take only the first N requests.")
 @click.option("--model", help="Model for rows that name none (ready lines name their own).")
 @click.option(
@@ -462,6 +490,7 @@ def submit(
     ctx: click.Context,
     input_path: Path,
     dry_run: bool,
+    provider: str | None,
     system: str | None,
     json_schema: Path | None,
     max_bytes: str,
@@ -477,6 +506,7 @@ def submit(
     was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
     build_options = BuildOptions(
+        provider=submit_provider(_config(ctx), provider),
         system=read_system_option(system) if system is not None else None,
         json_schema=read_json_schema(json_schema) if json_schema is not None else None,
         max_bytes=parse_size(max_bytes),
@@ -587,6 +617,24 @@ def demo(directory: Path | None) -> None:
     from ledger.demo import run_demo
 
     run_demo(directory, echo=click.echo)
+
+
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the database and its schema, the offline tokenizer, and each configured provider
+    (a tiny chat call, and embeddings where it has them); exit code 1 if anything fails.
+
+    Providers come from ledger.toml, else the default OpenAI one ($OPENAI_API_KEY,
+    $OPENAI_BASE_URL). Prints one line per check: `ok <check>: ...` or `FAIL <check>: ...`.
+    """
+    from ledger.doctor import run_checks
+
+    results = run_checks(_config(ctx), ctx.obj["db"])
+    for result in results:
+        click.echo(result.line())
+    if not all(result.ok for result in results):
+        ctx.exit(1)
 
 
 def main() -> None:

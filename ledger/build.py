@@ -27,13 +27,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger.bodies import RESPONSES, BodyOptions, JsonSchemaFormat, resolve_endpoint
+from ledger.config import DEFAULT_PROVIDER
 from ledger.db import sqlite_path
 from ledger.durable import fsync_directory, write_durably
 from ledger.errors import InputError
 from ledger.inputs import InputFile
 from ledger.pricing import CostEstimate, ModelUsage, PriceTable, estimate_cost, load_price_table
 from ledger.record import (
-    PROVIDER,
     find_run,
     insert_jobs,
     insert_requests,
@@ -55,6 +55,9 @@ class BuildOptions:
 
     #: The run's name; the input file's stem when not given.
     run_name: str | None = None
+    #: The batch provider the jobs go to: a name in `adapters.REGISTRY`. The shards are
+    #: OpenAI-format lines whatever it is; an adapter translates them at upload if it must.
+    provider: str = DEFAULT_PROVIDER
     #: The default model (rows and ready lines may name theirs).
     model: str | None = None
     #: `responses`, `chat`, `embeddings` or a URL; None: responses, or the ready lines' url.
@@ -86,12 +89,18 @@ class BuildOptions:
         """The options that shape the built files, as stored in `runs.options` and compared on
         resubmission (not the run name, the workdir or the price table)."""
         shaping = asdict(self)
-        for key in ("run_name", "workdir", "prices"):
+        # The provider has its own column on the run, and is compared from there.
+        for key in ("run_name", "workdir", "prices", "provider"):
             del shaping[key]
         return shaping
 
     def check(self) -> None:
         """Refuse contradictory or out-of-range options before reading anything."""
+        from adapters import REGISTRY
+
+        if self.provider not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            raise InputError(f"--provider: unknown provider {self.provider!r} (known: {known})")
         self.shard_limits().check()
         for option, value in (("--limit", self.limit), ("--max-context", self.max_context)):
             if value is not None and value < 1:
@@ -290,6 +299,7 @@ def _record(
                 run_id = insert_run(
                     connection,
                     name=name,
+                    provider=options.provider,
                     endpoint=built.endpoint,
                     model=built.model,
                     input_path=source_path.resolve(),
@@ -302,7 +312,9 @@ def _record(
                     f"run {name!r} was recorded by another submit meanwhile: run again to see it"
                 ) from None
             shard_dir = run_dir / SHARD_DIR
-            job_ids = insert_jobs(connection, run_id, built.endpoint, built.shards, shard_dir)
+            job_ids = insert_jobs(
+                connection, run_id, options.provider, built.endpoint, built.shards, shard_dir
+            )
             shard_of = built.shard_set.shard_of
             insert_requests(
                 connection,
@@ -347,7 +359,7 @@ def _manifest(
             "run": {
                 "id": run_id,
                 "name": name,
-                "provider": PROVIDER,
+                "provider": options.provider,
                 "endpoint": built.endpoint,
                 "model": built.model,
                 "input_path": str(source_path.resolve()),
@@ -474,6 +486,11 @@ def _check_same_submission(run: Any, input_path: Path, options: BuildOptions) ->
             f"run {run.name!r} already exists with a different input ({run.input_path}, "
             f"sha256 {run.input_sha256[:12]}; {input_path} has {digest[:12]}): "
             "choose another --run name"
+        )
+    if run.provider != options.provider:
+        raise InputError(
+            f"run {run.name!r} already exists for provider {run.provider!r}, not "
+            f"{options.provider!r}: choose another --run name"
         )
     recorded = orjson.loads(orjson.dumps(run.options or {}))
     given = orjson.loads(orjson.dumps(options.recorded()))

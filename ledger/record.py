@@ -16,8 +16,6 @@ from ledger.shards import Shard
 from ledger.states import State
 from ledger.store import create_job
 
-#: The provider every built job goes to (the only one with a batch adapter so far).
-PROVIDER = "openai"
 #: Who the creation events name.
 ACTOR = "ledger submit"
 #: The status of a request nothing has been heard about yet.
@@ -33,6 +31,7 @@ def insert_run(
     connection: Connection,
     *,
     name: str,
+    provider: str,
     endpoint: str,
     model: str,
     input_path: Path,
@@ -45,7 +44,7 @@ def insert_run(
         insert(Run)
         .values(
             name=name,
-            provider=PROVIDER,
+            provider=provider,
             endpoint=endpoint,
             model=model,
             input_path=str(input_path),
@@ -59,9 +58,15 @@ def insert_run(
 
 
 def insert_jobs(
-    connection: Connection, run_id: int, endpoint: str, shards: Iterable[Shard], shard_dir: Path
+    connection: Connection,
+    run_id: int,
+    provider: str,
+    endpoint: str,
+    shards: Iterable[Shard],
+    shard_dir: Path,
 ) -> dict[int, int]:
-    """One job in state `built` per shard (its file as it will be in `shard_dir`), by shard."""
+    """One job in state `built` per shard for `provider` (its file as it will be in
+    `shard_dir`), by shard."""
     job_ids = {}
     for shard in shards:
         job_ids[shard.index] = create_job(
@@ -71,7 +76,7 @@ def insert_jobs(
             detail={"max_output_tokens": shard.max_output_tokens},
             run_id=run_id,
             shard_index=shard.index,
-            provider=PROVIDER,
+            provider=provider,
             endpoint=endpoint,
             model=shard.model,
             input_path=str(shard_dir / shard.path.name),

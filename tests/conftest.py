@@ -20,7 +20,8 @@ POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 
 @pytest.fixture(autouse=True)
 def isolated_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in tmp_path, with no ledger database or API key leaking in from the environment."""
+    """Run in tmp_path, with no ledger database, config file or API key leaking in from the
+    environment."""
     monkeypatch.chdir(tmp_path)
     for name in (
         "LEDGER_DB",
@@ -29,6 +30,7 @@ def isolated_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_BASE_URL",
         "LEDGER_CRASH_AT",
+        "LEDGER_CONFIG",
     ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

@@ -1,5 +1,6 @@
 """A local, fault-injectable OpenAI Files + Batches API (and Anthropic Message Batches API) that
-the official SDKs cannot tell from the real services. See docs/emulator.md.
+the official SDKs cannot tell from the real services, plus synchronous chat, responses, embeddings
+and Anthropic messages routes. See docs/emulator.md.
 
     from ledger.emulator import Emulator, EmulatorConfig
 

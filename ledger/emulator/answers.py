@@ -230,16 +230,18 @@ def schema_instance(schema: Any, *, text: str, root: Any = None, depth: int = 0)
 
 def _reply(endpoint: str, body: dict[str, Any]) -> str:
     text = answer_text(prompt_text(endpoint, body))
-    json_format = _json_format(endpoint, body)
-    if json_format is None:
+    asked = json_format(endpoint, body)
+    if asked is None:
         return text
-    kind, schema = json_format
+    kind, schema = asked
     if kind == "json_schema" and schema is not None:
         return json.dumps(schema_instance(schema, text=text))
     return json.dumps({"answer": text})
 
 
-def _json_format(endpoint: str, body: dict[str, Any]) -> tuple[str, Any] | None:
+def json_format(endpoint: str, body: dict[str, Any]) -> tuple[str, Any] | None:
+    """The JSON output a chat or responses body asks for: (`json_object` | `json_schema`, the
+    schema or None), or None for plain text."""
     if endpoint == "/v1/chat/completions":
         given = body.get("response_format")
         if isinstance(given, dict) and given.get("type") in ("json_object", "json_schema"):

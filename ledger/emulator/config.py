@@ -58,6 +58,9 @@ ROUTE_NAMES: tuple[str, ...] = OPENAI_ROUTE_NAMES + ANTHROPIC_ROUTE_NAMES
 #: The routes that serve a download (where `truncate_download` fires when no route is named).
 DOWNLOAD_ROUTES = frozenset({"file_content", "message_batch_results"})
 
+#: Names of the synchronous routes (`ledger.emulator.sync_routes`); faults and stats know them too.
+SYNC_ROUTE_NAMES: tuple[str, ...] = ("chat_completions", "responses", "embeddings", "messages")
+
 #: Fault kinds and what each does to a request it fires on.
 FAULT_KINDS: dict[str, str] = {
     "http_500": "answer 500 server_error without processing",
@@ -77,8 +80,8 @@ class FaultRule:
     """One injected fault: which requests it fires on (route, every Nth, at most `times`)."""
 
     kind: str
-    #: A name from ROUTE_NAMES, or None for every API route (`truncate_download`: the
-    #: DOWNLOAD_ROUTES).
+    #: A name from ROUTE_NAMES or SYNC_ROUTE_NAMES, or None for every API route
+    #: (`truncate_download`: the DOWNLOAD_ROUTES).
     route: str | None = None
     #: Fire on every Nth matching request (1 = each); None = each.
     every: int | None = None
@@ -100,8 +103,9 @@ class FaultRule:
         """Raise ValueError unless every field holds a usable value."""
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(FAULT_KINDS)})")
-        if self.route is not None and self.route not in ROUTE_NAMES:
-            raise ValueError(f"unknown route {self.route!r} (one of {', '.join(ROUTE_NAMES)})")
+        routes = ROUTE_NAMES + SYNC_ROUTE_NAMES
+        if self.route is not None and self.route not in routes:
+            raise ValueError(f"unknown route {self.route!r} (one of {', '.join(routes)})")
         _require_int("every", self.every, minimum=1, optional=True)
         _require_int("times", self.times, minimum=0, optional=True)
         _require_number("seconds", self.seconds, 0.0, 600.0)
@@ -154,6 +158,9 @@ class EmulatorConfig:
     #: An unknown `input_file_id`: "reject" (400 at create) or "fail" (a failed batch).
     unknown_input_file: str = "reject"
 
+    #: The synchronous routes answer a JSON-mode request with text that is not JSON.
+    sync_invalid_json: bool = False
+
     #: Length of the deterministic embedding vectors (unless a request sends `dimensions`).
     embedding_dimensions: int = 8
     #: Mixed into every deterministic choice (shuffles, failures, ids of requests).
@@ -200,6 +207,10 @@ class EmulatorConfig:
         _require_int("max_message_batch_bytes", self.max_message_batch_bytes, minimum=1)
         if self.unknown_input_file not in ("reject", "fail"):
             raise ValueError("unknown_input_file must be 'reject' or 'fail'")
+        if not isinstance(self.sync_invalid_json, bool):
+            raise ValueError(
+                f"sync_invalid_json must be true or false, not {self.sync_invalid_json!r}"
+            )
         _require_int("embedding_dimensions", self.embedding_dimensions, minimum=1)
         _require_int("seed", self.seed, minimum=-(2**63))
         _require_int("port", self.port, minimum=0)

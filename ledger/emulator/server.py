@@ -1,5 +1,5 @@
-"""The HTTP side: a `ThreadingHTTPServer` speaking the OpenAI wire protocol, and `Emulator`, the
-object that starts, reconfigures, reports on and stops it.
+"""The HTTP side: a `ThreadingHTTPServer` speaking the OpenAI wire protocol (and Anthropic's on
+`/v1/messages`), and `Emulator`, the object that starts, reconfigures, reports on and stops it.
 
 Each request is read whole (Content-Length or chunked) before anything else, so an error answer
 never leaves a connection out of step. Then: bearer auth, the fault book, the route; any failure
@@ -26,11 +26,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ledger.emulator import anthropic_routes, lifecycle, message_batches, stats
-from ledger.emulator.config import EmulatorConfig, FaultRule
+from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig, FaultRule
 from ledger.emulator.errors import ApiError, bad_request
 from ledger.emulator.faults import FaultBook
 from ledger.emulator.routes import Api, Request, Response, json_response, match_route
 from ledger.emulator.store import Store
+from ledger.emulator.sync_routes import (
+    SyncApi,
+    match_sync_route,
+)
 
 log = logging.getLogger("ledger.emulator")
 
@@ -52,6 +56,7 @@ class Emulator:
         self.message_batch_api = anthropic_routes.MessageBatchApi(
             self.store, lambda: self._config, clock
         )
+        self.sync_api = SyncApi(lambda: self._config, clock)
         self.faults = FaultBook(self._config.fault_rules())
         self._requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
@@ -290,6 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
             matched = anthropic_routes.match_route(request.method, request.path)
         else:
             matched = match_route(request.method, request.path)
+        # The synchronous routes (chat, responses, embeddings, Anthropic messages) come last.
+        matched = matched or match_sync_route(request.method, request.path)
         if matched is None:
             raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
         route, object_id = matched
@@ -298,6 +305,15 @@ class _Handler(BaseHTTPRequestHandler):
             anthropic_routes.authenticate(emulator.config, headers)
         else:
             _authenticate(emulator.config, headers.get("authorization"))
+        if route in SYNC_ROUTE_NAMES:
+            return self._serve(emulator, route, lambda: emulator.sync_api.handle(route, request))
+        api = emulator.message_batch_api if anthropic else emulator.api
+        return self._serve(emulator, route, lambda: api.handle(route, object_id, request))
+
+    def _serve(
+        self, emulator: Emulator, route: str, handle: Callable[[], Response]
+    ) -> Response | None:
+        """Apply the fault book to one authenticated request, and handle it unless refused."""
         decision = emulator.faults.decide(route)
         if decision.latency:
             time.sleep(decision.latency)
@@ -306,8 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None and rule is not None:
             emulator.faults.count_served(rule.kind)
             raise refusal
-        api = emulator.message_batch_api if anthropic else emulator.api
-        response = api.handle(route, object_id, request)
+        response = handle()
         if rule is not None and rule.kind == "drop_response":
             emulator.faults.count_served(rule.kind)
             raise _Dropped
@@ -371,7 +386,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
+        request_id = f"req_{uuid.uuid4().hex}"
+        self.send_header("x-request-id", request_id)
+        self.send_header("request-id", request_id)  # where Anthropic's SDK looks for it
         self.send_header("openai-version", "2020-10-01")
         self.send_header("openai-processing-ms", "1")
         for name, value in response.headers.items():

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.emulator.config import FAULT_KINDS, ROUTE_NAMES
+from ledger.emulator.config import FAULT_KINDS, ROUTE_NAMES, SYNC_ROUTE_NAMES
 from ledger.emulator.store import Store
 
 
@@ -50,6 +50,6 @@ def collect(store: Store, requests: Mapping[str, int], faults: Mapping[str, int]
             ),
             "by_fingerprint": dict(Counter(b.fingerprint for b in message_batches)),
         },
-        "requests": {**dict.fromkeys(ROUTE_NAMES, 0), **requests},
+        "requests": {**dict.fromkeys(ROUTE_NAMES + SYNC_ROUTE_NAMES, 0), **requests},
         "faults": {**dict.fromkeys(FAULT_KINDS, 0), **faults},
     }

@@ -1,0 +1,416 @@
+"""Settings from `ledger.toml`, and the one factory that turns a provider's settings into a batch
+adapter or a synchronous chat client, for the CLI and the Python API alike.
+
+The file is `--config FILE`, else `$LEDGER_CONFIG`, else `./ledger.toml` when there is one; none
+is needed. `[defaults]` gives defaults to `ledger submit` and `ledger reconcile` options;
+`[providers.NAME]` says where a provider is and how to reach it. API keys never live in the file:
+a provider names the environment variable holding its key. Unknown keys are refused with the file
+and the key named, so a typo never silently does nothing. See docs/config.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ledger.chat import DEFAULT_TIMEOUT
+from ledger.errors import InputError, LedgerError
+
+if TYPE_CHECKING:
+    from adapters.base import BatchProvider
+    from ledger.chat import ChatClient
+
+#: The file looked for in the current directory, and the variable that can name another.
+CONFIG_FILE = "ledger.toml"
+CONFIG_ENV = "LEDGER_CONFIG"
+
+#: The provider `ledger submit` sends to when neither the option nor the file names one.
+DEFAULT_PROVIDER = "openai"
+
+#: Wire protocols a provider can speak: OpenAI's (api.openai.com, Ollama, vLLM, gateways) or
+#: Anthropic's.
+KINDS = ("openai", "anthropic")
+
+#: Synchronous endpoints an OpenAI-kind provider can chat through.
+CHAT_ENDPOINTS = ("chat", "responses")
+
+#: Keys that look like a secret: refused with a pointer to `api_key_env`.
+_SECRET_KEYS = frozenset({"api_key", "key", "token", "secret", "password", "auth_token"})
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class DefaultKey:
+    """One `[defaults]` key: the command and option it sets, and the values it accepts."""
+
+    command: str
+    option: str
+    types: tuple[type, ...]
+    #: A file or directory, read relative to the config file.
+    path: bool = False
+
+
+#: Every `[defaults]` key. Names are the long options' (`--max-output-tokens`: max_output_tokens).
+DEFAULT_KEYS: dict[str, DefaultKey] = {
+    "provider": DefaultKey("submit", "provider", (str,)),
+    "model": DefaultKey("submit", "model", (str,)),
+    "endpoint": DefaultKey("submit", "endpoint", (str,)),
+    "system": DefaultKey("submit", "system", (str,)),
+    "max_output_tokens": DefaultKey("submit", "max_output_tokens", (int,)),
+    "temperature": DefaultKey("submit", "temperature", (int, float)),
+    "json": DefaultKey("submit", "json_mode", (bool,)),
+    "json_schema": DefaultKey("submit", "json_schema", (str,), path=True),
+    "max_requests": DefaultKey("submit", "max_requests", (int,)),
+    "max_bytes": DefaultKey("submit", "max_bytes", (int, str)),
+    "max_tokens_per_job": DefaultKey("submit", "max_tokens_per_job", (int,)),
+    "max_context": DefaultKey("submit", "max_context", (int,)),
+    "count_tokens": DefaultKey("submit", "count_tokens", (bool,)),
+    "workdir": DefaultKey("submit", "workdir", (str,), path=True),
+    "prices": DefaultKey("submit", "prices", (str,), path=True),
+    "interval": DefaultKey("reconcile", "interval", (int, float)),
+    "poll_min": DefaultKey("reconcile", "poll_min", (int, float)),
+    "poll_max": DefaultKey("reconcile", "poll_max", (int, float)),
+    "concurrency": DefaultKey("reconcile", "concurrency", (int,)),
+    "max_enqueued_tokens": DefaultKey("reconcile", "max_enqueued_tokens", (int,)),
+    "not_found_grace": DefaultKey("reconcile", "not_found_grace", (int, float)),
+    "lease_seconds": DefaultKey("reconcile", "lease_seconds", (int, float)),
+}
+
+#: Every `[providers.NAME]` key and the values it accepts.
+PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "base_url": (str,),
+    "model": (str,),
+    "embedding_model": (str,),
+    "batch": (bool,),
+    "api_key_env": (str,),
+    "chat_endpoint": (str,),
+    "max_context_tokens": (dict,),
+    "timeout": (int, float),
+}
+
+
+class MissingAPIKey(LedgerError):
+    """The environment variable that should hold a provider's key is not set."""
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """How to reach one provider. The key itself is read from `api_key_env` when needed."""
+
+    name: str
+    #: The wire protocol: `openai` or `anthropic`.
+    kind: str
+    #: None: the SDK's default (or $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL).
+    base_url: str | None = None
+    #: The model synchronous calls use when the request names none.
+    model: str | None = None
+    #: The model `ledger doctor` checks embeddings with (OpenAI kind only).
+    embedding_model: str | None = None
+    #: Whether batch jobs may go to this provider (it needs a registered batch adapter).
+    batch: bool = False
+    #: The environment variable holding the key; None: the server needs no key (Ollama).
+    api_key_env: str | None = None
+    #: `chat` (/v1/chat/completions) or `responses` (/v1/responses); OpenAI kind only.
+    chat_endpoint: str = "chat"
+    #: Model -> the tokens its context holds; a synchronous request that cannot fit is refused.
+    max_context_tokens: Mapping[str, int] = field(default_factory=dict)
+    #: Seconds a synchronous call may take.
+    timeout: float = DEFAULT_TIMEOUT
+
+    def api_key(self) -> str | None:
+        """The key from the environment (None when the provider needs none or it is unset)."""
+        if self.api_key_env is None:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+    def require_api_key(self) -> str | None:
+        """The key; MissingAPIKey when the provider needs one and its variable is unset."""
+        key = self.api_key()
+        if self.api_key_env and key is None:
+            raise MissingAPIKey(f"${self.api_key_env} is not set (the key of provider {self.name})")
+        return key
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    """A read `ledger.toml` (or the empty settings when there is none)."""
+
+    #: The file read, None when there was none.
+    path: Path | None = None
+    #: `[defaults]`, checked, paths made absolute.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: `[providers.NAME]` sections, with the built-in settings of their name filled in.
+    providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+
+    def command_defaults(self) -> dict[str, dict[str, Any]]:
+        """The defaults by command and option name (click's `default_map`)."""
+        commands: dict[str, dict[str, Any]] = {}
+        for key, value in self.defaults.items():
+            spec = DEFAULT_KEYS[key]
+            commands.setdefault(spec.command, {})[spec.option] = value
+        return commands
+
+    def provider_names(self) -> list[str]:
+        """The configured providers in file order, or the default one when none is."""
+        return list(self.providers) or [DEFAULT_PROVIDER]
+
+
+def builtin_settings(name: str) -> ProviderSettings | None:
+    """The settings a provider named `openai` or `anthropic` has without any file."""
+    from adapters import REGISTRY
+
+    if name == "openai":
+        return ProviderSettings(
+            name="openai",
+            kind="openai",
+            base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            embedding_model="text-embedding-3-small",
+            batch="openai" in REGISTRY,
+            api_key_env="OPENAI_API_KEY",
+        )
+    if name == "anthropic":
+        return ProviderSettings(
+            name="anthropic",
+            kind="anthropic",
+            base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+            batch="anthropic" in REGISTRY,
+            api_key_env="ANTHROPIC_API_KEY",
+        )
+    return None
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The settings file: `explicit`, else `$LEDGER_CONFIG`, else `./ledger.toml` if present."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    if chosen:
+        return Path(chosen)
+    local = Path(CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
+    """Read and check the settings file `find_config(path)` names; empty settings when none.
+
+    InputError, naming the file and the key, for a missing file, bad TOML, an unknown key or a
+    value of the wrong kind.
+    """
+    found = find_config(path)
+    if found is None:
+        return LedgerConfig()
+    try:
+        document = tomllib.loads(found.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{found}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{found}: cannot read ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"{found}: not valid TOML ({error})") from None
+    return parse_config(document, found)
+
+
+def parse_config(document: Mapping[str, Any], path: Path) -> LedgerConfig:
+    """Check a parsed `ledger.toml` (read from `path`) and build its settings."""
+    for key in document:
+        if key not in ("defaults", "providers"):
+            _unknown(path, key, "", ("defaults", "providers"))
+    defaults = _parse_defaults(_table(document.get("defaults", {}), path, "[defaults]"), path)
+    providers: dict[str, ProviderSettings] = {}
+    for name, section in _table(document.get("providers", {}), path, "[providers]").items():
+        providers[name] = _parse_provider(name, _table(section, path, f"[providers.{name}]"), path)
+    return LedgerConfig(path=path.resolve(), defaults=defaults, providers=providers)
+
+
+def _parse_defaults(section: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    checked: dict[str, Any] = {}
+    for key, value in section.items():
+        spec = DEFAULT_KEYS.get(key)
+        if spec is None:
+            _unknown(path, key, "defaults", DEFAULT_KEYS)
+        _check_type(path, f"defaults.{key}", value, spec.types)
+        if spec.path:
+            # Relative paths in the file mean relative to the file, wherever ledger runs.
+            value = str((path.resolve().parent / Path(value).expanduser()).resolve())
+        checked[key] = value
+    return checked
+
+
+def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> ProviderSettings:
+    where = f"providers.{name}"
+    for key, value in section.items():
+        if key not in PROVIDER_KEYS:
+            _unknown(path, key, where, PROVIDER_KEYS)
+        _check_type(path, f"{where}.{key}", value, PROVIDER_KEYS[key])
+    kind = section.get("kind") or (name if name in KINDS else "openai")
+    if kind not in KINDS:
+        raise InputError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+    base = builtin_settings(name) or ProviderSettings(name=name, kind=kind)
+    if base.kind != kind:
+        # A built-in name re-declared as the other protocol keeps nothing of the built-in.
+        base = ProviderSettings(name=name, kind=kind)
+    env = section.get("api_key_env")
+    if env is not None and not _ENV_NAME.fullmatch(env):
+        raise InputError(
+            f"{path}: {where}.api_key_env: {env!r} is not an environment variable name"
+        )
+    endpoint = section.get("chat_endpoint", base.chat_endpoint)
+    if endpoint not in CHAT_ENDPOINTS or (kind == "anthropic" and "chat_endpoint" in section):
+        allowed = "none for anthropic" if kind == "anthropic" else " or ".join(CHAT_ENDPOINTS)
+        raise InputError(f"{path}: {where}.chat_endpoint: {endpoint!r} ({allowed})")
+    limits: dict[str, int] = {}
+    for model, limit in section.get("max_context_tokens", {}).items():
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InputError(
+                f"{path}: {where}.max_context_tokens.{model}: expected a whole number of "
+                f"tokens, got {limit!r}"
+            )
+        limits[model] = limit
+    timeout = section.get("timeout", base.timeout)
+    if timeout <= 0:
+        raise InputError(f"{path}: {where}.timeout: must be more than 0 seconds")
+    return replace(
+        base,
+        base_url=section.get("base_url", base.base_url),
+        model=section.get("model", base.model),
+        embedding_model=section.get("embedding_model", base.embedding_model),
+        batch=section.get("batch", base.batch),
+        api_key_env=env if env is not None else base.api_key_env,
+        chat_endpoint=endpoint,
+        max_context_tokens=limits,
+        timeout=float(timeout),
+    )
+
+
+def _table(value: Any, path: Path, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: {where} must be a table")
+    return value
+
+
+def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
+    # bool is an int to Python, but TOML's true is not a number.
+    is_bool_for_number = isinstance(value, bool) and bool not in types
+    if is_bool_for_number or not isinstance(value, types):
+        wanted = " or ".join(_TYPE_WORDS[t] for t in types)
+        raise InputError(f"{path}: {key}: expected {wanted}, got {value!r}")
+
+
+_TYPE_WORDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a table",
+}
+
+
+def _unknown(
+    path: Path, key: str, where: str, known: Mapping[str, Any] | tuple[str, ...]
+) -> NoReturn:
+    name = f"{where}.{key}" if where else key
+    if key in _SECRET_KEYS:
+        raise InputError(
+            f"{path}: {name}: keys never live in the config file; name the environment "
+            "variable that holds it with api_key_env"
+        )
+    raise InputError(f"{path}: unknown key {name!r} (known: {', '.join(known)})")
+
+
+# -- the factory ---------------------------------------------------------------------------
+
+
+def provider_settings(config: LedgerConfig, name: str | None = None) -> ProviderSettings:
+    """The settings of provider `name` (default: `[defaults] provider`, else openai): from the
+    file, else the built-in ones of `openai` and `anthropic`; InputError for any other name."""
+    chosen = name or config.defaults.get("provider") or DEFAULT_PROVIDER
+    settings = config.providers.get(chosen) or builtin_settings(chosen)
+    if settings is None:
+        where = config.path or CONFIG_FILE
+        raise InputError(f"unknown provider {chosen!r}: add a [providers.{chosen}] to {where}")
+    return settings
+
+
+def batch_provider(settings: ProviderSettings, base_url: str | None = None) -> BatchProvider:
+    """The batch adapter for a provider (`adapters.get_provider`), at `base_url` or the
+    provider's; InputError when the provider has batch = false or no adapter is registered."""
+    from adapters import get_provider
+
+    check_batch_provider(settings)
+    return get_provider(settings.name, base_url or settings.base_url)
+
+
+def check_batch_provider(settings: ProviderSettings) -> None:
+    """Refuse, before anything is built, a provider batch jobs cannot go to."""
+    from adapters import REGISTRY
+
+    if settings.name not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise InputError(f"provider {settings.name!r} has no batch adapter (known: {known})")
+    if not settings.batch:
+        raise InputError(f"provider {settings.name!r} is configured with batch = false")
+
+
+def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
+    """The provider a new run's jobs go to: `name`, else `[defaults] provider`, else openai;
+    InputError unless it has a registered batch adapter and is not configured batch = false."""
+    chosen = name or config.defaults.get("provider") or DEFAULT_PROVIDER
+    settings = config.providers.get(chosen) or builtin_settings(chosen)
+    check_batch_provider(settings or ProviderSettings(name=chosen, kind="openai", batch=True))
+    return chosen
+
+
+def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:
+    """What the reconciler builds adapters with: a job's provider, at the job's base URL, else
+    `--base-url`, else the provider's configured one."""
+    from adapters import get_provider
+
+    def build(name: str, base_url: str | None) -> BatchProvider:
+        configured = config.providers.get(name)
+        return get_provider(name, base_url or (configured.base_url if configured else None))
+
+    return build
+
+
+def chat_client(
+    settings: ProviderSettings,
+    *,
+    max_retries: int | None = None,
+    http_client: Any = None,
+) -> ChatClient:
+    """A synchronous chat client for a provider (key from its `api_key_env`); MissingAPIKey when
+    that variable is unset. `max_retries` None keeps the SDK's default."""
+    key = settings.require_api_key()
+    # A server that needs no key (Ollama) still gets one: both SDKs insist on a string.
+    api_key = key or "no-key-needed"
+    if settings.kind == "anthropic":
+        from adapters.chat_anthropic import AnthropicChatClient
+
+        return AnthropicChatClient(
+            api_key=api_key,
+            base_url=settings.base_url,
+            model=settings.model,
+            provider=settings.name,
+            max_context_tokens=settings.max_context_tokens,
+            timeout=settings.timeout,
+            max_retries=max_retries,
+            http_client=http_client,
+        )
+    from adapters.chat_openai import OpenAIChatClient
+
+    return OpenAIChatClient(
+        api_key=api_key,
+        base_url=settings.base_url,
+        endpoint=settings.chat_endpoint,
+        model=settings.model,
+        provider=settings.name,
+        max_context_tokens=settings.max_context_tokens,
+        timeout=settings.timeout,
+        max_retries=max_retries,
+        http_client=http_client,
+    )
