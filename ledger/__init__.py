@@ -13,8 +13,9 @@ from ledger.states import TRANSITIONS, State
 
 if TYPE_CHECKING:
     from ledger.api import Ledger, Result
+    from ledger.batched_chat import chat_batch
 
-__all__ = ["TRANSITIONS", "Ledger", "Result", "State", "open_ledger"]
+__all__ = ["TRANSITIONS", "Ledger", "Result", "State", "chat_batch", "open_ledger"]
 __version__ = "0.1.0"
 
 
@@ -24,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from ledger import api
 
         return getattr(api, name)
+    if name == "chat_batch":
+        from ledger.batched_chat import chat_batch
+
+        return chat_batch
     raise AttributeError(f"module 'ledger' has no attribute {name!r}")

@@ -189,6 +189,14 @@ class Ledger:
         job_ids = job_ids_for(self.engine, target)
         return cancel_jobs(self.engine, job_ids, base_url=self.base_url)
 
+    def chat_batch(self, requests: Sequence[Any], **options: Any) -> list[Any]:
+        """`ledger.chat_batch` on this ledger: answers in input order (see docs/python.md)."""
+        from ledger.batched_chat import chat_batch
+
+        url = self.engine.url.render_as_string(hide_password=False)
+        settings = {"base_url": self.base_url, "poll_min": self.poll_min, "poll_max": self.poll_max}
+        return chat_batch(requests, db=url, **{**settings, **options})
+
     def sql(self, query: str) -> QueryResult:
         """One read-only query (the same guard as `ledger sql`)."""
         return run_readonly_query(self.engine.url.render_as_string(hide_password=False), query)

@@ -754,6 +754,62 @@ def send_run(
     return reconciler.run_pass()
 
 
+def adopt_batch(
+    engine: Engine,
+    job_id: int,
+    batch_id: str,
+    *,
+    base_url: str | None = None,
+    provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
+) -> BatchSnapshot:
+    """Make a `built` job follow a batch created elsewhere (from the same requests, with the same
+    custom_ids) instead of creating one: built -> uploaded -> submitted, recorded as adopted.
+    The reconciler then polls, downloads and normalizes it like any other."""
+    owner = process_owner()
+    with engine.begin() as connection:
+        leases = claim(
+            connection, owner, states=[State.BUILT], limit=1, job_ids=[job_id], due_only=False
+        )
+    if not leases:
+        raise InputError(f"job {job_id} is not a built job free to adopt a batch")
+    [lease] = leases
+    with engine.connect() as connection:
+        job = connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
+    provider = provider_for(job.provider, job.base_url or base_url)
+    try:
+        snapshot = provider.get_batch(batch_id)
+    except ProviderError as error:
+        with engine.begin() as connection:
+            release(connection, lease)
+        raise InputError(f"cannot adopt batch {batch_id}: {error}") from None
+    detail = {"adopted_external_batch": batch_id, "input_file_id": snapshot.input_file_id}
+    with engine.begin() as connection:
+        now = read_db_now(connection)
+        advance(
+            connection,
+            lease,
+            State.BUILT,
+            State.UPLOADED,
+            detail=detail,
+            input_file_id=snapshot.input_file_id,
+            base_url=provider.base_url,
+        )
+        advance(
+            connection,
+            lease,
+            State.UPLOADED,
+            State.SUBMITTED,
+            detail=detail,
+            batch_id=snapshot.id,
+            provider_status=snapshot.provider_status,
+            attempt=1,
+            submitted_at=now,
+            release_lease=True,
+            next_check_in=0,
+        )
+    return snapshot
+
+
 def cancel_jobs(
     engine: Engine,
     job_ids: Sequence[int],
@@ -828,6 +884,7 @@ __all__ = [
     "PauseLoop",
     "ReconcileOptions",
     "Reconciler",
+    "adopt_batch",
     "cancel_jobs",
     "send_run",
 ]
