@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from ledger import chat_batch
-from ledger.chat import ChatRequest
 from ledger.batched_chat import NO_RESULT
+from ledger.chat import ChatRequest
 from ledger.errors import LedgerError
 
 FAST = {"poll_min": 0.0, "poll_max": 0.05}
