@@ -608,7 +608,14 @@ def retry(
     default=None,
     help="Where to put the demo's ledger and files (default: a new temporary directory).",
 )
-def demo(directory: Path | None) -> None:
+@click.option(
+    "--provider",
+    type=click.Choice(["openai", "anthropic"]),
+    default="openai",
+    show_default=True,
+    help="Which batch API the emulator plays.",
+)
+def demo(directory: Path | None, provider: str) -> None:
     """Run a whole batch lifecycle offline against the built-in emulator, in under a minute.
 
     Submits bundled prompts as three batches (one expires part way), reconciles them to
@@ -616,7 +623,7 @@ def demo(directory: Path | None) -> None:
     """
     from ledger.demo import run_demo
 
-    run_demo(directory, echo=click.echo)
+    run_demo(directory, echo=click.echo, provider=provider)
 
 
 @cli.command()

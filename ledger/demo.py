@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ledger.api import Ledger
 from ledger.emulator import Emulator, EmulatorConfig
+from ledger.errors import InputError
 from ledger.report import format_table
 from ledger.sqlquery import run_readonly_query
 
@@ -30,51 +31,84 @@ def demo_input() -> Path:
     return Path(str(resources.files("ledger").joinpath("data", "demo_prompts.jsonl")))
 
 
+#: Providers the demo can play, with the key variable each reads.
+PROVIDERS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
 @contextmanager
-def _demo_key() -> Iterator[None]:
+def _demo_keys() -> Iterator[None]:
     # The emulator takes any key; never send the user's real one anywhere, even to loopback.
-    saved = os.environ.get("OPENAI_API_KEY")
-    os.environ["OPENAI_API_KEY"] = "sk-ledger-demo"
+    saved = {name: os.environ.get(name) for name in PROVIDERS.values()}
+    os.environ.update({name: "sk-ledger-demo" for name in PROVIDERS.values()})
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("OPENAI_API_KEY", None)
-        else:
-            os.environ["OPENAI_API_KEY"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-def run_demo(directory: Path | None = None, echo: Callable[[str], None] = print) -> Path:
-    """Run the demo in `directory` (a new temporary one by default) and return it."""
+def run_demo(
+    directory: Path | None = None,
+    echo: Callable[[str], None] = print,
+    provider: str = "openai",
+) -> Path:
+    """Run the demo in `directory` (a new temporary one by default) against the emulator's
+    `provider` API (OpenAI Batch or Anthropic Message Batches) and return the directory."""
+    if provider not in PROVIDERS:
+        raise InputError(f"the demo plays {' or '.join(PROVIDERS)}, not {provider!r}")
     workdir = directory or Path(tempfile.mkdtemp(prefix="ledger-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "ledger.db"
     config = EmulatorConfig(
         stage_seconds=STAGE_SECONDS,
-        # Job 2's batch expires half way: its finished requests keep their results.
-        scenario_rules=[{"file_name_contains": "ledger-job2-", "scenario": "expire"}],
+        # Job 2's batch expires half way: its finished requests keep their results. (OpenAI
+        # batches are matched by their input file's name, Anthropic's by their first request.)
+        scenario_rules=[
+            {"file_name_contains": "ledger-job2-", "scenario": "expire"},
+            {"file_name_contains": "q09", "scenario": "expire"},
+        ],
     )
-    with _demo_key(), Emulator(config).start() as emulator:
-        echo(f"1. The OpenAI Batch API emulator answers at {emulator.base_url}")
-        ledger = Ledger.open(database, base_url=emulator.base_url, poll_min=0.2, poll_max=0.5)
+    with _demo_keys(), Emulator(config).start() as emulator:
+        # The Anthropic SDK adds /v1 itself; the OpenAI one expects it in the base URL.
+        base_url = emulator.url if provider == "anthropic" else emulator.base_url
+        api = "Anthropic Message Batches" if provider == "anthropic" else "OpenAI Batch"
+        echo(f"1. The {api} API emulator answers at {base_url}")
+        ledger = Ledger.open(database, base_url=base_url, poll_min=0.2, poll_max=0.5)
         with ledger:
-            echo(f"\n2. ledger submit {demo_input().name} --model gpt-4o-mini --max-requests 8")
+            model = "claude-3-5-haiku-latest" if provider == "anthropic" else "gpt-4o-mini"
+            # Anthropic batches take chat-style requests; OpenAI's default is the Responses API.
+            endpoint = "chat" if provider == "anthropic" else "responses"
+            echo(
+                f"\n2. ledger submit {demo_input().name} --provider {provider} --model {model} "
+                f"--endpoint {endpoint} --max-requests 8"
+            )
             plan = ledger.submit(
                 demo_input(),
                 run=RUN,
-                model="gpt-4o-mini",
+                provider=provider,
+                model=model,
+                endpoint=endpoint,
                 max_requests=8,
                 max_output_tokens=120,
                 workdir=workdir,
             )
+            tagged = (
+                "each request's custom_id carries the job's token"
+                if provider == "anthropic"
+                else "each batch's file name and metadata carry the job's tag"
+            )
             echo(
                 f"   {len(plan.jobs)} batches of {plan.request_count} requests uploaded and "
-                "created; each batch's file name and metadata carry the job's tag"
+                f"created; {tagged}"
             )
             echo("\n3. ledger reconcile --until-done (polling, downloading, normalizing)")
             ledger.reconcile(run=RUN, until_done=True, timeout=60, interval=0.1)
             _show_status(ledger, echo)
 
+            emulator.configure(scenario_rules=[])  # the provider's next batches run normally
             echo("\n4. ledger retry demo: a new job for what expired, nothing else is resent")
             retry = ledger.retry(RUN, ["expired"])
             echo(f"   job {retry.jobs[0][0]} carries {retry.request_count} request(s)")
@@ -100,10 +134,14 @@ def run_demo(directory: Path | None = None, echo: Callable[[str], None] = print)
             table = run_readonly_query(f"sqlite:///{database}", history)
             echo(_indent(format_table(table.columns, table.rows)))
         stats = emulator.stats()
-    echo(
-        f"\nThe emulator created {stats['batches']['created']} batches and "
-        f"{stats['files']['created']} input files: one of each per job."
-    )
+    if provider == "anthropic":
+        created = stats["message_batches"]["created"]
+        echo(f"\nThe emulator created {created} message batches: one per job.")
+    else:
+        echo(
+            f"\nThe emulator created {stats['batches']['created']} batches and "
+            f"{stats['files']['created']} input files: one of each per job."
+        )
     echo(f"Explore it: ledger --db {database} status   (or history, show 2, sql, results demo)")
     return workdir
 

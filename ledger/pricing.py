@@ -21,8 +21,9 @@ from ledger.errors import InputError
 #: The environment variable naming a price file, when `--prices` is not given.
 PRICES_ENV = "LEDGER_PRICES"
 
-#: A dated snapshot suffix: gpt-4o-2024-08-06, gpt-3.5-turbo-0125.
-_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+#: A dated snapshot or alias suffix: gpt-4o-2024-08-06, gpt-3.5-turbo-0125,
+#: claude-3-5-haiku-20241022, claude-3-5-haiku-latest.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$")
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,12 @@ def test_cached_input_is_the_cheaper_part_of_the_input(tmp_path: Path) -> None:
     cost = table.cost("m-1", 1_000_000, 1_000_000, cached_tokens=400_000)
     assert cost == pytest.approx(0.6 * 1.0 + 0.4 * 0.5 + 2.0)
     assert table.cost("unpriced-model", 10, 10) is None
+
+
+def test_anthropic_snapshots_and_latest_aliases_use_their_models_price() -> None:
+    """claude-3-5-haiku-20241022 and claude-3-5-haiku-latest cost what claude-3-5-haiku costs."""
+    table = load_price_table()
+    base = table.price_for("claude-3-5-haiku")
+    assert base is not None
+    assert table.price_for("claude-3-5-haiku-20241022") == base
+    assert table.price_for("claude-3-5-haiku-latest") == base

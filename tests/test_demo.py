@@ -19,3 +19,16 @@ def test_demo_runs_offline_and_ends_with_every_row_succeeded(tmp_path: Path) -> 
     with Ledger.open(tmp_path / "d" / "ledger.db") as ledger:
         results = list(ledger.results("demo"))
     assert len(results) == 24 and {r.status for r in results} == {"succeeded"}
+
+
+def test_demo_runs_the_same_lifecycle_on_anthropic_message_batches(tmp_path: Path) -> None:
+    """--provider anthropic: the same lifecycle through the Message Batches API."""
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--dir", str(tmp_path / "d"), "--provider", "anthropic"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "requests: 24 succeeded" in result.output
+    assert "expired" in result.output.split("4. ledger retry")[0]
+    assert "The emulator created 4 message batches" in result.output
