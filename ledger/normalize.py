@@ -39,6 +39,7 @@ from ledger.pricing import PriceTable, load_price_table
 from ledger.providerfiles import Quarantine, provider_files
 from ledger.results import (
     CANCELLED,
+    EXPIRED,
     FAILED,
     MISSING,
     RANK,
@@ -60,10 +61,18 @@ MISSING_ERROR: dict[str, str | None] = {
     "message": "the provider returned no line for this request in its output or error file",
 }
 
-#: The error of every request of a job cancelled before it reached the provider.
-CANCELLED_UNSENT_ERROR: dict[str, str | None] = {
-    "code": "batch_cancelled",
-    "message": "the job was cancelled before it was sent to the provider",
+#: The status and error of every request of a batch that ended cancelled or expired with no
+#: result file at all (cancelled while validating, or before it was ever sent): none of its
+#: requests ran. When the provider did write files, a request without a line stays `missing`.
+NOT_RUN_ERRORS: dict[str, tuple[str, dict[str, str | None]]] = {
+    State.CANCELLED.value: (
+        CANCELLED,
+        {"code": "batch_cancelled", "message": "the batch was cancelled before this request ran"},
+    ),
+    State.EXPIRED.value: (
+        EXPIRED,
+        {"code": "batch_expired", "message": "the batch expired before this request ran"},
+    ),
 }
 
 #: How many custom_ids the event detail lists when lines conflict (the count is always whole).
@@ -106,8 +115,8 @@ class _JobContext:
     json_by_default: bool
     #: Set when the batch failed as a whole: every unanswered request fails with this error.
     batch_failure: dict[str, str | None] | None
-    #: The job was cancelled before any batch existed: none of its requests was sent.
-    cancelled_unsent: bool
+    #: The provider-final state of a batch that left no result file at all (else None).
+    ended_without_files: str | None
 
 
 @dataclass
@@ -194,7 +203,7 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
         if job.state != State.DOWNLOADED.value:
             raise StaleWrite(f"job {job_id} is {job.state}, not {State.DOWNLOADED.value}")
         options = connection.execute(select(Run.options).where(Run.id == job.run_id)).scalar_one()
-        failure = _batch_failure(connection, job)
+        ended_as, failure = _batch_end(connection, job)
     options = options or {}
     return _JobContext(
         job_id=job.id,
@@ -206,11 +215,12 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
         provider_paths=tuple(Path(p) for p in (job.output_path, job.error_path) if p),
         json_by_default=bool(options.get("json_mode")) or options.get("json_schema") is not None,
         batch_failure=failure,
-        cancelled_unsent=job.batch_id is None and job.provider_status is None,
+        ended_without_files=None if job.output_path or job.error_path else ended_as,
     )
 
 
-def _batch_failure(connection: Connection, job: Any) -> dict[str, str | None] | None:
+def _batch_end(connection: Connection, job: Any) -> tuple[str | None, dict[str, str | None] | None]:
+    """How the job's batch ended, and the error every request gets when it failed as a whole."""
     # The last event into a provider-final state says how the batch ended (a batch retried after
     # `token_limit_exceeded` failed once, then ended otherwise).
     event = connection.execute(
@@ -221,8 +231,8 @@ def _batch_failure(connection: Connection, job: Any) -> dict[str, str | None] | 
     ).first()
     final = event.to_state if event is not None else job.provider_status
     if final != State.FAILED.value:
-        return None
-    return batch_error(event.detail if event is not None else None, job.last_error)
+        return final, None
+    return final, batch_error(event.detail if event is not None else None, job.last_error)
 
 
 def batch_error(detail: Any, last_error: str | None) -> dict[str, str | None]:
@@ -348,8 +358,8 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
 def _unanswered(job: _JobContext) -> tuple[str, dict[str, str | None]]:
     if job.batch_failure is not None:
         return FAILED, job.batch_failure
-    if job.cancelled_unsent:
-        return CANCELLED, CANCELLED_UNSENT_ERROR
+    if job.ended_without_files in NOT_RUN_ERRORS:
+        return NOT_RUN_ERRORS[job.ended_without_files]
     return MISSING, MISSING_ERROR
 
 
