@@ -491,6 +491,7 @@ class Reconciler:
         directory.mkdir(parents=True, exist_ok=True)
         paths: dict[str, str | None] = {"output_path": None, "error_path": None}
         lines: dict[str, int] = {}
+        refused: dict[str, str] = {}
         for kind, file_id in (("output", job.output_file_id), ("error", job.error_file_id)):
             if not file_id:
                 continue
@@ -503,12 +504,19 @@ class Reconciler:
             except CorruptDownload as error:
                 raise TransientError(f"{kind} file {file_id}: {error}") from None
             except UnsafeArchive as error:
-                # Refused for good; recorded on the job for a person to look at.
-                self._record_problem(lease, f"{kind} file {file_id}: {error}", None)
-                return Outcome.DONE
+                # Refused for good: no retry will make it safe. The job goes on without that
+                # file, so its requests end `missing` (retryable) with the reason on record.
+                log.error("job %s: %s file %s refused: %s", job.id, kind, file_id, error)
+                refused[kind] = f"{kind} file {file_id} refused: {error}"
+                continue
             paths[f"{kind}_path"] = str(final)
         crash_point("after_download")
-        self._advance(lease, state, State.DOWNLOADED, detail={"lines": lines}, **paths)
+        detail: dict[str, Any] = {"lines": lines}
+        fields: dict[str, Any] = dict(paths)
+        if refused:
+            detail["refused"] = refused
+            fields["last_error"] = "; ".join(refused.values())
+        self._advance(lease, state, State.DOWNLOADED, detail=detail, **fields)
         crash_point("after_download_recorded")
         return Outcome.CONTINUE
 

@@ -227,3 +227,29 @@ def test_a_changed_shard_is_refused_before_upload(
     assert failure and "changed since it was built" in str(failure[0][2])
     assert not any(name.startswith("ledger-job") for name, _ in provider.files.values())
     assert provider.batches == {}
+
+
+def test_an_unsafe_result_archive_is_refused_and_the_job_still_ends(
+    engine: Engine, reconciler: Reconciler, provider: FakeProvider, tmp_path: Path
+) -> None:
+    """A zip-slip archive is never extracted; its requests end missing, the reason on record."""
+    import zipfile
+
+    job_id = add_built_job(engine, tmp_path, "r", ["a", "b"])
+    download = provider.download_file
+
+    def evil_download(file_id: str, destination: Path) -> int:
+        if file_id == provider.batches[next(iter(provider.batches))].output_file_id:
+            with zipfile.ZipFile(destination, "w") as archive:
+                archive.writestr("../../escape.jsonl", '{"custom_id": "a"}\n')
+            return destination.stat().st_size
+        return download(file_id, destination)
+
+    provider.download_file = evil_download  # type: ignore[method-assign]
+    run_until_settled(reconciler)
+    row = job(engine, job_id)
+    assert row["state"] == "normalized" and "zip slip" in str(row["last_error"])
+    assert not (tmp_path.parent / "escape.jsonl").exists()
+    with engine.connect() as connection:
+        statuses = connection.execute(select(Request.status)).scalars().all()
+    assert statuses == ["missing", "missing"]
