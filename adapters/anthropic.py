@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -54,7 +53,9 @@ from adapters.base import (
     Rejected,
     RemoteFile,
     TransientError,
+    scrub,
 )
+from adapters.base import retry_after as retry_after_seconds
 from ledger.states import State
 
 #: Per-call timeouts: connecting should be quick; a create carries up to 256 MB.
@@ -67,21 +68,7 @@ RESULTS_ID_PREFIX = "results:"
 #: The ledger's `jobs.input_file_id` column holds at most this many characters.
 MAX_FILE_ID_CHARS = 200
 
-# Anthropic keys (`sk-ant-...`), and whatever follows an auth header name, wherever they appear.
-_KEY_PATTERN = re.compile(
-    r"\b(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)|(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+",
-    re.IGNORECASE,
-)
 _FATAL_TYPES = frozenset({"authentication_error", "permission_error", "billing_error"})
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """Remove the API key (and anything shaped like a key or an auth header) from text."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERN.sub(
-        lambda m: m.group(2) + "[redacted]" if m.group(2) else "[redacted]", text
-    )
 
 
 def ledger_state(processing_status: str, counts: MessageBatchRequestCounts) -> State:
@@ -166,7 +153,7 @@ class AnthropicBatchProvider:
             if status in (408, 409, 429) or status >= 500:
                 # A 5xx (529 overloaded included) can come after the server created the batch.
                 kind = OutcomeUnknown if side_effect and status >= 500 else TransientError
-                retry_after = _retry_after(error.response)
+                retry_after = retry_after_seconds(error.response.headers)
                 return kind(f"provider answered {status}: {message}", retry_after=retry_after)
             return Rejected(f"provider answered {status}: {message}")
         return TransientError(message)
@@ -407,11 +394,3 @@ def _total(counts: MessageBatchRequestCounts) -> int:
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

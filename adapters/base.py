@@ -7,6 +7,8 @@ reconciler must do about them, not by HTTP status.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +17,32 @@ from ledger.states import State
 
 #: The batch error code that means "your organisation's queue is full": not the batch's fault.
 TOKEN_LIMIT_EXCEEDED = "token_limit_exceeded"
+
+# Keys (`sk-...`, `sk-ant-...`, whole or masked as 401 messages show them), and whatever follows
+# an auth header name, wherever they appear.
+_KEY_PATTERN = re.compile(
+    r"\b(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)|(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+",
+    re.IGNORECASE,
+)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Remove the API key (and anything shaped like a key or an auth header) from text: every
+    provider error passes through here before it is logged, recorded or shown."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub(
+        lambda m: m.group(2) + "[redacted]" if m.group(2) else "[redacted]", text
+    )
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a `retry-after` header asks for, if it holds a number."""
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

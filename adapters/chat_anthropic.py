@@ -14,7 +14,7 @@ from typing import Any, cast
 import anthropic
 import httpx2
 
-from adapters.openai import scrub
+from adapters.base import scrub
 from ledger.chat import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 import httpx2
 import openai
 
-from adapters.openai import scrub
+from adapters.base import scrub
 from ledger.bodies import CHAT, RESPONSES, resolve_endpoint
 from ledger.chat import (
     CONNECT_TIMEOUT,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,7 +27,9 @@ from adapters.base import (
     Rejected,
     RemoteFile,
     TransientError,
+    scrub,
 )
+from adapters.base import retry_after as retry_after_seconds
 from ledger.states import State
 
 #: Provider status -> ledger state. `finalizing` and `cancelling` are still running batches.
@@ -45,15 +46,6 @@ STATUS_TO_STATE: dict[str, State] = {
 
 #: Per-call timeouts: connecting should be quick; a large upload or download streams for long.
 DEFAULT_TIMEOUT = httpx2.Timeout(120.0, connect=10.0)
-
-_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)")
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """Remove the API key (whole or partly masked, as OpenAI's 401 messages show it) from text."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)
 
 
 class OpenAIBatchProvider:
@@ -100,7 +92,7 @@ class OpenAIBatchProvider:
             if status == 404:
                 return NotFound(message)
             if status in (408, 409, 429) or status >= 500:
-                retry_after = _retry_after(error.response)
+                retry_after = retry_after_seconds(error.response.headers)
                 # A 5xx can come after the server already created the object.
                 kind = OutcomeUnknown if side_effect and status >= 500 else TransientError
                 return kind(f"provider answered {status}: {message}", retry_after=retry_after)
@@ -225,11 +217,3 @@ def _error_code(error: openai.APIStatusError) -> str | None:
             code = cast(dict[str, Any], inner).get("code")
             return str(code) if code is not None else None
     return None
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapters.openai import scrub
+from adapters.base import scrub
 from ledger.chat import ChatRequest
 from ledger.config import LedgerConfig, ProviderSettings, chat_client, provider_settings
 from ledger.db import alembic_config, open_ledger, resolve_url, schema_revision

@@ -17,8 +17,8 @@ import pytest
 from anthropic.types.messages import MessageBatchRequestCounts
 
 from adapters import get_provider
-from adapters.anthropic import AnthropicBatchProvider, ledger_state, scrub
-from adapters.base import FatalError, NotFound, OutcomeUnknown, Rejected, TransientError
+from adapters.anthropic import AnthropicBatchProvider, ledger_state
+from adapters.base import FatalError, NotFound, OutcomeUnknown, Rejected, TransientError, scrub
 from ledger.emulator import Emulator, EmulatorConfig
 from ledger.states import State
 
