@@ -277,7 +277,7 @@ def reconcile(
 def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
     """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
     provider (their partial results are still downloaded)."""
-    from ledger.reconcile import cancel_jobs
+    from ledger.cancel import cancel_jobs
     from ledger.report import job_ids_for
 
     engine = open_ledger(_url(ctx))
@@ -529,7 +529,7 @@ def submit(
     if dry_run:
         click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
         return
-    from ledger.reconcile import send_run
+    from ledger.send import send_run
 
     report = send_run(
         engine,
@@ -573,8 +573,8 @@ def retry(
     that succeeded are never sent again; once the retry job is normalized its results replace
     the old ones in `ledger results`.
     """
-    from ledger.reconcile import send_run
     from ledger.retry import RETRYABLE, retry_run
+    from ledger.send import send_run
 
     engine = open_ledger(_url(ctx))
     plan = retry_run(engine, run_name, statuses or RETRYABLE)

@@ -23,19 +23,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ledger.build import BuildOptions, BuildPlan, build_run
+from ledger.cancel import cancel_jobs
 from ledger.db import open_ledger, resolve_url
 from ledger.errors import LedgerError
 from ledger.export import find_run_results, merged_results
-from ledger.reconcile import (
-    PassReport,
-    PauseLoop,
-    ReconcileOptions,
-    Reconciler,
-    cancel_jobs,
-    send_run,
-)
+from ledger.reconcile import PassReport, PauseLoop, ReconcileOptions, Reconciler
 from ledger.report import job_ids_for, status_report
 from ledger.retry import RETRYABLE, RetryPlan, retry_run
+from ledger.send import send_run
 from ledger.sqlquery import QueryResult, run_readonly_query
 
 

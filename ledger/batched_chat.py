@@ -31,7 +31,8 @@ from ledger.db import open_ledger, resolve_url, sqlite_path
 from ledger.errors import InputError, LedgerError
 from ledger.export import find_run_results, merged_results
 from ledger.models import Job
-from ledger.reconcile import PauseLoop, ReconcileOptions, Reconciler, adopt_batch, send_run
+from ledger.reconcile import PauseLoop, ReconcileOptions, Reconciler
+from ledger.send import adopt_batch, send_run
 from ledger.states import State
 
 #: The error of a request the batch returned nothing for.

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import random
 import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -40,7 +39,6 @@ from adapters.base import (
     FatalError,
     NotFound,
     OutcomeUnknown,
-    ProviderError,
     Rejected,
     TransientError,
 )
@@ -738,153 +736,6 @@ def deferred_progress_update(keys: Sequence[str]) -> Any:
     )
 
 
-def send_run(
-    engine: Engine,
-    run_name: str,
-    *,
-    base_url: str | None = None,
-    concurrency: int = 16,
-    poll_min: float = ReconcileOptions.poll_min,
-    provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
-    on_transition: Callable[[int, State, State], None] | None = None,
-) -> PassReport:
-    """Upload and create the batches of a run's built jobs (what `ledger submit` does after the
-    build): one pass over the `built` and `uploaded` steps only, so it returns without waiting.
-    Each new batch is first polled `poll_min` seconds later."""
-    options = ReconcileOptions(
-        run_name=run_name,
-        base_url=base_url,
-        concurrency=concurrency,
-        poll_min=poll_min,
-        states=(State.BUILT, State.UPLOADED),
-    )
-    reconciler = Reconciler(engine, options, provider_for=provider_for, on_transition=on_transition)
-    return reconciler.run_pass()
-
-
-def adopt_batch(
-    engine: Engine,
-    job_id: int,
-    batch_id: str,
-    *,
-    base_url: str | None = None,
-    provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
-) -> BatchSnapshot:
-    """Make a `built` job follow a batch created elsewhere (from the same requests, with the same
-    custom_ids) instead of creating one: built -> uploaded -> submitted, recorded as adopted.
-    The reconciler then polls, downloads and normalizes it like any other."""
-    owner = process_owner()
-    with engine.begin() as connection:
-        leases = claim(
-            connection, owner, states=[State.BUILT], limit=1, job_ids=[job_id], due_only=False
-        )
-    if not leases:
-        raise InputError(f"job {job_id} is not a built job free to adopt a batch")
-    [lease] = leases
-    with engine.connect() as connection:
-        job = connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
-    provider = provider_for(job.provider, job.base_url or base_url)
-    try:
-        snapshot = provider.get_batch(batch_id)
-    except ProviderError as error:
-        with engine.begin() as connection:
-            release(connection, lease)
-        raise InputError(f"cannot adopt batch {batch_id}: {error}") from None
-    detail = {"adopted_external_batch": batch_id, "input_file_id": snapshot.input_file_id}
-    with engine.begin() as connection:
-        now = read_db_now(connection)
-        advance(
-            connection,
-            lease,
-            State.BUILT,
-            State.UPLOADED,
-            detail=detail,
-            input_file_id=snapshot.input_file_id,
-            base_url=provider.base_url,
-        )
-        advance(
-            connection,
-            lease,
-            State.UPLOADED,
-            State.SUBMITTED,
-            detail=detail,
-            batch_id=snapshot.id,
-            provider_status=snapshot.provider_status,
-            attempt=1,
-            submitted_at=now,
-            release_lease=True,
-            next_check_in=0,
-        )
-    return snapshot
-
-
-def cancel_jobs(
-    engine: Engine,
-    job_ids: Sequence[int],
-    *,
-    provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
-    base_url: str | None = None,
-    attempts: int = 20,
-) -> dict[int, str]:
-    """Cancel jobs: unsent ones at once, live batches at the provider. Returns job -> outcome.
-
-    A job another reconciler holds right now is waited for briefly; its cancellation is then
-    finished by the next reconcile pass, which sees the provider's `cancelled`.
-    """
-    owner = process_owner()
-    outcomes: dict[int, str] = {}
-    pending = list(job_ids)
-    for _ in range(attempts):
-        if not pending:
-            break
-        with engine.begin() as connection:
-            leases = claim(
-                connection,
-                owner,
-                states=list(State),
-                limit=len(pending),
-                job_ids=pending,
-                due_only=False,
-            )
-        for lease in leases:
-            pending.remove(lease.job_id)
-            outcomes[lease.job_id] = _cancel_one(engine, lease, provider_for, base_url)
-        if pending:
-            time.sleep(0.25)
-    for job_id in pending:
-        outcomes[job_id] = "busy: held by another reconciler, try again"
-    return outcomes
-
-
-def _cancel_one(
-    engine: Engine,
-    lease: Lease,
-    provider_for: Callable[[str, str | None], BatchProvider],
-    base_url: str | None,
-) -> str:
-    with engine.connect() as connection:
-        job = connection.execute(select(Job.__table__).where(Job.id == lease.job_id)).one()
-    state = State(job.state)
-    try:
-        if state in (State.BUILT, State.UPLOADED):
-            with engine.begin() as connection:
-                advance(connection, lease, state, State.CANCELLED, detail={"by": "ledger cancel"})
-            return "cancelled (never submitted)"
-        if state in IN_FLIGHT:
-            provider = provider_for(job.provider, job.base_url or base_url)
-            try:
-                snapshot = provider.cancel_batch(job.batch_id)
-            except ProviderError as error:
-                return f"not cancelled: {error}"
-            with engine.begin() as connection:
-                update_leased(connection, lease, provider_status=snapshot.provider_status)
-            return f"cancel requested ({snapshot.provider_status})"
-        return f"nothing to cancel ({state})"
-    finally:
-        with engine.begin() as connection:
-            release(connection, lease, next_check_in=0)
-
-
 __all__ = [
     "ACTIVE_STATES",
     "OutcomeUnknown",
@@ -892,7 +743,4 @@ __all__ = [
     "PauseLoop",
     "ReconcileOptions",
     "Reconciler",
-    "adopt_batch",
-    "cancel_jobs",
-    "send_run",
 ]

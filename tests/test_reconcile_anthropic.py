@@ -19,11 +19,12 @@ from factories import add_built_job
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
+from ledger.cancel import cancel_jobs
 from ledger.crashpoints import CRASH_POINTS
 from ledger.db import open_ledger
 from ledger.emulator import Emulator, EmulatorConfig
 from ledger.models import Job, JobEvent, Request
-from ledger.reconcile import ReconcileOptions, Reconciler, cancel_jobs
+from ledger.reconcile import ReconcileOptions, Reconciler
 from ledger.results import RESULT_KEYS
 
 MODEL = "claude-sonnet-4-5"
