@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from drivers import LEDGER, reconcile_process
 from factories import add_built_job
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -20,33 +20,13 @@ from ledger.crashpoints import CRASH_POINTS
 from ledger.db import open_ledger
 from ledger.models import Job, JobEvent, Request
 
-LEDGER = str(Path(sys.executable).parent / "ledger")
 KILLED = 137
 
 
-def reconcile(
-    db: Path, emulator: Any, *extra: str, crash_at: str | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPENAI_API_KEY": "sk-test-crash"}
-    env.pop("LEDGER_CRASH_AT", None)
-    if crash_at:
-        env["LEDGER_CRASH_AT"] = crash_at
-    command = [
-        LEDGER,
-        "--db",
-        str(db),
-        "reconcile",
-        "--poll-min",
-        "0",
-        "--poll-max",
-        "0.05",
-        "--interval",
-        "0.05",
-        "--base-url",
-        emulator.base_url,
-        *extra,
-    ]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+def reconcile(db: Path, emulator: Any, *extra: str, crash_at: str | None = None) -> Any:
+    return reconcile_process(
+        db, emulator.base_url, *extra, env={"OPENAI_API_KEY": "sk-test-crash"}, crash_at=crash_at
+    )
 
 
 def assert_one_batch_each_and_all_final(engine: Engine, emulator: Any, job_ids: list[int]) -> None:

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from drivers import reconcile_process as run_reconcile
+from drivers import reconcile_until_done as drive_until_done
 from factories import add_built_job
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
@@ -29,7 +28,6 @@ from ledger.results import RESULT_KEYS
 
 MODEL = "claude-sonnet-4-5"
 KEY = "sk-ant-api03-LEAKCANARY-reconcile-0123456789"
-LEDGER = str(Path(sys.executable).parent / "ledger")
 KILLED = 137
 
 
@@ -60,17 +58,8 @@ def anthropic_job(engine: Engine, root: Path, ids: list[str], **kw: Any) -> int:
     )
 
 
-def reconcile_until_done(
-    engine: Engine, emulator: Emulator, seconds: float = 60, **kw: Any
-) -> None:
-    settings = {"poll_min": 0.0, "poll_max": 0.05, "jitter": 0.0, "base_url": emulator.url}
-    reconciler = Reconciler(engine, ReconcileOptions(**{**settings, **kw}))
-    deadline = time.monotonic() + seconds
-    while reconciler.pending_jobs():
-        assert time.monotonic() < deadline, "jobs did not finish in time"
-        report = reconciler.run_pass()
-        assert report.paused is None, report.paused
-        time.sleep(0.01)
+def reconcile_until_done(engine: Engine, emulator: Emulator, **options: Any) -> None:
+    drive_until_done(engine, emulator.url, **options)
 
 
 def job_row(engine: Engine, job_id: int) -> Any:
@@ -283,27 +272,9 @@ def test_lost_replies_server_errors_and_cut_downloads_still_give_one_batch_each(
 def reconcile_process(
     db: Path, emulator: Emulator, *extra: str, crash_at: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANTHROPIC_API_KEY": KEY}
-    env.pop("LEDGER_CRASH_AT", None)
-    if crash_at:
-        env["LEDGER_CRASH_AT"] = crash_at
-    command = [
-        LEDGER,
-        "--db",
-        str(db),
-        "reconcile",
-        "--poll-min",
-        "0",
-        "--poll-max",
-        "0.05",
-        "--interval",
-        "0.05",
-        "--base-url",
-        emulator.url,
-        "-v",
-        *extra,
-    ]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    return run_reconcile(
+        db, emulator.url, "-v", *extra, env={"ANTHROPIC_API_KEY": KEY}, crash_at=crash_at
+    )
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)

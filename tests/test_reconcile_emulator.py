@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from drivers import reconcile_until_done as drive_until_done
 from factories import add_built_job
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -15,17 +16,8 @@ from ledger.models import Job, JobEvent, Request
 from ledger.reconcile import ReconcileOptions, Reconciler
 
 
-def reconcile_until_done(
-    engine: Engine, emulator: Any, seconds: float = 60, **options: Any
-) -> None:
-    settings = {"poll_min": 0.0, "poll_max": 0.05, "jitter": 0.0, "base_url": emulator.base_url}
-    reconciler = Reconciler(engine, ReconcileOptions(**{**settings, **options}))
-    deadline = time.monotonic() + seconds
-    while reconciler.pending_jobs():
-        assert time.monotonic() < deadline, "jobs did not finish in time"
-        report = reconciler.run_pass()
-        assert report.paused is None, report.paused
-        time.sleep(0.01)
+def reconcile_until_done(engine: Engine, emulator: Any, **options: Any) -> None:
+    drive_until_done(engine, emulator.base_url, **options)
 
 
 def request_statuses(engine: Engine, job_id: int) -> list[str]:

@@ -6,19 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from drivers import LEDGER
 from factories import add_built_job
 from sqlalchemy import select
 
 from ledger.db import open_ledger
 from ledger.models import Job
-
-LEDGER = str(Path(sys.executable).parent / "ledger")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

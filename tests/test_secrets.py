@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from drivers import LEDGER
+
 from ledger.emulator import Emulator, EmulatorConfig
 
-LEDGER = str(Path(sys.executable).parent / "ledger")
 KEY = "sk-proj-LEAKCANARY-4f9a1c0d2b7e"
 SECRET_PART = "LEAKCANARY"
 
