@@ -41,7 +41,7 @@ from ledger.record import (
     load_jobs,
 )
 from ledger.report import format_table
-from ledger.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, ShardLimits
+from ledger.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, Shard, ShardLimits
 from ledger.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 
 #: Run names become directory names.
@@ -369,22 +369,27 @@ def _manifest(
             },
             "options": options.recorded(),
             "jobs": [
-                {
-                    "job_id": job_ids[shard.index],
-                    "shard_index": shard.index,
-                    "model": shard.model,
-                    "path": str(shard_dir / shard.path.name),
-                    "sha256": shard.sha256,
-                    "bytes": shard.bytes,
-                    "requests": shard.requests,
-                    "est_input_tokens": shard.est_input_tokens,
-                    "max_output_tokens": shard.max_output_tokens,
-                }
+                manifest_job(job_ids[shard.index], shard, shard_dir / shard.path.name)
                 for shard in built.shards
             ],
         },
         option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
     )
+
+
+def manifest_job(job_id: int, shard: Shard, path: Path) -> dict[str, Any]:
+    """One job's entry in a run's manifest.json."""
+    return {
+        "job_id": job_id,
+        "shard_index": shard.index,
+        "model": shard.model,
+        "path": str(path),
+        "sha256": shard.sha256,
+        "bytes": shard.bytes,
+        "requests": shard.requests,
+        "est_input_tokens": shard.est_input_tokens,
+        "max_output_tokens": shard.max_output_tokens,
+    }
 
 
 def _move_into_place(engine: Engine, staging: Path, run_dir: Path) -> None:

@@ -75,17 +75,24 @@ def insert_jobs(
             # The output bound has no column; the creation event keeps it for the cost estimate.
             detail={"max_output_tokens": shard.max_output_tokens},
             run_id=run_id,
-            shard_index=shard.index,
             provider=provider,
             endpoint=endpoint,
-            model=shard.model,
-            input_path=str(shard_dir / shard.path.name),
-            input_sha256=shard.sha256,
-            input_bytes=shard.bytes,
-            request_count=shard.requests,
-            est_input_tokens=shard.est_input_tokens,
+            **shard_job_fields(shard, shard_dir / shard.path.name),
         )
     return job_ids
+
+
+def shard_job_fields(shard: Shard, input_path: Path) -> dict[str, Any]:
+    """The columns a job takes from the shard file it carries (at `input_path`)."""
+    return {
+        "shard_index": shard.index,
+        "model": shard.model,
+        "input_path": str(input_path),
+        "input_sha256": shard.sha256,
+        "input_bytes": shard.bytes,
+        "request_count": shard.requests,
+        "est_input_tokens": shard.est_input_tokens,
+    }
 
 
 def insert_requests(

@@ -20,9 +20,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from ledger.bodies import BatchRequest, ReadyLineChecker, RowProblem
+from ledger.build import manifest_job
 from ledger.durable import write_durably
 from ledger.errors import InputError
 from ledger.models import Job, Request, Run
+from ledger.record import shard_job_fields
 from ledger.results import CANCELLED, EXPIRED, FAILED, MISSING
 from ledger.shards import Shard, ShardLimits, ShardSet
 from ledger.states import State
@@ -173,17 +175,11 @@ def _record(
                     "max_output_tokens": shard.max_output_tokens,
                 },
                 run_id=run_id,
-                shard_index=shard.index,
                 provider=parent.provider,
                 base_url=parent.base_url,
                 endpoint=parent.endpoint,
-                model=shard.model,
-                input_path=str(shard.path),
-                input_sha256=shard.sha256,
-                input_bytes=shard.bytes,
-                request_count=shard.requests,
-                est_input_tokens=shard.est_input_tokens,
                 parent_job_id=parent.id,
+                **shard_job_fields(shard, shard.path),
             )
             move = (
                 update(Request)
@@ -215,15 +211,7 @@ def _extend_manifest(
     manifest = orjson.loads(path.read_bytes())
     manifest.setdefault("jobs", []).extend(
         {
-            "job_id": jobs[shard.index],
-            "shard_index": shard.index,
-            "model": shard.model,
-            "path": str(shard.path),
-            "sha256": shard.sha256,
-            "bytes": shard.bytes,
-            "requests": shard.requests,
-            "est_input_tokens": shard.est_input_tokens,
-            "max_output_tokens": shard.max_output_tokens,
+            **manifest_job(jobs[shard.index], shard, shard.path),
             "retry_of": origin[shard.index],
             "retry_statuses": list(statuses),
         }
