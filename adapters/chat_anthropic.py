@@ -14,7 +14,6 @@ from typing import Any, cast
 import anthropic
 import httpx2
 
-from adapters.base import scrub
 from ledger.chat import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -23,10 +22,8 @@ from ledger.chat import (
     ChatResult,
     ChatUsage,
     ContextGuard,
-    ProviderStatusError,
-    ProviderUnreachable,
-    error_message,
     parse_json_answer,
+    sdk_errors,
 )
 from ledger.errors import InputError
 
@@ -77,19 +74,11 @@ class AnthropicChatClient:
         if not model:
             raise InputError(f"no model: name one in the request or in [providers.{self.provider}]")
         estimated = self._guard.check(request, model)
-        try:
+        where = self.base_url or str(self._client.base_url)
+        with sdk_errors(
+            anthropic, api_key=self._api_key, where=where, base_error=anthropic.AnthropicError
+        ):
             sent = cast(Any, self._client.messages).create(**self._params(request, model))
-        except anthropic.APIStatusError as error:
-            message = error_message(error.body, error.message)
-            raise ProviderStatusError(error.status_code, scrub(message, self._api_key)) from None
-        except anthropic.APIConnectionError as error:
-            cause = error.__cause__ or error
-            where = self.base_url or str(self._client.base_url)
-            raise ProviderUnreachable(
-                scrub(f"cannot reach {where}: {cause}", self._api_key)
-            ) from None
-        except anthropic.AnthropicError as error:
-            raise ChatError(scrub(str(error), self._api_key)) from None
         text = "".join(block.text for block in sent.content if block.type == "text")
         finish_reason = sent.stop_reason
         if request.wants_json and finish_reason == "refusal":

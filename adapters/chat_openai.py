@@ -16,7 +16,6 @@ from typing import Any, TypeVar, cast
 import httpx2
 import openai
 
-from adapters.base import scrub
 from ledger.bodies import CHAT, RESPONSES, resolve_endpoint
 from ledger.chat import (
     CONNECT_TIMEOUT,
@@ -27,10 +26,8 @@ from ledger.chat import (
     ChatUsage,
     ContextGuard,
     EmbeddingResult,
-    ProviderStatusError,
-    ProviderUnreachable,
-    error_message,
     parse_json_answer,
+    sdk_errors,
 )
 from ledger.errors import InputError
 from ledger.results import read_body
@@ -174,16 +171,6 @@ class OpenAIChatClient:
         return params
 
     def _call(self, function: Callable[..., T], **params: Any) -> T:
-        try:
+        where = self.base_url or str(self._client.base_url)
+        with sdk_errors(openai, api_key=self._api_key, where=where, base_error=openai.OpenAIError):
             return function(**params)
-        except openai.APIStatusError as error:
-            message = error_message(error.body, error.message)
-            raise ProviderStatusError(error.status_code, scrub(message, self._api_key)) from None
-        except openai.APIConnectionError as error:
-            cause = error.__cause__ or error
-            where = self.base_url or str(self._client.base_url)
-            raise ProviderUnreachable(
-                scrub(f"cannot reach {where}: {cause}", self._api_key)
-            ) from None
-        except openai.OpenAIError as error:
-            raise ChatError(scrub(str(error), self._api_key)) from None

@@ -10,7 +10,8 @@ before anything is sent, and the reading of a JSON answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -215,6 +216,29 @@ def parse_json_answer(text: str, finish_reason: str | None) -> Any:
         return json.loads(candidate)
     except ValueError as error:
         raise InvalidJSONAnswer(text, finish_reason, str(error).split(":")[0]) from None
+
+
+@contextmanager
+def sdk_errors(
+    sdk: Any, *, api_key: str | None, where: str, base_error: type[Exception]
+) -> Iterator[None]:
+    """Turn one SDK's errors into the ledger's chat errors, with the key scrubbed.
+
+    `sdk` is the `openai` or `anthropic` module (both name their errors alike); `base_error` is
+    the SDK's root error class; `where` names the server for connection errors.
+    """
+    from adapters.base import scrub
+
+    try:
+        yield
+    except sdk.APIStatusError as error:
+        message = error_message(error.body, error.message)
+        raise ProviderStatusError(error.status_code, scrub(message, api_key)) from None
+    except sdk.APIConnectionError as error:
+        cause = error.__cause__ or error
+        raise ProviderUnreachable(scrub(f"cannot reach {where}: {cause}", api_key)) from None
+    except base_error as error:
+        raise ChatError(scrub(str(error), api_key)) from None
 
 
 def error_message(body: object, fallback: str) -> str:
