@@ -14,15 +14,15 @@ from typing import Any, BinaryIO
 
 import click
 
-from ledger.bodies import read_json_schema, read_system_option
-from ledger.build import BuildOptions, build_run, format_plan
+from ledger.build.bodies import read_json_schema, read_system_option
+from ledger.build.run import BuildOptions, build_run, format_plan
+from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, parse_size
 from ledger.config import LedgerConfig, batch_provider_for, load_config, submit_provider
-from ledger.db import open_ledger, resolve_url, schema_revision
+from ledger.core.db import open_ledger, resolve_url, schema_revision
 from ledger.emulator import SCENARIOS, Emulator, EmulatorConfig, run_until_signalled
 from ledger.emulator.config import parse_fault, parse_scenario_rule
 from ledger.errors import InputError, LedgerError
-from ledger.export import FORMATS, export_results
-from ledger.report import (
+from ledger.query.report import (
     JOB_STATUS_COLUMNS,
     format_csv,
     format_json_rows,
@@ -31,9 +31,9 @@ from ledger.report import (
     recent_events,
     status_report,
 )
-from ledger.results import STATUSES
-from ledger.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, parse_size
-from ledger.sqlquery import DEFAULT_TIME_BUDGET, QueryRefused, run_readonly_query
+from ledger.query.sql import DEFAULT_TIME_BUDGET, QueryRefused, run_readonly_query
+from ledger.results.export import FORMATS, export_results
+from ledger.results.schema import STATUSES
 
 
 class LedgerGroup(click.Group):
@@ -211,7 +211,7 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _reconcile_options(**given: Any) -> Any:
-    from ledger.reconcile import ReconcileOptions
+    from ledger.reconcile.engine import ReconcileOptions
 
     return ReconcileOptions(**{k: v for k, v in given.items() if v is not None})
 
@@ -243,8 +243,8 @@ def reconcile(
     One pass by default; --loop keeps going, --until-done stops once nothing is left to do.
     SIGINT/SIGTERM finish the current step and release leases.
     """
-    from ledger.progress import ProgressDisplay, install_stop_signals
-    from ledger.reconcile import PauseLoop, Reconciler
+    from ledger.console import ProgressDisplay, install_stop_signals
+    from ledger.reconcile.engine import PauseLoop, Reconciler
 
     _configure_logging(verbose)
     engine = open_ledger(_url(ctx))
@@ -277,8 +277,8 @@ def reconcile(
 def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
     """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
     provider (their partial results are still downloaded)."""
-    from ledger.cancel import cancel_jobs
-    from ledger.report import job_ids_for
+    from ledger.query.report import job_ids_for
+    from ledger.reconcile.cancel import cancel_jobs
 
     engine = open_ledger(_url(ctx))
     job_ids = job_ids_for(engine, target)
@@ -529,7 +529,7 @@ def submit(
     if dry_run:
         click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
         return
-    from ledger.send import send_run
+    from ledger.reconcile.send import send_run
 
     report = send_run(
         engine,
@@ -573,8 +573,8 @@ def retry(
     that succeeded are never sent again; once the retry job is normalized its results replace
     the old ones in `ledger results`.
     """
-    from ledger.retry import RETRYABLE, retry_run
-    from ledger.send import send_run
+    from ledger.reconcile.send import send_run
+    from ledger.results.retry import RETRYABLE, retry_run
 
     engine = open_ledger(_url(ctx))
     plan = retry_run(engine, run_name, statuses or RETRYABLE)
@@ -635,7 +635,7 @@ def doctor(ctx: click.Context) -> None:
     Providers come from ledger.toml, else the default OpenAI one ($OPENAI_API_KEY,
     $OPENAI_BASE_URL). Prints one line per check: `ok <check>: ...` or `FAIL <check>: ...`.
     """
-    from ledger.doctor import run_checks
+    from ledger.query.doctor import run_checks
 
     results = run_checks(_config(ctx), ctx.obj["db"])
     for result in results:

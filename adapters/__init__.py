@@ -8,13 +8,13 @@ from adapters.base import BatchProvider
 
 
 def _openai(base_url: str | None) -> BatchProvider:
-    from adapters.openai import OpenAIBatchProvider
+    from adapters.openai.batch import OpenAIBatchProvider
 
     return OpenAIBatchProvider(base_url=base_url)
 
 
 def _anthropic(base_url: str | None) -> BatchProvider:
-    from adapters.anthropic import AnthropicBatchProvider
+    from adapters.anthropic.batch import AnthropicBatchProvider
 
     return AnthropicBatchProvider(base_url=base_url)
 

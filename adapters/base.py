@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ledger.states import State
+from ledger.core.states import State
 
 #: The batch error code that means "your organisation's queue is full": not the batch's fault.
 TOKEN_LIMIT_EXCEEDED = "token_limit_exceeded"

@@ -28,7 +28,7 @@ from adapters.base import (
     ProviderError,
     RemoteFile,
 )
-from ledger.states import State
+from ledger.core.states import State
 
 OUTCOMES = ("completed", "expired", "cancelled", "failed", "token_limit", "all_failed")
 
@@ -248,7 +248,7 @@ class FakeProvider:
         return file_id
 
     def _snapshot(self, batch: FakeBatch) -> BatchSnapshot:
-        from adapters.openai import STATUS_TO_STATE
+        from adapters.openai.batch import STATUS_TO_STATE
 
         total, completed, failed = batch.counts
         return BatchSnapshot(

@@ -67,7 +67,7 @@ def floor_stdlib_json(source: Path, target: Path) -> float:
 
 def floor_tokens(texts: list[str]) -> tuple[float, float]:
     """Seconds for tiktoken's encode_ordinary_batch, and for a loop of encode_ordinary."""
-    from ledger.tokens import load_encoding
+    from ledger.usage.tokens import load_encoding
 
     encoding = load_encoding("o200k_base")
     started = time.perf_counter()
@@ -95,9 +95,9 @@ def peak_rss_mib() -> float:
 
 def child(source: Path, workdir: Path, count_tokens: bool) -> dict[str, Any]:
     """Build `source` into a fresh ledger in `workdir` (run in a child process)."""
-    from ledger.build import BuildOptions, build_run
-    from ledger.db import open_ledger
-    from ledger.tokens import load_encoding
+    from ledger.build.run import BuildOptions, build_run
+    from ledger.core.db import open_ledger
+    from ledger.usage.tokens import load_encoding
 
     engine = open_ledger(workdir / "ledger.db")
     if count_tokens:

@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 from sqlalchemy import event, insert
 
-from ledger.db import create_ledger_engine, db_now, open_ledger
-from ledger.models import Request, Run
-from ledger.states import State
-from ledger.store import advance, claim, create_job, release
+from ledger.core.db import create_ledger_engine, db_now, open_ledger
+from ledger.core.models import Request, Run
+from ledger.core.states import State
+from ledger.core.store import advance, claim, create_job, release
 
 MODEL = "gpt-4o-mini"
 WORDS = [
@@ -328,7 +328,7 @@ def child_floor(paths: list[Path], scratch: Path) -> dict[str, float]:
 
 def child_normalize(db: Path, job_id: int) -> dict[str, Any]:
     """Normalize the job, as a reconciler would, and time it."""
-    from ledger.normalize import normalize_job
+    from ledger.results.normalize import normalize_job
 
     engine = create_ledger_engine(f"sqlite:///{db}")
     with engine.begin() as connection:

@@ -24,12 +24,12 @@ import openai
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from ledger.db import db_now, open_ledger
+from ledger.core.db import db_now, open_ledger
+from ledger.core.models import Job, Run
+from ledger.core.states import State
+from ledger.core.store import advance, claim, create_job
 from ledger.emulator import Emulator, EmulatorConfig
-from ledger.models import Job, Run
-from ledger.reconcile import ReconcileOptions, Reconciler
-from ledger.states import State
-from ledger.store import advance, claim, create_job
+from ledger.reconcile.engine import ReconcileOptions, Reconciler
 
 API_KEY = "sk-bench"
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ledger.db import open_ledger
-from ledger.states import TRANSITIONS, State
+from ledger.core.db import open_ledger
+from ledger.core.states import TRANSITIONS, State
 
 if TYPE_CHECKING:
     from ledger.api import Ledger, Result
-    from ledger.batched_chat import chat_batch
+    from ledger.chat.batch import chat_batch
 
 __all__ = ["TRANSITIONS", "Ledger", "Result", "State", "chat_batch", "open_ledger"]
 __version__ = "0.1.0"
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "chat_batch":
-        from ledger.batched_chat import chat_batch
+        from ledger.chat.batch import chat_batch
 
         return chat_batch
     raise AttributeError(f"module 'ledger' has no attribute {name!r}")

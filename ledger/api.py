@@ -22,16 +22,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from ledger.build import BuildOptions, BuildPlan, build_run
-from ledger.cancel import cancel_jobs
-from ledger.db import open_ledger, resolve_url
+from ledger.build.run import BuildOptions, BuildPlan, build_run
+from ledger.core.db import open_ledger, resolve_url
 from ledger.errors import LedgerError
-from ledger.export import find_run_results, merged_results
-from ledger.reconcile import PassReport, PauseLoop, ReconcileOptions, Reconciler
-from ledger.report import job_ids_for, status_report
-from ledger.retry import RETRYABLE, RetryPlan, retry_run
-from ledger.send import send_run
-from ledger.sqlquery import QueryResult, run_readonly_query
+from ledger.query.report import job_ids_for, status_report
+from ledger.query.sql import QueryResult, run_readonly_query
+from ledger.reconcile.cancel import cancel_jobs
+from ledger.reconcile.engine import PassReport, PauseLoop, ReconcileOptions, Reconciler
+from ledger.reconcile.send import send_run
+from ledger.results.export import find_run_results, merged_results
+from ledger.results.retry import RETRYABLE, RetryPlan, retry_run
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ class Ledger:
 
     def chat_batch(self, requests: Sequence[Any], **options: Any) -> list[Any]:
         """`ledger.chat_batch` on this ledger: answers in input order (see docs/python.md)."""
-        from ledger.batched_chat import chat_batch
+        from ledger.chat.batch import chat_batch
 
         url = self.engine.url.render_as_string(hide_password=False)
         settings = {"base_url": self.base_url, "poll_min": self.poll_min, "poll_max": self.poll_max}

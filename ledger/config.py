@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ledger.chat import DEFAULT_TIMEOUT
+from ledger.chat.types import DEFAULT_TIMEOUT
 from ledger.errors import InputError, LedgerError
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
-    from ledger.chat import ChatClient
+    from ledger.chat.types import ChatClient
 
 #: The file looked for in the current directory, and the variable that can name another.
 CONFIG_FILE = "ledger.toml"
@@ -389,7 +389,7 @@ def chat_client(
     # A server that needs no key (Ollama) still gets one: both SDKs insist on a string.
     api_key = key or "no-key-needed"
     if settings.kind == "anthropic":
-        from adapters.chat_anthropic import AnthropicChatClient
+        from adapters.anthropic.chat import AnthropicChatClient
 
         return AnthropicChatClient(
             api_key=api_key,
@@ -401,7 +401,7 @@ def chat_client(
             max_retries=max_retries,
             http_client=http_client,
         )
-    from adapters.chat_openai import OpenAIChatClient
+    from adapters.openai.chat import OpenAIChatClient
 
     return OpenAIChatClient(
         api_key=api_key,

@@ -18,8 +18,8 @@ from pathlib import Path
 from ledger.api import Ledger
 from ledger.emulator import Emulator, EmulatorConfig
 from ledger.errors import InputError
-from ledger.report import format_table
-from ledger.sqlquery import run_readonly_query
+from ledger.query.report import format_table
+from ledger.query.sql import run_readonly_query
 
 RUN = "demo"
 #: The emulator's clock: seconds per lifecycle stage (validating, in progress, finalizing).

@@ -1,13 +1,13 @@
-"""Alembic environment: runs on the connection `ledger.db.upgrade_to_head` hands over, or on the
-URL from alembic.ini when a developer runs `alembic` by hand."""
+"""Alembic environment: runs on the connection `ledger.core.db.upgrade_to_head` hands over, or
+on the URL from alembic.ini when a developer runs `alembic` by hand."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from ledger.db import create_ledger_engine
-from ledger.models import Base
+from ledger.core.db import create_ledger_engine
+from ledger.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata

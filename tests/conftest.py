@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
-from ledger.db import open_ledger
+from ledger.core.db import open_ledger
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 

@@ -1,0 +1,1 @@
+"""Everything OpenAI: the Batch API adapter and the synchronous chat client."""

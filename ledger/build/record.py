@@ -1,0 +1,147 @@
+"""The ledger's side of a build: the run row, its jobs in state `built`, one row per request, and
+reading a recorded run back. Every write here runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection, Row
+
+from ledger.core.db import db_now
+from ledger.core.models import Job, JobEvent, Request, Run
+from ledger.build.shards import Shard
+from ledger.core.states import State
+from ledger.core.store import create_job
+
+#: Who the creation events name.
+ACTOR = "ledger submit"
+#: The status of a request nothing has been heard about yet.
+PENDING = "pending"
+
+
+def find_run(connection: Connection, name: str) -> Row[Any] | None:
+    """The run named `name`, if the ledger has one."""
+    return connection.execute(select(Run).where(Run.name == name)).first()
+
+
+def insert_run(
+    connection: Connection,
+    *,
+    name: str,
+    provider: str,
+    endpoint: str,
+    model: str,
+    input_path: Path,
+    input_sha256: str,
+    options: Mapping[str, Any],
+    request_count: int,
+) -> int:
+    """Insert the run row and return its id."""
+    return connection.execute(
+        insert(Run)
+        .values(
+            name=name,
+            provider=provider,
+            endpoint=endpoint,
+            model=model,
+            input_path=str(input_path),
+            input_sha256=input_sha256,
+            options=dict(options),
+            request_count=request_count,
+            created_at=db_now(),
+        )
+        .returning(Run.id)
+    ).scalar_one()
+
+
+def insert_jobs(
+    connection: Connection,
+    run_id: int,
+    provider: str,
+    endpoint: str,
+    shards: Iterable[Shard],
+    shard_dir: Path,
+) -> dict[int, int]:
+    """One job in state `built` per shard for `provider` (its file as it will be in
+    `shard_dir`), by shard."""
+    job_ids = {}
+    for shard in shards:
+        job_ids[shard.index] = create_job(
+            connection,
+            actor=ACTOR,
+            # The output bound has no column; the creation event keeps it for the cost estimate.
+            detail={"max_output_tokens": shard.max_output_tokens},
+            run_id=run_id,
+            provider=provider,
+            endpoint=endpoint,
+            **shard_job_fields(shard, shard_dir / shard.path.name),
+        )
+    return job_ids
+
+
+def shard_job_fields(shard: Shard, input_path: Path) -> dict[str, Any]:
+    """The columns a job takes from the shard file it carries (at `input_path`)."""
+    return {
+        "shard_index": shard.index,
+        "model": shard.model,
+        "input_path": str(input_path),
+        "input_sha256": shard.sha256,
+        "input_bytes": shard.bytes,
+        "request_count": shard.requests,
+        "est_input_tokens": shard.est_input_tokens,
+    }
+
+
+def insert_requests(
+    connection: Connection,
+    run_id: int,
+    batches: Iterable[list[tuple[int, str, int, int | None]]],
+) -> int:
+    """Insert `pending` request rows from batches of (job_id, custom_id, line, tokens)."""
+    table = Request.__tablename__
+    columns = ("run_id", "job_id", "custom_id", "line_number", "status", "est_input_tokens")
+    # Raw executemany: a million rows through the ORM's per-row processing is several times slower.
+    marks = _placeholders(connection, len(columns))
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    count = 0
+    for batch in batches:
+        connection.exec_driver_sql(
+            statement,
+            [
+                (run_id, job, custom_id, line, PENDING, tokens)
+                for job, custom_id, line, tokens in batch
+            ],
+        )
+        count += len(batch)
+    return count
+
+
+def _placeholders(connection: Connection, count: int) -> str:
+    style = connection.dialect.paramstyle
+    if style == "qmark":
+        return ", ".join(["?"] * count)
+    if style in ("format", "pyformat"):
+        return ", ".join(["%s"] * count)
+    if style == "numeric":
+        return ", ".join(f":{n}" for n in range(1, count + 1))
+    raise NotImplementedError(f"parameter style {style}")
+
+
+def load_jobs(connection: Connection, run_id: int) -> list[tuple[Row[Any], dict[str, Any]]]:
+    """A run's jobs by shard, each with the detail of its creation event."""
+    jobs = connection.execute(
+        select(Job).where(Job.run_id == run_id).order_by(Job.shard_index)
+    ).all()
+    details = dict(
+        connection.execute(
+            select(JobEvent.job_id, JobEvent.detail).where(
+                JobEvent.job_id.in_([job.id for job in jobs]),
+                JobEvent.from_state.is_(None),
+                JobEvent.to_state == State.BUILT.value,
+            )
+        ).all()
+    )
+    return [(job, details.get(job.id) or {}) for job in jobs]

@@ -1,0 +1,225 @@
+"""Shard files: Batch API input files cut to the provider's limits, one model per file.
+
+Each shard is written under a temporary name, fsynced and renamed, and hashed as it is written.
+Requests go to the open shard of their model; when the next one would pass a limit (requests,
+bytes, the optional token budget, embeddings inputs) that shard is finished and a new one opened.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from ledger.build.bodies import BatchRequest, RowProblem
+from ledger.core.durable import fsync_directory
+from ledger.errors import InputError
+
+#: The Batch API's limits for one batch (one input file).
+MAX_REQUESTS_PER_BATCH = 50_000
+#: 200 MB, counted in decimal megabytes so it also holds if the provider meant MiB.
+MAX_BYTES_PER_BATCH = 200_000_000
+MAX_EMBEDDING_INPUTS_PER_BATCH = 50_000
+
+_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g|kib|mib|gib)?\s*")
+_UNITS = {
+    None: 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `200000000`, `150MB`, `1.5GB` or `64MiB` (decimal units unless `iB`)."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise InputError(f"--max-bytes: {text!r} is not a size (try 100MB)")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[unit.lower() if unit else None])
+
+
+def shard_file_name(index: int) -> str:
+    """`shard-0001.jsonl` for shard 1."""
+    return f"shard-{index:04d}.jsonl"
+
+
+@dataclass(frozen=True)
+class ShardLimits:
+    """What one shard may hold."""
+
+    max_requests: int = MAX_REQUESTS_PER_BATCH
+    max_bytes: int = MAX_BYTES_PER_BATCH
+    max_tokens: int | None = None
+    max_inputs: int = MAX_EMBEDDING_INPUTS_PER_BATCH
+
+    def check(self) -> None:
+        """Refuse limits above the provider's or below one request."""
+        if not 1 <= self.max_requests <= MAX_REQUESTS_PER_BATCH:
+            raise InputError(f"--max-requests: must be between 1 and {MAX_REQUESTS_PER_BATCH}")
+        if not 1 <= self.max_bytes <= MAX_BYTES_PER_BATCH:
+            raise InputError(f"--max-bytes: must be between 1 and {MAX_BYTES_PER_BATCH}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise InputError("--max-tokens-per-job: must be at least 1")
+
+    def problem_with(self, request: BatchRequest) -> RowProblem | None:
+        """Why this request could not go into any shard, if it could not."""
+        size = len(request.line) + 1
+        if size > self.max_bytes:
+            return RowProblem(
+                f"the request is {size} bytes, more than the {self.max_bytes} a job holds"
+            )
+        tokens = request.est_tokens or 0
+        if self.max_tokens is not None and tokens > self.max_tokens:
+            return RowProblem(
+                f"about {tokens} input tokens, more than --max-tokens-per-job {self.max_tokens}"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A finished shard file."""
+
+    index: int
+    model: str
+    path: Path
+    sha256: str
+    bytes: int
+    requests: int
+    est_input_tokens: int
+    #: Sum of the requests' max output tokens; None when one of them has no maximum.
+    max_output_tokens: int | None
+
+
+@dataclass
+class _OpenShard:
+    index: int
+    model: str
+    partial: Path
+    handle: IO[bytes]
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    pending: list[bytes] = field(default_factory=list)
+    bytes: int = 0
+    requests: int = 0
+    tokens: int = 0
+    inputs: int = 0
+    max_output_tokens: int | None = 0
+
+    def flush(self) -> None:
+        if self.pending:
+            data = b"\n".join(self.pending) + b"\n"
+            self.pending.clear()
+            self.handle.write(data)
+            self.digest.update(data)
+
+
+class ShardSet:
+    """The shards of one build, written into `directory`."""
+
+    def __init__(self, directory: Path, limits: ShardLimits, first_index: int = 1) -> None:
+        self.directory = directory
+        self.limits = limits
+        self.finished: list[Shard] = []
+        self._open: dict[str, _OpenShard] = {}
+        # A retry adds shards to a run that has some: its numbering goes on from theirs.
+        self._next_index = first_index
+        # Per model, the first line of each of its shards: a request's shard is found by line.
+        self._starts: dict[str, tuple[list[int], list[int]]] = {}
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def place(self, requests: Iterable[BatchRequest]) -> None:
+        """Append requests (in line order) to their model's shard, opening shards as needed."""
+        limits = self.limits
+        max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
+        current: _OpenShard | None = None
+        for request in requests:
+            if current is None or current.model != request.model:
+                current = self._open.get(request.model)
+            size = len(request.line) + 1
+            tokens = request.est_tokens or 0
+            if (
+                current is None
+                or current.requests + 1 > limits.max_requests
+                or current.bytes + size > limits.max_bytes
+                or current.tokens + tokens > max_tokens
+                or current.inputs + request.inputs > limits.max_inputs
+            ):
+                if current is not None:
+                    self._finish(current)
+                current = self._start(request.model, request.line_number)
+            current.pending.append(request.line)
+            current.bytes += size
+            current.requests += 1
+            current.tokens += tokens
+            current.inputs += request.inputs
+            if current.max_output_tokens is not None:
+                cap = request.max_output_tokens
+                current.max_output_tokens = None if cap is None else current.max_output_tokens + cap
+        for shard in self._open.values():
+            shard.flush()
+
+    def open_index(self, model: str) -> int:
+        """The index of the shard `model`'s next request would join (the one now open)."""
+        return self._open[model].index
+
+    def shard_of(self, model: str, line_number: int) -> int:
+        """The index of the shard that holds the request of `model` from `line_number`."""
+        lines, indexes = self._starts[model]
+        return indexes[bisect.bisect_right(lines, line_number) - 1]
+
+    def close(self) -> list[Shard]:
+        """Finish every open shard; the shards in index order."""
+        for shard in list(self._open.values()):
+            self._finish(shard)
+        fsync_directory(self.directory)
+        return sorted(self.finished, key=lambda s: s.index)
+
+    def _start(self, model: str, line_number: int) -> _OpenShard:
+        index = self._next_index
+        self._next_index += 1
+        partial = self.directory / f"{shard_file_name(index)}.partial"
+        shard = _OpenShard(index, model, partial, open(partial, "wb"))  # noqa: SIM115
+        self._open[model] = shard
+        lines, indexes = self._starts.setdefault(model, ([], []))
+        lines.append(line_number)
+        indexes.append(index)
+        return shard
+
+    def _finish(self, shard: _OpenShard) -> None:
+        shard.flush()
+        shard.handle.flush()
+        os.fsync(shard.handle.fileno())
+        shard.handle.close()
+        final = self.directory / shard_file_name(shard.index)
+        os.replace(shard.partial, final)
+        del self._open[shard.model]
+        self.finished.append(
+            Shard(
+                index=shard.index,
+                model=shard.model,
+                path=final,
+                sha256=shard.digest.hexdigest(),
+                bytes=shard.bytes,
+                requests=shard.requests,
+                est_input_tokens=shard.tokens,
+                max_output_tokens=shard.max_output_tokens,
+            )
+        )
+
+    def abandon(self) -> None:
+        """Close open files without finishing them (the build failed)."""
+        for shard in self._open.values():
+            shard.handle.close()

@@ -1,0 +1,67 @@
+"""The accepted requests of a build, on disk: duplicate custom_ids are found here, and the ledger's
+`requests` rows are read back from here once the whole input is valid.
+
+A scratch SQLite table keyed by custom_id keeps memory flat however large the input (a Python set
+of a million ids costs about 100 MB); measured at about 1 µs a request in `bench/build.py`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ledger.build.bodies import BatchRequest
+
+#: Rows handed to the ledger's executemany at a time.
+READ_BATCH = 10_000
+
+
+class RequestSpool:
+    """custom_id -> (line, model, estimated tokens) of each accepted request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.models: dict[str, int] = {}
+        self._db = sqlite3.connect(path, isolation_level=None)
+        # Scratch data: it is rebuilt from the input if anything fails, so no journal, no fsync.
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("PRAGMA cache_size=-16384")
+        self._db.execute(
+            "CREATE TABLE accepted (custom_id TEXT PRIMARY KEY, line_number INTEGER NOT NULL, "
+            "model INTEGER NOT NULL, tokens INTEGER) WITHOUT ROWID"
+        )
+        self._db.execute("BEGIN")
+
+    def add(self, requests: Sequence[BatchRequest]) -> list[tuple[BatchRequest, int]]:
+        """Record requests; return those whose custom_id an earlier one has, with its line."""
+        models = self.models
+        for model in {r.model for r in requests}:
+            models.setdefault(model, len(models))
+        rows = [(r.custom_id, r.line_number, models[r.model], r.est_tokens) for r in requests]
+        before = self._db.total_changes
+        self._db.executemany("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)", rows)
+        if self._db.total_changes - before == len(rows):
+            return []
+        # Rare: find which ones were ignored, and the line that holds their custom_id.
+        duplicates = []
+        for request in requests:
+            (first,) = self._db.execute(
+                "SELECT line_number FROM accepted WHERE custom_id = ?", (request.custom_id,)
+            ).fetchone()
+            if first != request.line_number:
+                duplicates.append((request, first))
+        return duplicates
+
+    def batches(self) -> Iterator[list[tuple[str, int, str, int | None]]]:
+        """(custom_id, line_number, model, tokens) of every accepted request, a batch at a time."""
+        names = {index: model for model, index in self.models.items()}
+        cursor = self._db.execute("SELECT custom_id, line_number, model, tokens FROM accepted")
+        while rows := cursor.fetchmany(READ_BATCH):
+            yield [(c, line, names[m], tokens) for c, line, m, tokens in rows]
+
+    def close(self) -> None:
+        """Close and delete the scratch database."""
+        self._db.close()
+        self.path.unlink(missing_ok=True)

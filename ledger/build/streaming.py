@@ -1,0 +1,234 @@
+"""Streaming one input into shard files: the per-chunk steps of a build.
+
+Each chunk of records is made into requests (simple rows or ready lines, decided by the first
+record), their tokens counted, checked against the limits, deduplicated in the spool and placed in
+shards. A bad row stops the build (`InputError`), or with `skip_invalid` is reported and left out.
+Nothing here touches the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ledger.build.bodies import (
+    RESPONSES,
+    BatchRequest,
+    ReadyLineChecker,
+    RowBuilder,
+    RowProblem,
+    resolve_endpoint,
+)
+from ledger.errors import InputError
+from ledger.build.inputs import InputFile
+from ledger.build.shards import Shard, ShardSet
+from ledger.build.spool import RequestSpool
+from ledger.usage.tokens import TokenCounters
+
+if TYPE_CHECKING:
+    from ledger.build.run import BuildOptions
+
+#: The staging directory's subdirectory for shard files (and the run directory's).
+SHARD_DIR = "batch_inputs"
+
+#: Called with one line per skipped row (`--skip-invalid`).
+SkipReporter = Callable[[str], None]
+
+
+@dataclass
+class Built:
+    """What streaming the input produced, before anything is recorded."""
+
+    input_sha256: str
+    endpoint: str
+    model: str
+    shards: list[Shard]
+    spool: RequestSpool
+    shard_set: ShardSet
+    skipped: int
+    warnings: tuple[str, ...]
+
+
+class Streamer:
+    """The per-chunk steps of one build: make requests, count, dedupe, place."""
+
+    def __init__(
+        self, source: InputFile, staging: Path, options: BuildOptions, on_skip: SkipReporter | None
+    ) -> None:
+        self.source = source
+        self.options = options
+        self.on_skip = on_skip
+        self.limits = options.shard_limits()
+        self.counters = TokenCounters() if options.count_tokens else None
+        self.spool = RequestSpool(staging / "spool.sqlite")
+        self.shards = ShardSet(staging / SHARD_DIR, self.limits)
+        self.endpoint: str | None = (
+            resolve_endpoint(options.endpoint) if options.endpoint is not None else None
+        )
+        self.make: Callable[[dict[str, Any], bytes, int], BatchRequest] | None = None
+        self.accepted = 0
+        self.skipped = 0
+
+    def reject(self, problem: RowProblem, line_number: int) -> None:
+        """Stop the build on a bad row, or (skip_invalid) report it and go on."""
+        message = problem.describe(self.source.display, line_number)
+        if not self.options.skip_invalid:
+            raise InputError(message)
+        self.skipped += 1
+        if self.on_skip is not None:
+            self.on_skip(message)
+
+    def chunk(self, records: list[tuple[int, Any, bytes]]) -> None:
+        """Take one chunk of records through every step (with `limit`, no record past it)."""
+        limit = self.options.limit
+        if limit is None:
+            self.steps(records)
+            return
+        start = 0
+        while start < len(records) and not self.done():
+            # A record makes at most one request, so this many cannot pass the limit.
+            part = records[start : start + limit - self.accepted]
+            start += len(part)
+            self.steps(part)
+
+    def steps(self, records: list[tuple[int, Any, bytes]]) -> None:
+        """Make, count, check, dedupe and place the requests of these records."""
+        requests = self.requests(records)
+        if not requests:
+            return
+        if self.counters is not None:
+            requests = self.count_tokens(requests)
+        requests = self.within_limits(requests)
+        requests = self.unique(requests)
+        self.shards.place(requests)
+        self.accepted += len(requests)
+
+    def requests(self, records: Iterable[tuple[int, Any, bytes]]) -> list[BatchRequest]:
+        """The request of each good record."""
+        made: list[BatchRequest] = []
+        for line_number, value, raw in records:
+            try:
+                if isinstance(value, RowProblem):
+                    raise value
+                make = self.make or self.choose_format(value)
+                made.append(make(value, raw, line_number))
+            except RowProblem as problem:
+                self.reject(problem, line_number)
+        return made
+
+    def choose_format(self, first: Mapping[str, Any]) -> Callable[..., BatchRequest]:
+        """Ready Batch API lines or simple rows, decided by the first record."""
+        if self.source.format == "jsonl" and any(k in first for k in ("body", "url", "method")):
+            shaping = self.options.body_options(self.endpoint or RESPONSES).shaping_options()
+            for option, value in shaping.items():
+                if value:
+                    raise InputError(
+                        f"{option}: does not apply to ready Batch API lines (their bodies are "
+                        "sent as they are)"
+                    )
+            checker = ReadyLineChecker(self.endpoint, self.options.model)
+
+            def ready(value: dict[str, Any], raw: bytes, line_number: int) -> BatchRequest:
+                request = checker.request(value, raw.strip(), line_number)
+                self.endpoint = checker.endpoint
+                return request
+
+            self.make = ready
+        else:
+            self.endpoint = self.endpoint or RESPONSES
+            builder = RowBuilder(self.options.body_options(self.endpoint))
+            self.make = lambda value, _raw, line_number: builder.request(value, line_number)
+        return self.make
+
+    def count_tokens(self, requests: list[BatchRequest]) -> list[BatchRequest]:
+        """Set each request's estimated input tokens; refuse those over `max_context`."""
+        assert self.counters is not None and self.endpoint is not None
+        endpoint, max_context = self.endpoint, self.options.max_context
+        model, counter = None, None
+        kept = []
+        for request in requests:
+            if request.model != model:
+                model, counter = request.model, self.counters.for_model(request.model)
+            assert counter is not None
+            request.est_tokens = tokens = counter.body(endpoint, request.body)
+            if max_context is not None:
+                needed = tokens + (request.max_output_tokens or 0)
+                if needed > max_context:
+                    output = (
+                        f" + {request.max_output_tokens} output"
+                        if request.max_output_tokens
+                        else ""
+                    )
+                    self.reject(
+                        RowProblem(
+                            f"needs about {tokens} input{output} tokens, more than "
+                            f"--max-context {max_context}"
+                        ),
+                        request.line_number,
+                    )
+                    continue
+            kept.append(request)
+        return kept
+
+    def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
+        """Leave out (or refuse) requests too large for any shard on their own."""
+        kept = []
+        for request in requests:
+            problem = self.limits.problem_with(request)
+            if problem is None:
+                kept.append(request)
+            else:
+                self.reject(problem, request.line_number)
+        return kept
+
+    def unique(self, requests: list[BatchRequest]) -> list[BatchRequest]:
+        """Record requests in the spool; a custom_id seen before is a bad row."""
+        duplicates = self.spool.add(requests)
+        if not duplicates:
+            return requests
+        dropped = set()
+        for request, first in duplicates:
+            self.reject(RowProblem(f"duplicate of line {first}", "custom_id"), request.line_number)
+            dropped.add(request.line_number)
+        return [r for r in requests if r.line_number not in dropped]
+
+    def done(self) -> bool:
+        """Whether `limit` requests were taken."""
+        return self.options.limit is not None and self.accepted >= self.options.limit
+
+
+def build_shards(
+    source: InputFile, staging: Path, options: BuildOptions, on_skip: SkipReporter | None
+) -> Built:
+    """Stream the input into shard files in `staging`; refuse it (InputError) if it is bad."""
+    with source:
+        streamer = Streamer(source, staging, options, on_skip)
+        try:
+            for records in source.chunks():
+                streamer.chunk(records)
+                if streamer.done():
+                    break
+            input_sha256 = source.finish_hash()
+        except BaseException:
+            streamer.shards.abandon()
+            streamer.spool.close()
+            raise
+    if streamer.accepted == 0:
+        if streamer.skipped:
+            raise InputError(f"{source.display}: no valid requests ({streamer.skipped} skipped)")
+        raise InputError(f"{source.display}: empty input (no requests)")
+    assert streamer.endpoint is not None
+    shards = streamer.shards.close()
+    models = list(streamer.spool.models)
+    return Built(
+        input_sha256=input_sha256,
+        endpoint=streamer.endpoint,
+        model=options.model or models[0],
+        shards=shards,
+        spool=streamer.spool,
+        shard_set=streamer.shards,
+        skipped=streamer.skipped,
+        warnings=tuple(streamer.counters.warnings) if streamer.counters else (),
+    )

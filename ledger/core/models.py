@@ -1,0 +1,141 @@
+"""The ledger's tables as typed SQLAlchemy models.
+
+The schema itself is created only by the Alembic migrations in `migrations/`; a test proves these
+models and the migrated database do not drift apart.
+
+Times are Unix epoch seconds (float) taken from the database's clock (`ledger.core.db.db_now`), so
+several machines sharing one PostgreSQL ledger agree on leases and due times. The SQL views
+(`docs/schema.md`) show them as readable timestamps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    """One submission of one input file: the user's unit of work."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    endpoint: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    input_path: Mapped[str] = mapped_column(Text)
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class Job(Base):
+    """One provider batch: a shard of a run moving through the states of `ledger.core.states`."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("run_id", "shard_index", name="uq_jobs_run_shard"),
+        Index("ix_jobs_state_next_check", "state", "next_check_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    shard_index: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(40))
+    base_url: Mapped[str | None] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    # The shard's input file, as built.
+    input_path: Mapped[str] = mapped_column(Text)
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    input_bytes: Mapped[int] = mapped_column(Integer)
+    request_count: Mapped[int] = mapped_column(Integer)
+    est_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # The tag of the current remote side effect (upload or create), recorded before the call and
+    # sent as file name / batch metadata, so a crash is recovered by adoption, not repetition.
+    submit_token: Mapped[str | None] = mapped_column(String(64))
+    input_file_id: Mapped[str | None] = mapped_column(String(200))
+    batch_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    output_file_id: Mapped[str | None] = mapped_column(String(200))
+    error_file_id: Mapped[str | None] = mapped_column(String(200))
+    output_path: Mapped[str | None] = mapped_column(Text)
+    error_path: Mapped[str | None] = mapped_column(Text)
+    results_path: Mapped[str | None] = mapped_column(Text)
+    requests_total: Mapped[int | None] = mapped_column(Integer)
+    requests_completed: Mapped[int | None] = mapped_column(Integer)
+    requests_failed: Mapped[int | None] = mapped_column(Integer)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Double)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    parent_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    # Leasing: a reconciler owns a job while lease_expires_at is in the future; every claim bumps
+    # the fence, so a writer whose lease lapsed (and was taken over) can no longer write.
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[float | None] = mapped_column(Double)
+    fence: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[float | None] = mapped_column(Double)
+    poll_interval: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+    submitted_at: Mapped[float | None] = mapped_column(Double)
+    finished_at: Mapped[float | None] = mapped_column(Double)
+
+
+class JobEvent(Base):
+    """Append-only history: one row per state change of a job."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    # NULL when the event records the job's creation.
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[float] = mapped_column(Double, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Request(Base):
+    """One input request (one line of the user's input) and its fate."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        UniqueConstraint("run_id", "custom_id", name="uq_requests_run_custom_id"),
+        Index("ix_requests_job_status", "job_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    custom_id: Mapped[str] = mapped_column(String(64))
+    line_number: Mapped[int] = mapped_column(Integer)
+    # pending until normalized; then succeeded, failed, expired, cancelled or missing.
+    status: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    est_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)

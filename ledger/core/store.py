@@ -1,0 +1,241 @@
+"""The one way a job's row changes: claim it under a lease, then advance it with a guarded update.
+
+Every write here is a compare-and-set: `UPDATE jobs ... WHERE id = :id AND state = :from AND
+fence = :fence AND lease still current`, and a row count other than one raises `StaleWrite`. So
+overlapping reconcilers stay safe without holding locks (or transactions) across slow network
+calls: a reconciler whose lease lapsed and was claimed by another finds its fence stale and stops.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from ledger.core.db import db_now
+from ledger.core.models import Job, JobEvent
+from ledger.core.states import PROVIDER_FINAL, State, check_transition
+
+#: Default lease length. It must outlive the longest provider call (the SDK's own timeout is
+#: 600 s), so a slow upload is never mistaken for a dead reconciler.
+DEFAULT_LEASE_SECONDS = 900.0
+
+
+class StaleWrite(RuntimeError):
+    """A guarded update matched no row: the job moved on, or our lease was lost or taken over."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to write one job, for as long as its fence is current and its lease unexpired."""
+
+    job_id: int
+    fence: int
+    owner: str
+
+
+def _process_start_ticks(pid: int) -> str:
+    # With the start time in the owner name, a recycled pid is not mistaken for a live owner.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (OSError, IndexError):
+        return "0"
+
+
+def process_owner() -> str:
+    """This process's lease-owner name: `host:pid:start`."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start_ticks(pid)}"
+
+
+def owner_is_dead_local_process(owner: str) -> bool:
+    """Whether `owner` names a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return bool(start) and start != "0" and _process_start_ticks(pid) not in (start, "0")
+
+
+def create_job(
+    connection: Connection, *, actor: str, detail: dict[str, Any] | None = None, **fields: Any
+) -> int:
+    """Insert a job in state `built`, with its creation event, and return its id."""
+    now = connection.execute(select(db_now())).scalar_one()
+    values = {"state": State.BUILT.value, "fence": 0, "attempt": 0, "created_at": now}
+    values.update(fields, updated_at=now)
+    job_id = connection.execute(insert(Job).values(values).returning(Job.id)).scalar_one()
+    connection.execute(
+        insert(JobEvent).values(
+            job_id=job_id,
+            from_state=None,
+            to_state=State.BUILT.value,
+            at=now,
+            actor=actor,
+            detail=detail,
+        )
+    )
+    return job_id
+
+
+def claim(
+    connection: Connection,
+    owner: str,
+    *,
+    states: Iterable[State],
+    limit: int,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    run_id: int | None = None,
+    job_ids: Sequence[int] | None = None,
+    due_only: bool = True,
+) -> list[Lease]:
+    """Lease up to `limit` unleased jobs in `states` (due ones only unless told otherwise).
+
+    One statement sets owner and expiry and bumps the fence of each job it takes, so two
+    reconcilers claiming at once never get the same job: SQLite serializes them with BEGIN
+    IMMEDIATE, PostgreSQL skips rows another claim holds (`FOR UPDATE SKIP LOCKED`).
+    """
+    now = db_now()
+    conditions = [
+        Job.state.in_([State(s).value for s in states]),
+        or_(Job.lease_expires_at.is_(None), Job.lease_expires_at <= now),
+    ]
+    if due_only:
+        conditions.append(or_(Job.next_check_at.is_(None), Job.next_check_at <= now))
+    if run_id is not None:
+        conditions.append(Job.run_id == run_id)
+    if job_ids is not None:
+        conditions.append(Job.id.in_(list(job_ids)))
+    candidates = (
+        select(Job.id)
+        .where(and_(*conditions))
+        .order_by(Job.next_check_at.is_not(None), Job.next_check_at, Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = connection.execute(
+        update(Job)
+        .where(Job.id.in_(candidates.scalar_subquery()))
+        .values(lease_owner=owner, lease_expires_at=now + lease_seconds, fence=Job.fence + 1)
+        .returning(Job.id, Job.fence)
+    ).all()
+    return sorted((Lease(job_id, fence, owner) for job_id, fence in rows), key=lambda x: x.job_id)
+
+
+def _guard(lease: Lease) -> list[Any]:
+    return [Job.id == lease.job_id, Job.fence == lease.fence, Job.lease_expires_at > db_now()]
+
+
+def _release_values(release_lease: bool, next_check_in: float | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if release_lease:
+        values.update(lease_owner=None, lease_expires_at=None)
+    if next_check_in is not None:
+        values["next_check_at"] = db_now() + next_check_in
+    return values
+
+
+def advance(
+    connection: Connection,
+    lease: Lease,
+    from_state: State | str,
+    to_state: State | str,
+    *,
+    detail: dict[str, Any] | None = None,
+    release_lease: bool = False,
+    next_check_in: float | None = None,
+    **fields: Any,
+) -> None:
+    """Move a leased job from `from_state` to `to_state`, writing `fields` and an event row.
+
+    With `release_lease` the same statement gives the lease back (and `next_check_in` schedules
+    the next check), saving a write transaction on the hot path.
+
+    Raises `IllegalTransition` when the table forbids the change, and `StaleWrite` when the job
+    is not in `from_state`, the fence moved on, or the lease expired: nothing is written then.
+    """
+    from_state, to_state = State(from_state), State(to_state)
+    check_transition(from_state, to_state)
+    now = db_now()
+    values: dict[str, Any] = {"state": to_state.value, "updated_at": now}
+    if to_state in PROVIDER_FINAL and "finished_at" not in fields:
+        values["finished_at"] = now
+    values.update(fields)
+    values.update(_release_values(release_lease, next_check_in))
+    result = connection.execute(
+        update(Job).where(*_guard(lease), Job.state == from_state.value).values(values)
+    )
+    if result.rowcount != 1:
+        raise StaleWrite(
+            f"job {lease.job_id}: {from_state} -> {to_state} refused "
+            "(state changed, fence stale or lease expired)"
+        )
+    connection.execute(
+        insert(JobEvent).values(
+            job_id=lease.job_id,
+            from_state=from_state.value,
+            to_state=to_state.value,
+            at=now,
+            actor=lease.owner,
+            detail=detail,
+        )
+    )
+
+
+def update_leased(
+    connection: Connection,
+    lease: Lease,
+    *,
+    release_lease: bool = False,
+    next_check_in: float | None = None,
+    **fields: Any,
+) -> None:
+    """Write fields of a leased job without changing its state (progress, intent, backoff),
+    optionally giving the lease back in the same statement."""
+    values = {"updated_at": db_now(), **fields, **_release_values(release_lease, next_check_in)}
+    result = connection.execute(update(Job).where(*_guard(lease)).values(values))
+    if result.rowcount != 1:
+        raise StaleWrite(f"job {lease.job_id}: update refused (fence stale or lease expired)")
+
+
+def release(connection: Connection, lease: Lease, *, next_check_in: float | None = None) -> bool:
+    """Give a lease back, optionally scheduling the job's next check; False if already lost."""
+    values = _release_values(True, next_check_in)
+    result = connection.execute(
+        update(Job).where(Job.id == lease.job_id, Job.fence == lease.fence).values(values)
+    )
+    return result.rowcount == 1
+
+
+def expire_dead_local_leases(connection: Connection) -> list[str]:
+    """End at once the leases held by processes on this host that no longer exist.
+
+    A reconciler killed mid-step leaves its leases behind; without this, a restart would wait
+    out the whole lease before resuming. Returns the owners whose leases were ended.
+    """
+    host_prefix = f"{socket.gethostname()}:"
+    owners = connection.execute(
+        select(Job.lease_owner)
+        .where(Job.lease_owner.like(f"{host_prefix}%"), Job.lease_expires_at > db_now())
+        .distinct()
+    ).scalars()
+    dead = [owner for owner in owners if owner and owner_is_dead_local_process(owner)]
+    for owner in dead:
+        connection.execute(
+            update(Job).where(Job.lease_owner == owner).values(lease_expires_at=db_now())
+        )
+    return dead

@@ -1,0 +1,178 @@
+"""Read-side queries behind `ledger status`, `ledger show` and `ledger history`, and the plain
+text table they print with."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from ledger.core.db import read_db_now
+from ledger.core.models import Job, JobEvent, Request, Run
+
+JOB_STATUS_COLUMNS = (
+    "job_id",
+    "run",
+    "shard",
+    "state",
+    "provider_status",
+    "requests",
+    "completed",
+    "failed",
+    "batch_id",
+    "age_s",
+)
+
+
+def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str, Any]]:
+    """One entry per run: its settings, counts per job state and per request status, jobs."""
+    with engine.connect() as connection:
+        now = read_db_now(connection)
+        runs_query = select(Run).order_by(Run.id)
+        if run_name is not None:
+            runs_query = runs_query.where(Run.name == run_name)
+        runs = connection.execute(runs_query).all()
+        report = []
+        for run in runs:
+            jobs = connection.execute(
+                select(Job).where(Job.run_id == run.id).order_by(Job.shard_index)
+            ).all()
+            request_counts = dict(
+                connection.execute(
+                    select(Request.status, func.count())
+                    .where(Request.run_id == run.id)
+                    .group_by(Request.status)
+                ).all()
+            )
+            job_states: dict[str, int] = {}
+            for job in jobs:
+                job_states[job.state] = job_states.get(job.state, 0) + 1
+            report.append(
+                {
+                    "run": run.name,
+                    "provider": run.provider,
+                    "endpoint": run.endpoint,
+                    "model": run.model,
+                    "requests": run.request_count,
+                    "created_at": run.created_at,
+                    "job_states": job_states,
+                    "request_statuses": request_counts,
+                    "input_tokens": sum(j.input_tokens or 0 for j in jobs),
+                    "output_tokens": sum(j.output_tokens or 0 for j in jobs),
+                    "cost_usd": round(sum(j.cost_usd or 0.0 for j in jobs), 6),
+                    "jobs": [
+                        {
+                            "job_id": job.id,
+                            "run": run.name,
+                            "shard": job.shard_index,
+                            "state": job.state,
+                            "provider_status": job.provider_status,
+                            "requests": job.request_count,
+                            "completed": job.requests_completed,
+                            "failed": job.requests_failed,
+                            "batch_id": job.batch_id,
+                            "age_s": round(now - job.created_at, 1),
+                            "last_error": job.last_error,
+                        }
+                        for job in jobs
+                    ],
+                }
+            )
+        return report
+
+
+def job_detail(engine: Engine, job_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """A job's every field and its event history, or None when there is no such job."""
+    with engine.connect() as connection:
+        job = connection.execute(select(Job.__table__).where(Job.id == job_id)).mappings().first()
+        if job is None:
+            return None
+        events = connection.execute(
+            select(JobEvent.__table__)
+            .where(JobEvent.job_id == job_id)
+            .order_by(JobEvent.at, JobEvent.id)
+        ).mappings()
+        return dict(job), [dict(e) for e in events]
+
+
+def recent_events(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest `limit` events of every job, oldest first, with the run's name."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                JobEvent.id,
+                JobEvent.at,
+                JobEvent.job_id,
+                Run.name.label("run"),
+                JobEvent.from_state,
+                JobEvent.to_state,
+                JobEvent.actor,
+                JobEvent.detail,
+            )
+            .join(Job, Job.id == JobEvent.job_id)
+            .join(Run, Run.id == Job.run_id)
+            .order_by(JobEvent.at.desc(), JobEvent.id.desc())
+            .limit(limit)
+        ).mappings()
+        return [dict(r) for r in reversed(list(rows))]
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table; None shows as an empty cell."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in cells:
+        for i, value in enumerate(row):
+            widths[i] = max(widths[i], len(value))
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+    return "\n".join(lines)
+
+
+def format_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def format_json_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def job_ids_for(engine: Engine, target: str) -> list[int]:
+    """The jobs a CLI argument names: a run's name, or one job's id."""
+    from ledger.errors import InputError
+
+    with engine.connect() as connection:
+        run_id = connection.execute(select(Run.id).where(Run.name == target)).scalar()
+        if run_id is not None:
+            return list(
+                connection.execute(
+                    select(Job.id).where(Job.run_id == run_id).order_by(Job.id)
+                ).scalars()
+            )
+        if target.isdigit():
+            job_id = connection.execute(select(Job.id).where(Job.id == int(target))).scalar()
+            if job_id is not None:
+                return [int(job_id)]
+    raise InputError(f"no run or job named {target!r}")

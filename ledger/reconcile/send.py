@@ -1,0 +1,100 @@
+"""Getting a run's batches to the provider outside the reconcile loop: `ledger submit` and
+`ledger retry` send what they built at once (`send_run`), and `chat_batch` can make a job follow a
+batch created elsewhere (`adopt_batch`). Both change jobs only through the store's guarded
+transitions, exactly as the reconciler does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from adapters import get_provider
+from adapters.base import BatchProvider, BatchSnapshot, ProviderError
+from ledger.core.db import read_db_now
+from ledger.core.models import Job
+from ledger.core.states import State
+from ledger.core.store import advance, claim, process_owner, release
+from ledger.errors import InputError
+from ledger.reconcile.engine import PassReport, ReconcileOptions, Reconciler
+
+
+def send_run(
+    engine: Engine,
+    run_name: str,
+    *,
+    base_url: str | None = None,
+    concurrency: int = 16,
+    poll_min: float = ReconcileOptions.poll_min,
+    provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
+    on_transition: Callable[[int, State, State], None] | None = None,
+) -> PassReport:
+    """Upload and create the batches of a run's built jobs (what `ledger submit` does after the
+    build): one pass over the `built` and `uploaded` steps only, so it returns without waiting.
+    Each new batch is first polled `poll_min` seconds later."""
+    options = ReconcileOptions(
+        run_name=run_name,
+        base_url=base_url,
+        concurrency=concurrency,
+        poll_min=poll_min,
+        states=(State.BUILT, State.UPLOADED),
+    )
+    reconciler = Reconciler(engine, options, provider_for=provider_for, on_transition=on_transition)
+    return reconciler.run_pass()
+
+
+def adopt_batch(
+    engine: Engine,
+    job_id: int,
+    batch_id: str,
+    *,
+    base_url: str | None = None,
+    provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
+) -> BatchSnapshot:
+    """Make a `built` job follow a batch created elsewhere (from the same requests, with the same
+    custom_ids) instead of creating one: built -> uploaded -> submitted, recorded as adopted.
+    The reconciler then polls, downloads and normalizes it like any other."""
+    owner = process_owner()
+    with engine.begin() as connection:
+        leases = claim(
+            connection, owner, states=[State.BUILT], limit=1, job_ids=[job_id], due_only=False
+        )
+    if not leases:
+        raise InputError(f"job {job_id} is not a built job free to adopt a batch")
+    [lease] = leases
+    with engine.connect() as connection:
+        job = connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
+    provider = provider_for(job.provider, job.base_url or base_url)
+    try:
+        snapshot = provider.get_batch(batch_id)
+    except ProviderError as error:
+        with engine.begin() as connection:
+            release(connection, lease)
+        raise InputError(f"cannot adopt batch {batch_id}: {error}") from None
+    detail = {"adopted_external_batch": batch_id, "input_file_id": snapshot.input_file_id}
+    with engine.begin() as connection:
+        now = read_db_now(connection)
+        advance(
+            connection,
+            lease,
+            State.BUILT,
+            State.UPLOADED,
+            detail=detail,
+            input_file_id=snapshot.input_file_id,
+            base_url=provider.base_url,
+        )
+        advance(
+            connection,
+            lease,
+            State.UPLOADED,
+            State.SUBMITTED,
+            detail=detail,
+            batch_id=snapshot.id,
+            provider_status=snapshot.provider_status,
+            attempt=1,
+            submitted_at=now,
+            release_lease=True,
+            next_check_in=0,
+        )
+    return snapshot

@@ -1,0 +1,169 @@
+"""A run's results as one stream: its normalized shards merged back into input order.
+
+Each shard's results file is already in input order, so a heap merge over the open files yields
+the whole run in order while holding one line per shard. When a request was carried by several
+jobs (a retry job reruns its parent's failed requests), the newest job's result wins: the job
+created last, which has the highest id.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from ledger.core.models import Job, Run
+from ledger.core.states import State
+from ledger.errors import InputError, LedgerError
+
+#: The columns of `ledger results --format csv`: the result flattened (no embeddings).
+CSV_COLUMNS: tuple[str, ...] = (
+    "line_number",
+    "custom_id",
+    "status",
+    "http_status",
+    "finish_reason",
+    "text",
+    "json",
+    "json_error",
+    "refusal",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "error_code",
+    "error_message",
+)
+
+FORMATS = ("jsonl", "csv")
+
+
+@dataclass(frozen=True)
+class ResultShard:
+    """One normalized job's results file."""
+
+    job_id: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """Where a run's results are, and which of its jobs have none yet."""
+
+    run_name: str
+    shards: tuple[ResultShard, ...]
+    #: Ids of the run's jobs not normalized yet: their requests are not in the results.
+    jobs_not_normalized: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What `export_results` wrote."""
+
+    written: int
+    jobs_not_normalized: tuple[int, ...]
+
+
+def find_run_results(engine: Engine, run_name: str) -> RunResults:
+    """The results files of a run's normalized jobs; `InputError` when there is no such run."""
+    with engine.connect() as connection:
+        run_id = connection.execute(select(Run.id).where(Run.name == run_name)).scalar()
+        if run_id is None:
+            raise InputError(f"no run named {run_name!r}")
+        jobs = connection.execute(
+            select(Job.id, Job.state, Job.results_path).where(Job.run_id == run_id).order_by(Job.id)
+        ).all()
+    shards = tuple(
+        ResultShard(job_id, Path(path))
+        for job_id, state, path in jobs
+        if state == State.NORMALIZED.value and path
+    )
+    pending = tuple(job_id for job_id, state, _ in jobs if state != State.NORMALIZED.value)
+    return RunResults(run_name, shards, pending)
+
+
+def _shard_lines(shard: ResultShard) -> Iterator[tuple[int, int, bytes, dict[str, Any]]]:
+    with shard.path.open("rb") as file:
+        for raw in file:
+            record = orjson.loads(raw)
+            # Sorting by (line, -job) puts the newest job's result for a line first.
+            yield record["line_number"], -shard.job_id, raw, record
+
+
+def merged_results(
+    shards: Sequence[ResultShard], statuses: Collection[str] | None = None
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Every result line of the shards in input order, the newest job's per request, as
+    (raw line, record); only those with a status in `statuses` when given."""
+    merged = heapq.merge(*(_shard_lines(shard) for shard in shards), key=itemgetter(0, 1))
+    last_line: int | None = None
+    for line_number, _, raw, record in merged:
+        if line_number == last_line:
+            continue  # an older job's result for a request a newer job carried again
+        last_line = line_number
+        if statuses and record["status"] not in statuses:
+            continue
+        yield raw, record
+
+
+def csv_row(record: dict[str, Any]) -> list[Any]:
+    """A result flattened to `CSV_COLUMNS`."""
+    usage = record.get("usage") or {}
+    error = record.get("error") or {}
+    parsed = record.get("json")
+    flat = {
+        **record,
+        "json": orjson.dumps(parsed).decode() if parsed is not None else None,
+        "input_tokens": usage.get("input_tokens"),
+        "output_tokens": usage.get("output_tokens"),
+        "cached_tokens": usage.get("cached_tokens"),
+        "reasoning_tokens": usage.get("reasoning_tokens"),
+        "error_code": error.get("code"),
+        "error_message": error.get("message"),
+    }
+    return ["" if flat.get(column) is None else flat[column] for column in CSV_COLUMNS]
+
+
+def export_results(
+    engine: Engine,
+    run_name: str,
+    out: BinaryIO,
+    *,
+    fmt: str = "jsonl",
+    statuses: Collection[str] | None = None,
+) -> ExportSummary:
+    """Write a run's merged results to `out` as JSON lines (each shard's line verbatim) or CSV."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    found = find_run_results(engine, run_name)
+    # Checked before the first line is written, so a missing file never yields half an output.
+    for shard in found.shards:
+        if not shard.path.is_file():
+            raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.path}")
+    written = 0
+    rows = merged_results(found.shards, statuses)
+    if fmt == "jsonl":
+        for raw, _ in rows:
+            out.write(raw)
+            written += 1
+    else:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        try:
+            writer = csv.writer(text)
+            writer.writerow(CSV_COLUMNS)
+            for _, record in rows:
+                writer.writerow(csv_row(record))
+                written += 1
+            text.flush()
+        finally:
+            text.detach()  # the caller owns `out`
+    return ExportSummary(written, found.jobs_not_normalized)
