@@ -65,7 +65,7 @@ class LedgerGroup(click.Group):
     help="Settings file (default ./ledger.toml when present, or $LEDGER_CONFIG); "
     "see docs/config.md.",
 )
-@click.version_option(package_name="ledger")
+@click.version_option(package_name="llm-batch-ledger")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, config_path: Path | None) -> None:
     """A crash-safe, queryable ledger for LLM batch jobs."""
