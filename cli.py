@@ -644,6 +644,25 @@ def doctor(ctx: click.Context) -> None:
         ctx.exit(1)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8780, show_default=True, help="Port to bind (0: a free one).")
+@click.option(
+    "--token",
+    envvar="LEDGER_UI_TOKEN",
+    default=None,
+    help="Required of every request (?token= once, then a cookie; or a Bearer header); "
+    "needed to bind anything but loopback.",
+)
+@click.pass_context
+def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
+    """Serve a live, read-only dashboard of the ledger in the browser (the `ui` extra):
+    runs and their progress, jobs and their timelines, requests, errors and charts."""
+    from ledger.ui import serve
+
+    serve(_url(ctx), host=host, port=port, token=token, echo=click.echo)
+
+
 def main() -> None:
     cli(prog_name="ledger")
 
