@@ -64,7 +64,7 @@ def shoot(target: Any, name: str, tmp_path: Path) -> Path:
 
 
 def test_runs_page_shows_each_run_with_its_progress(
-    page: Any, ui: str, ledger: DashboardLedger, tmp_path: Path
+    page: Any, ui: str, ledger: DashboardLedger
 ) -> None:
     """Both runs by name, their counts, a progress bar split by status, cost against the estimate;
     the list keeps refreshing while a run is live."""
@@ -93,7 +93,6 @@ def test_runs_page_shows_each_run_with_its_progress(
     expect(live.locator(".done")).to_have_text("0 of 20 done")
     expect(live).to_contain_text("2 submitted")
     expect(page.locator("#runs")).to_have_attribute("hx-trigger", "every 2s")
-    shoot(page, "ui-runs.png", tmp_path)
 
 
 def test_run_page_shows_its_jobs_their_timelines_and_errors_by_code(
@@ -266,8 +265,11 @@ def test_a_job_page_shows_its_whole_event_history(
     shoot(page.locator("section.panel").first, "ui-job.png", tmp_path)
 
 
-def test_a_live_run_refreshes_itself(page: Any, ui: str, ledger: DashboardLedger) -> None:
-    """While a batch runs, the provider's progress appears on the open page without a reload."""
+def test_a_live_run_refreshes_itself(
+    page: Any, ui: str, ledger: DashboardLedger, tmp_path: Path
+) -> None:
+    """While a batch runs, the provider's progress appears on the open page without a reload,
+    and on the runs list as the striped part of the bar."""
     from playwright.sync_api import expect
 
     live_id = run_id(ledger, LIVE_RUN)
@@ -291,6 +293,12 @@ def test_a_live_run_refreshes_itself(page: Any, ui: str, ledger: DashboardLedger
             "data-state", "in_progress"
         )
         assert page.evaluate("() => window.notReloaded") is True
+        page.goto(ui)
+        live = page.locator(f'tr.run[data-run="{LIVE_RUN}"]')
+        expect(live.locator(".done")).to_have_text("6 of 20 done")
+        expect(live.locator(".legend")).to_contain_text("6 done at the provider")
+        page.set_viewport_size({"width": 1280, "height": 330})
+        shoot(page, "ui-runs.png", tmp_path)
     finally:
         with writer.begin() as connection:
             connection.execute(

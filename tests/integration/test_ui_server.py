@@ -165,3 +165,17 @@ def test_importing_the_cli_does_not_import_the_web_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "['ledger']"
+
+
+def test_without_the_ui_extra_the_command_says_how_to_get_it(empty_ledger: Path) -> None:
+    """With the web stack missing, `ledger ui` exits 1 with the pip command, no traceback."""
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; from cli import main; "
+        f"sys.argv = ['ledger', '--db', {str(empty_ledger)!r}, 'ui']; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: ledger ui needs the `ui` extra (uvicorn is missing): "
+        "pip install 'llm-batch-ledger[ui]'"
+    )
