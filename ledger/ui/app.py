@@ -2,9 +2,10 @@
 
 Each page is a full document for a browser's own request and, for htmx's (the `HX-Request`
 header), only the fragment that changes: the runs list, a run's live part (progress, errors, jobs,
-chart data), a page of its requests, one request. A fragment of something that may still change
-polls itself (`hx-trigger="every 2s"`); once its runs are finished it renders without the trigger,
-so polling stops by itself.
+chart data), a page of its requests, one request. A run's live part and a job not yet normalized
+poll themselves (`hx-trigger="every 2s"`) and render without the trigger once finished, so polling
+stops by itself; the runs list polls every 2 s while a run is live, else every 15 s (so a run
+submitted meanwhile appears).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ledger.ui import charts, queries
-from ledger.ui.requests import PAGE_SIZE, RequestFilter, request_detail, request_page
+from ledger.ui.requests import RequestFilter, request_detail, request_page
 from ledger.ui.security import Guard
 from ledger.usage.pricing import PriceTable, usd
 
@@ -82,7 +83,6 @@ class _Pages:
             "database": self.database,
             "live_poll": LIVE_POLL_SECONDS,
             "idle_poll": IDLE_POLL_SECONDS,
-            "page_size": PAGE_SIZE,
             **context,
         }
         response = self.templates.TemplateResponse(request, name, context)

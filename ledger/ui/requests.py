@@ -7,7 +7,7 @@ file its job sent and from that job's normalized results file, one line each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,13 +123,6 @@ def request_page(connection: Connection, run_id: int, chosen: RequestFilter) -> 
         Job.model,
         Request.job_id,
     )
-    base = select(*columns).join(Job, Job.id == Request.job_id).where(Request.run_id == run_id)
-    rows = connection.execute(
-        chosen.apply(base)
-        .order_by(Request.line_number, Request.id)
-        .limit(PAGE_SIZE)
-        .offset((chosen.page - 1) * PAGE_SIZE)
-    ).all()
     counted = (
         select(func.count())
         .select_from(Request)
@@ -137,6 +130,15 @@ def request_page(connection: Connection, run_id: int, chosen: RequestFilter) -> 
         .where(Request.run_id == run_id)
     )
     matching = connection.execute(chosen.apply(counted)).scalar_one()
+    # A page past the end (an old link, a run that shrank under a filter) shows the last one.
+    chosen = replace(chosen, page=min(chosen.page, max(1, -(-matching // PAGE_SIZE))))
+    base = select(*columns).join(Job, Job.id == Request.job_id).where(Request.run_id == run_id)
+    rows = connection.execute(
+        chosen.apply(base)
+        .order_by(Request.line_number, Request.id)
+        .limit(PAGE_SIZE)
+        .offset((chosen.page - 1) * PAGE_SIZE)
+    ).all()
     statuses = connection.execute(
         select(Request.status).where(Request.run_id == run_id).group_by(Request.status)
     ).scalars()

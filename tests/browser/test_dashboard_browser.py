@@ -187,6 +187,8 @@ def test_the_filter_narrows_the_requests_list(
     page.locator("a[rel=next]").click()
     expect(rows).to_have_count(10)
     expect(rows.first).to_contain_text("q051")
+    page.goto(f"{ui}runs/{run_id(ledger, FINISHED_RUN)}/requests?page=99")
+    expect(rows).to_have_count(10)  # past the end: the last page
 
     page.select_option("select[name=status]", "failed")
     failed = sql(ledger, "SELECT count(*) FROM requests WHERE status = 'failed'")[0][0]
