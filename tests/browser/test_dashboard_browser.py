@@ -39,12 +39,12 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> DashboardLedger:
 @pytest.fixture(scope="module")
 def ui(ledger: DashboardLedger) -> Iterator[str]:
     """`ledger ui` over that ledger; yields its URL."""
-    with running_ui(ledger.database) as running:
+    with running_ui(ledger.url) as running:
         yield running.url
 
 
 def sql(ledger: DashboardLedger, query: str) -> list[tuple[Any, ...]]:
-    return run_readonly_query(f"sqlite:///{ledger.database}", query).rows
+    return run_readonly_query(ledger.url, query).rows
 
 
 def run_id(ledger: DashboardLedger, name: str) -> int:
@@ -281,7 +281,7 @@ def test_a_live_run_refreshes_itself(
     page.evaluate("() => { window.notReloaded = true; }")
     [job_id] = sql(ledger, f"SELECT min(id) FROM jobs WHERE run_id = {live_id}")[0]
     # What the reconciler records when a poll reports progress (the dashboard only reads).
-    writer = open_ledger(ledger.database)
+    writer = open_ledger(ledger.url)
     try:
         with writer.begin() as connection:
             connection.execute(

@@ -34,7 +34,8 @@ _TOPICS = ("tides", "photosynthesis", "prime numbers", "volcanoes", "rainbows", 
 
 @dataclass(frozen=True)
 class DashboardLedger:
-    database: Path
+    #: The ledger's SQLAlchemy URL.
+    url: str
     finished_run: str = FINISHED_RUN
     live_run: str = LIVE_RUN
 
@@ -44,9 +45,11 @@ def _write_rows(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
-def build_dashboard_ledger(directory: Path) -> DashboardLedger:
-    """Record the finished run and the live run in `directory/ledger.db` (a few seconds)."""
+def build_dashboard_ledger(directory: Path, url: str | None = None) -> DashboardLedger:
+    """Record the finished run and the live run in the ledger at `url` (default
+    `directory/ledger.db`), with their files in `directory` (a few seconds)."""
     directory.mkdir(parents=True, exist_ok=True)
+    url = url or f"sqlite:///{directory / 'ledger.db'}"
     rows: list[dict[str, object]] = []
     for model, count in MODEL_REQUESTS.items():
         for _ in range(count):
@@ -77,8 +80,7 @@ def build_dashboard_ledger(directory: Path) -> DashboardLedger:
     os.environ["OPENAI_API_KEY"] = "sk-test-dashboard"
     try:
         with Emulator(config).start() as emulator:
-            database = directory / "ledger.db"
-            ledger = Ledger.open(database, base_url=emulator.base_url, poll_min=0.05, poll_max=0.1)
+            ledger = Ledger.open(url, base_url=emulator.base_url, poll_min=0.05, poll_max=0.1)
             with ledger:
                 ledger.submit(
                     finished_input,
@@ -101,7 +103,7 @@ def build_dashboard_ledger(directory: Path) -> DashboardLedger:
             os.environ.pop("OPENAI_API_KEY", None)
         else:
             os.environ["OPENAI_API_KEY"] = saved_key
-    return DashboardLedger(database)
+    return DashboardLedger(url)
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,9 @@ _LISTENING = re.compile(r"(http://\S+/)")
 
 
 @contextmanager
-def running_ui(database: Path, *options: str) -> Iterator[RunningUI]:
-    """`ledger ui --port 0 OPTIONS` over `database` in a subprocess, stopped (SIGTERM) after."""
+def running_ui(database: str | Path, *options: str) -> Iterator[RunningUI]:
+    """`ledger ui --port 0 OPTIONS` over `database` (a path or URL) in a subprocess, stopped
+    (SIGTERM) after."""
     command = [sys.executable, "-m", "cli", "--db", str(database), "ui", "--port", "0", *options]
     process = subprocess.Popen(
         command,
