@@ -52,9 +52,8 @@ def serve(
     SIGTERM."""
     check_bind(host, token)
     try:
-        import uvicorn
-
         from ledger.ui.app import create_app
+        from ledger.ui.server import run_until_stopped
     except ImportError as error:
         raise LedgerError(
             f"ledger ui needs the `ui` extra ({error.name} is missing): "
@@ -73,11 +72,8 @@ def serve(
     address = f"[{host}]" if ":" in host else host
     hint = "?token=TOKEN once, then a cookie" if token else "read-only"
     echo(f"ledger ui: http://{address}:{bound_port}/ ({hint}; Ctrl-C stops it)")
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-    )
     try:
-        uvicorn.Server(config).run(sockets=[listening])
+        run_until_stopped(app, listening)
     finally:
         listening.close()
         engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -179,3 +180,14 @@ def test_without_the_ui_extra_the_command_says_how_to_get_it(empty_ledger: Path)
         "error: ledger ui needs the `ui` extra (uvicorn is missing): "
         "pip install 'llm-batch-ledger[ui]'"
     )
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_stops_the_dashboard_with_exit_code_0(
+    empty_ledger: Path, stop: signal.Signals
+) -> None:
+    """Like `ledger reconcile --loop`: a clean stop, not a re-raised signal or "Aborted!"."""
+    with running_ui(empty_ledger) as ui:
+        assert fetch(ui.url, "/").status == 200  # serving, so its signal handlers are in place
+        ui.process.send_signal(stop)
+        assert ui.process.wait(timeout=10) == 0
