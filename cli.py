@@ -470,10 +470,16 @@ def submit(
     if dry_run:
         click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
         return
+    from ledger.config import batch_provider_for
     from ledger.reconcile.send import send_run
 
     report = send_run(
-        engine, plan.run_name, base_url=base_url, poll_min=poll_min, on_transition=_echo_transition
+        engine,
+        plan.run_name,
+        base_url=base_url,
+        poll_min=poll_min,
+        provider_for=batch_provider_for(_config(ctx)),
+        on_transition=_echo_transition,
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")
@@ -510,6 +516,7 @@ def retry(
     that succeeded are never sent again; once the retry job is normalized its results replace
     the old ones in `ledger results`.
     """
+    from ledger.config import batch_provider_for
     from ledger.reconcile.send import send_run
     from ledger.results.retry import RETRYABLE, retry_run
 
@@ -524,7 +531,12 @@ def retry(
         click.echo(f"dry run: {plan.request_count} request(s) recorded for retry; nothing sent.")
         return
     report = send_run(
-        engine, run_name, base_url=base_url, poll_min=poll_min, on_transition=_echo_transition
+        engine,
+        run_name,
+        base_url=base_url,
+        poll_min=poll_min,
+        provider_for=batch_provider_for(_config(ctx)),
+        on_transition=_echo_transition,
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")
