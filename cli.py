@@ -200,14 +200,18 @@ def _configure_logging(verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--run", "run_name", default=None, help="Only this run's jobs.")
-@click.option("--loop", is_flag=True, help="Keep reconciling until interrupted.")
-@click.option("--until-done", is_flag=True, help="Loop until every job is normalized or failed.")
+@click.option("--run", "run_name", default=None, help="Only this run's jobs (default: all).")
+@click.option("--loop", is_flag=True, help="Keep reconciling until SIGINT or SIGTERM.")
+@click.option(
+    "--until-done",
+    is_flag=True,
+    help="Loop until no job has a step left (all normalized, or stuck for a person to look at).",
+)
 @click.option(
     "--base-url",
     default=None,
-    help="Provider base URL for jobs not yet sent (default: the provider's in ledger.toml, "
-    "else $OPENAI_BASE_URL).",
+    help="Provider base URL for jobs not yet sent, recorded on each (default: the provider's in "
+    "ledger.toml, else $OPENAI_BASE_URL).",
 )
 @settings.options("reconcile")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step (debug level).")
@@ -424,11 +428,29 @@ def _echo_transition(job_id: int, old: object, new: object) -> None:
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--run", "run_name", help="Run name (default: the input file's name without suffix).")
-@click.option("--dry-run", is_flag=True, help="Build and record the jobs, send nothing.")
-@click.option("--base-url", default=None, help="Provider base URL (default $OPENAI_BASE_URL).")
-@click.option("--limit", type=int, help="Take only the first N requests.")
-@click.option("--skip-invalid", is_flag=True, help="Report bad rows and leave them out.")
+@click.option(
+    "--run",
+    "run_name",
+    help="Run name: letters, digits, _ . - (at most 200; default: the input file's name "
+    "without suffix).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Build and record the jobs, send nothing (a later submit or reconcile sends them).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Provider base URL, recorded on each job (default: the provider's in ledger.toml, else "
+    "$OPENAI_BASE_URL).",
+)
+@click.option("--limit", type=int, help="Take only the first N valid requests.")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Report bad rows and leave them out, instead of refusing the input.",
+)
 @settings.options("submit")
 @click.pass_context
 def submit(
