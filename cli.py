@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ledger.config import LedgerConfig
 
 # Choices click needs to build --help. They are spelled out here so that starting `ledger` loads
-# neither the emulator nor the database layer; tests/unit/test_cli_startup.py keeps each equal to
+# neither the emulator nor the database layer; tests/unit/test_cli.py keeps each equal to
 # the library's own (named in the comment).
 #: ledger.emulator.SCENARIOS
 EMULATOR_SCENARIOS = (

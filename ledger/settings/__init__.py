@@ -107,9 +107,7 @@ def markdown_table() -> str:
         value = _KIND_WORDS[setting.kind]
         if setting.accepts is not None:
             value += f", {setting.accepts.describe()}"
-        if setting.kind == "bool":
-            shown = f"`{str(setting.default).lower()}`"
-        elif setting.default_text is not None:
+        if setting.default_text is not None:
             shown = setting.default_text
         else:
             shown = f"`{setting.shown_default()}`" if setting.shown_default() else "none"

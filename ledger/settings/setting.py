@@ -104,10 +104,10 @@ class Setting:
             return f"${self.env}"
         if self.default_text is not None:
             return self.default_text
-        if self.default is None or self.default is False:
+        if self.default is None:
             return ""
-        if self.default is True:
-            return "on"
+        if self.kind == "bool":
+            return "true" if self.default else "false"
         return _number(self.default) if isinstance(self.default, float) else str(self.default)
 
     def click_option(self) -> Callable[[F], F]:
