@@ -11,7 +11,8 @@ of N runs (default 15) of:
   the database.
 
 The commands run in an empty temporary directory with no ledger.toml, $LEDGER_CONFIG or $LEDGER_DB
-in the environment. `--ledger` times another installation's script (for a before/after).
+in the environment. `--ledger PATH` times another installation's script; given more than once, the
+scripts are timed in turns (for a before/after on a machine whose load varies).
 """
 
 from __future__ import annotations
@@ -33,10 +34,18 @@ def time_process(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def measure(command: list[str], runs: int, cwd: Path, env: dict[str, str]) -> list[float]:
-    """`runs` timings of `command`, after one untimed run that warms the OS file cache."""
-    time_process(command, cwd, env)
-    return [time_process(command, cwd, env) for _ in range(runs)]
+def measure(
+    commands: dict[str, list[str]], runs: int, cwd: Path, env: dict[str, str]
+) -> dict[str, list[float]]:
+    """`runs` timings of each command, taken in turns so that a busy machine slows all alike,
+    after one untimed round that warms the OS file cache."""
+    timings: dict[str, list[float]] = {name: [] for name in commands}
+    for round_number in range(runs + 1):
+        for name, command in commands.items():
+            seconds = time_process(command, cwd, env)
+            if round_number:
+                timings[name].append(seconds)
+    return timings
 
 
 def main() -> None:
@@ -45,29 +54,33 @@ def main() -> None:
     parser.add_argument(
         "--ledger",
         type=Path,
-        default=Path(sys.executable).parent / "ledger",
-        help="the ledger script to time (default: the one beside this Python)",
+        action="append",
+        help="a ledger script to time, repeatable to compare installations (default: the one "
+        "beside this Python)",
     )
     args = parser.parse_args()
+    scripts = [str(p.absolute()) for p in args.ledger or [Path(sys.executable).parent / "ledger"]]
     env = {
         name: value
         for name, value in os.environ.items()
         if name not in ("LEDGER_CONFIG", "LEDGER_DB", "PYTHONPROFILEIMPORTTIME")
     }
-    ledger = str(args.ledger)
+    commands = {"python -c pass": [sys.executable, "-c", "pass"]}
+    for script in scripts:
+        label = "ledger" if len(scripts) == 1 else script
+        commands[f"{label} --help"] = [script, "--help"]
+        commands[f"{label} status (empty ledger)"] = [script, "status"]
     with tempfile.TemporaryDirectory(prefix="ledger-startup-") as directory:
         cwd = Path(directory)
-        subprocess.run([ledger, "init"], cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
-        commands = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "ledger --help": [ledger, "--help"],
-            "ledger status (empty ledger)": [ledger, "status"],
-        }
-        print(f"{'command':<30} {'median':>9} {'fastest':>9}   ({args.runs} runs each)")
-        for name, command in commands.items():
-            timings = measure(command, args.runs, cwd, env)
-            median, fastest = statistics.median(timings), min(timings)
-            print(f"{name:<30} {median * 1000:>7.0f}ms {fastest * 1000:>7.0f}ms")
+        subprocess.run(
+            [scripts[0], "init"], cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        timings = measure(commands, args.runs, cwd, env)
+    width = max(len(name) for name in commands)
+    print(f"{'command':<{width}} {'median':>9} {'fastest':>9}   ({args.runs} runs each)")
+    for name, seconds in timings.items():
+        median, fastest = statistics.median(seconds), min(seconds)
+        print(f"{name:<{width}} {median * 1000:>7.0f}ms {fastest * 1000:>7.0f}ms")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 adapter or a synchronous chat client, for the CLI and the Python API alike.
 
 The file is `--config FILE`, else `$LEDGER_CONFIG`, else `./ledger.toml` when there is one; none
-is needed. `[defaults]` gives defaults to `ledger submit` and `ledger reconcile` options;
+is needed. `[defaults]` gives defaults to the settings of `ledger submit`, `retry` and
+`reconcile` and of the Python API (each declared in ledger.settings, which checks them);
 `[providers.NAME]` says where a provider is and how to reach it. API keys never live in the file:
 a provider names the environment variable holding its key. Unknown keys are refused with the file
 and the key named, so a typo never silently does nothing. See docs/config.md.
