@@ -27,12 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger.build.bodies import RESPONSES, BodyOptions, JsonSchemaFormat, resolve_endpoint
-from ledger.config import DEFAULT_PROVIDER
-from ledger.core.db import sqlite_path
-from ledger.core.durable import fsync_directory, write_durably
-from ledger.errors import InputError
 from ledger.build.inputs import InputFile
-from ledger.usage.pricing import CostEstimate, ModelUsage, PriceTable, estimate_cost, load_price_table
 from ledger.build.record import (
     find_run,
     insert_jobs,
@@ -40,9 +35,20 @@ from ledger.build.record import (
     insert_run,
     load_jobs,
 )
-from ledger.query.report import format_table
 from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, Shard, ShardLimits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
+from ledger.config import DEFAULT_PROVIDER
+from ledger.core.db import sqlite_path
+from ledger.core.durable import fsync_directory, write_durably
+from ledger.errors import InputError
+from ledger.query.report import format_table
+from ledger.usage.pricing import (
+    CostEstimate,
+    ModelUsage,
+    PriceTable,
+    estimate_cost,
+    load_price_table,
+)
 
 #: Run names become directory names.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
