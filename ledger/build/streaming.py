@@ -21,10 +21,10 @@ from ledger.build.bodies import (
     RowProblem,
     resolve_endpoint,
 )
-from ledger.errors import InputError
 from ledger.build.inputs import InputFile
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
+from ledger.errors import InputError
 from ledger.usage.tokens import TokenCounters
 
 if TYPE_CHECKING:
