@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from ledger.build.bodies import RESPONSES, BodyOptions, JsonSchemaFormat, resolve_endpoint
+from ledger.build.body_options import BodyOptions, JsonSchemaFormat
+from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
