@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from ledger.build.run import BuildOptions, BuildPlan, build_run
+from ledger.build.plan import BuildPlan
+from ledger.build.run import BuildOptions, build_run
 from ledger.core.db import open_ledger, resolve_url
 from ledger.errors import LedgerError
 from ledger.query.report import job_ids_for, status_report
