@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ledger.chat.types import DEFAULT_TIMEOUT
-from ledger.errors import InputError, LedgerError
+from ledger.errors import InputError, MissingAPIKey
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
@@ -94,10 +94,6 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "max_context_tokens": (dict,),
     "timeout": (int, float),
 }
-
-
-class MissingAPIKey(LedgerError):
-    """The environment variable that should hold a provider's key is not set."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ METADATA_MAX_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512
 EMBEDDING_INPUTS_PER_REQUEST = 2048
 
 
-class RowProblem(Exception):
+class RowProblem(InputError):
     """One bad input row: which field (if any) and what is wrong with it."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ledger.core.db import sqlite_path
+from ledger.errors import InputError
 
 #: Default time budget for one query, in seconds.
 DEFAULT_TIME_BUDGET = 10.0
@@ -31,7 +32,7 @@ _QUERY_START = re.compile(
 )
 
 
-class QueryRefused(ValueError):
+class QueryRefused(InputError, ValueError):
     """The query is not a single read-only statement, or ran past its time budget."""
 
 

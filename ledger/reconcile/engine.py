@@ -39,6 +39,7 @@ from adapters.base import (
     FatalError,
     NotFound,
     OutcomeUnknown,
+    ProviderError,
     Rejected,
     TransientError,
 )
@@ -57,7 +58,7 @@ from ledger.core.store import (
     release,
     update_leased,
 )
-from ledger.errors import InputError, LedgerError
+from ledger.errors import InputError, LedgerError, StorageError
 from ledger.reconcile.downloads import CorruptDownload, UnsafeArchive, finish_download
 
 log = logging.getLogger("ledger.reconcile")
@@ -124,7 +125,7 @@ class PassReport:
     paused: str | None = None
 
 
-class PauseLoop(Exception):
+class PauseLoop(ProviderError):
     """The provider refused the credentials or the account: nothing can proceed."""
 
 
@@ -278,11 +279,6 @@ class Reconciler:
                 delay = error.retry_after or self._next_interval(job)
                 self._record_problem(lease, str(error), delay, poll_interval=delay)
                 return
-            except LedgerError as error:
-                # A problem in the ledger's own files (say, a shard edited after the build):
-                # kept on the job for a person to look at, retried now and then.
-                self._record_problem(lease, str(error), self.options.poll_max)
-                return
             except (Rejected, NotFound) as error:
                 if State.FAILED in TRANSITIONS[state]:
                     self._fail(lease, state, f"provider refused: {error}")
@@ -290,6 +286,14 @@ class Reconciler:
                 # For example a result file the provider already deleted: nothing to retry
                 # soon, recorded for a person to look at.
                 self._record_problem(lease, f"provider refused: {error}", self.options.poll_max)
+                return
+            except StorageError:
+                # A lost lease or a forbidden move is not the job's problem: _drive_safely's.
+                raise
+            except LedgerError as error:
+                # A problem in the ledger's own files (say, a shard edited after the build):
+                # kept on the job for a person to look at, retried now and then.
+                self._record_problem(lease, str(error), self.options.poll_max)
                 return
 
     # -- steps ------------------------------------------------------------------------------
