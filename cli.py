@@ -50,11 +50,11 @@ class LedgerGroup(click.Group):
         except LedgerError as error:
             if ctx.params.get("debug"):
                 traceback.print_exc()
-            click.echo(f"error: {one_line(error)}", err=True)
+            click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(error.exit_code)
 
 
-def one_line(error: BaseException) -> str:
+def _one_line(error: BaseException) -> str:
     """The error's message on a single line (a database or SDK message may span several)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return " ".join(lines) or type(error).__name__

@@ -147,7 +147,7 @@ def _prepare_sqlite_file(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"{path}: cannot create its directory ({error.strerror})") from error
+        raise ConfigError(f"{path}: cannot create {path.parent} ({error.strerror})") from error
 
 
 #: Words of a PostgreSQL server refusing what the URL names (a database, a user, a password), as
