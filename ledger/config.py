@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ledger.chat.types import DEFAULT_TIMEOUT
-from ledger.errors import InputError, LedgerError
+from ledger.errors import ConfigError, InputError, MissingAPIKey
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
@@ -94,10 +94,6 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "max_context_tokens": (dict,),
     "timeout": (int, float),
 }
-
-
-class MissingAPIKey(LedgerError):
-    """The environment variable that should hold a provider's key is not set."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +194,7 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
 def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
     """Read and check the settings file `find_config(path)` names; empty settings when none.
 
-    InputError, naming the file and the key, for a missing file, bad TOML, an unknown key or a
+    ConfigError, naming the file and the key, for a missing file, bad TOML, an unknown key or a
     value of the wrong kind.
     """
     found = find_config(path)
@@ -207,11 +203,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
     try:
         document = tomllib.loads(found.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{found}: no such config file") from None
+        raise ConfigError(f"{found}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{found}: cannot read ({error})") from None
+        raise ConfigError(f"{found}: cannot read ({error})") from None
     except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{found}: not valid TOML ({error})") from None
+        raise ConfigError(f"{found}: not valid TOML ({error})") from None
     return parse_config(document, found)
 
 
@@ -249,31 +245,31 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
         _check_type(path, f"{where}.{key}", value, PROVIDER_KEYS[key])
     kind = section.get("kind") or (name if name in KINDS else "openai")
     if kind not in KINDS:
-        raise InputError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+        raise ConfigError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
     base = builtin_settings(name) or ProviderSettings(name=name, kind=kind)
     if base.kind != kind:
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
     env = section.get("api_key_env")
     if env is not None and not _ENV_NAME.fullmatch(env):
-        raise InputError(
+        raise ConfigError(
             f"{path}: {where}.api_key_env: {env!r} is not an environment variable name"
         )
     endpoint = section.get("chat_endpoint", base.chat_endpoint)
     if endpoint not in CHAT_ENDPOINTS or (kind == "anthropic" and "chat_endpoint" in section):
         allowed = "none for anthropic" if kind == "anthropic" else " or ".join(CHAT_ENDPOINTS)
-        raise InputError(f"{path}: {where}.chat_endpoint: {endpoint!r} ({allowed})")
+        raise ConfigError(f"{path}: {where}.chat_endpoint: {endpoint!r} ({allowed})")
     limits: dict[str, int] = {}
     for model, limit in section.get("max_context_tokens", {}).items():
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise InputError(
+            raise ConfigError(
                 f"{path}: {where}.max_context_tokens.{model}: expected a whole number of "
                 f"tokens, got {limit!r}"
             )
         limits[model] = limit
     timeout = section.get("timeout", base.timeout)
     if timeout <= 0:
-        raise InputError(f"{path}: {where}.timeout: must be more than 0 seconds")
+        raise ConfigError(f"{path}: {where}.timeout: must be more than 0 seconds")
     return replace(
         base,
         base_url=section.get("base_url", base.base_url),
@@ -289,7 +285,7 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
 
 def _table(value: Any, path: Path, where: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise InputError(f"{path}: {where} must be a table")
+        raise ConfigError(f"{path}: {where} must be a table")
     return value
 
 
@@ -298,7 +294,7 @@ def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> No
     is_bool_for_number = isinstance(value, bool) and bool not in types
     if is_bool_for_number or not isinstance(value, types):
         wanted = " or ".join(_TYPE_WORDS[t] for t in types)
-        raise InputError(f"{path}: {key}: expected {wanted}, got {value!r}")
+        raise ConfigError(f"{path}: {key}: expected {wanted}, got {value!r}")
 
 
 _TYPE_WORDS = {
@@ -315,11 +311,11 @@ def _unknown(
 ) -> NoReturn:
     name = f"{where}.{key}" if where else key
     if key in _SECRET_KEYS:
-        raise InputError(
+        raise ConfigError(
             f"{path}: {name}: keys never live in the config file; name the environment "
             "variable that holds it with api_key_env"
         )
-    raise InputError(f"{path}: unknown key {name!r} (known: {', '.join(known)})")
+    raise ConfigError(f"{path}: unknown key {name!r} (known: {', '.join(known)})")
 
 
 # -- the factory ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from adapters.anthropic.requests import (
 from adapters.base import (
     BatchSnapshot,
     FatalError,
+    MissingAPIKey,
     NotFound,
     OutcomeUnknown,
     ProviderError,
@@ -121,7 +122,7 @@ class AnthropicBatchProvider:
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         self._api_key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not self._api_key:
-            raise FatalError("ANTHROPIC_API_KEY is not set")
+            raise MissingAPIKey("ANTHROPIC_API_KEY is not set")
         self._client = anthropic.Anthropic(
             api_key=self._api_key,
             base_url=self.base_url,

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger.errors import InputError
+
 #: The only endpoint whose bodies translate into Messages API params.
 CHAT_ENDPOINT = "/v1/chat/completions"
 
@@ -73,7 +75,7 @@ _TRANSLATED_FIELDS = frozenset(
 _LIFTED_ROLES = frozenset({"system", "developer"})
 
 
-class RequestSetError(ValueError):
+class RequestSetError(InputError, ValueError):
     """A shard that cannot become an Anthropic request set (the message says why and where)."""
 
 

@@ -21,6 +21,7 @@ from adapters.base import (
     BatchError,
     BatchSnapshot,
     FatalError,
+    MissingAPIKey,
     NotFound,
     OutcomeUnknown,
     ProviderError,
@@ -64,7 +65,7 @@ class OpenAIBatchProvider:
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
         if not self._api_key:
-            raise FatalError("OPENAI_API_KEY is not set")
+            raise MissingAPIKey("OPENAI_API_KEY is not set")
         self._client = openai.OpenAI(
             api_key=self._api_key,
             base_url=self.base_url,

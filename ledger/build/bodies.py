@@ -27,6 +27,7 @@ from ledger.build.endpoints import EMBEDDINGS as EMBEDDINGS
 from ledger.build.endpoints import ENDPOINTS as ENDPOINTS
 from ledger.build.endpoints import RESPONSES as RESPONSES
 from ledger.build.endpoints import resolve_endpoint as resolve_endpoint
+from ledger.errors import InputError
 
 #: What the Batch API accepts as a custom_id here (the provider also needs uniqueness per file).
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -43,7 +44,7 @@ METADATA_MAX_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512
 EMBEDDING_INPUTS_PER_REQUEST = 2048
 
 
-class RowProblem(Exception):
+class RowProblem(InputError):
     """One bad input row: which field (if any) and what is wrong with it."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ledger.build.bodies import JsonSchemaFormat
-from ledger.errors import InputError, LedgerError
+from ledger.errors import InputError, ProviderError
 from ledger.usage.tokens import TokenCounters
 
 #: Seconds a synchronous call may take in all, and to connect. The SDKs' 600 s default is meant
@@ -143,7 +143,7 @@ class ChatClient(Protocol):
         ...
 
 
-class ChatError(LedgerError):
+class ChatError(ProviderError):
     """A synchronous call gave no usable answer. Messages never carry the API key."""
 
 

@@ -30,6 +30,7 @@ from adapters.base import (
     FatalError,
     NotFound,
     OutcomeUnknown,
+    ProviderError,
     Rejected,
     TransientError,
 )
@@ -37,7 +38,7 @@ from ledger.core.db import read_db_now
 from ledger.core.models import Job, Run
 from ledger.core.states import TRANSITIONS, State
 from ledger.core.store import Lease, StaleWrite, claim, expire_dead_local_leases, process_owner
-from ledger.errors import InputError, LedgerError
+from ledger.errors import InputError, LedgerError, StorageError
 from ledger.reconcile.context import StepContext, StepOutcome
 from ledger.reconcile.options import ACTIVE_STATES, ReconcileOptions
 from ledger.reconcile.progress import deferred_progress_update
@@ -76,7 +77,7 @@ class PassReport:
     paused: str | None = None
 
 
-class PauseLoop(Exception):
+class PauseLoop(ProviderError):
     """The provider refused the credentials or the account: nothing can proceed."""
 
 
@@ -217,11 +218,6 @@ class Reconciler:
                 delay = error.retry_after or context.next_interval(job)
                 context.record_problem(lease, str(error), delay, poll_interval=delay)
                 return
-            except LedgerError as error:
-                # A problem in the ledger's own files (say, a shard edited after the build):
-                # kept on the job for a person to look at, retried now and then.
-                context.record_problem(lease, str(error), self.options.poll_max)
-                return
             except (Rejected, NotFound) as error:
                 if State.FAILED in TRANSITIONS[state]:
                     context.fail(lease, state, f"provider refused: {error}")
@@ -229,6 +225,14 @@ class Reconciler:
                 # For example a result file the provider already deleted: nothing to retry
                 # soon, recorded for a person to look at.
                 context.record_problem(lease, f"provider refused: {error}", self.options.poll_max)
+                return
+            except StorageError:
+                # A lost lease or a forbidden move is not the job's problem: _drive_safely's.
+                raise
+            except LedgerError as error:
+                # A problem in the ledger's own files (say, a shard edited after the build):
+                # kept on the job for a person to look at, retried now and then.
+                context.record_problem(lease, str(error), self.options.poll_max)
                 return
 
     # -- reading jobs -----------------------------------------------------------------------

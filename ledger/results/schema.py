@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from ledger.errors import ProviderError
+
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 EXPIRED = "expired"
@@ -96,7 +98,7 @@ _JSON_FORMATS = frozenset({"json_object", "json_schema"})
 _CLIENT_TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
 
 
-class UnreadableLine(ValueError):
+class UnreadableLine(ProviderError, ValueError):
     """A provider line that is not a JSON object with a string `custom_id`."""
 
 

@@ -15,6 +15,7 @@ from ledger.core.db import read_db_now
 from ledger.core.models import Run
 from ledger.core.states import State
 from ledger.core.store import Lease, update_leased
+from ledger.errors import LedgerError
 from ledger.reconcile.adopt import adopt_or_act
 from ledger.reconcile.context import StepContext, StepOutcome
 from ledger.reconcile.quota import held_back_by_token_cap
@@ -26,8 +27,11 @@ log = logging.getLogger("ledger.reconcile")
 CLOCK_SKEW_MARGIN = 900
 
 
-class HeldBack(Exception):
-    """The enqueued-token cap has no room for this job's batch yet; nothing was recorded."""
+class HeldBack(LedgerError):
+    """The enqueued-token cap has no room for this job's batch yet; nothing was recorded.
+
+    The create step catches it and leaves the job waiting, quietly: it is never shown as an
+    error unless it escapes (it would then be a bug, exit code 1)."""
 
 
 def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
