@@ -164,7 +164,7 @@ class LedgerConfig:
 
 def builtin_settings(name: str) -> ProviderSettings | None:
     """The settings a provider named `openai` or `anthropic` has without any file."""
-    from adapters import REGISTRY
+    from adapters.registry import REGISTRY
 
     if name == "openai":
         return ProviderSettings(
@@ -337,21 +337,38 @@ def provider_settings(config: LedgerConfig, name: str | None = None) -> Provider
 
 
 def batch_provider(settings: ProviderSettings, base_url: str | None = None) -> BatchProvider:
-    """The batch adapter for a provider (`adapters.get_provider`), at `base_url` or the
-    provider's; InputError when the provider has batch = false or no adapter is registered."""
-    from adapters import get_provider
+    """The batch adapter for a provider (`adapters.registry.get_provider`), at `base_url` or the
+    provider's, with the key from its `api_key_env`; InputError when the provider has
+    batch = false or no adapter is registered, FatalError when its key variable is unset."""
+    from adapters.registry import get_provider
 
     check_batch_provider(settings)
-    return get_provider(settings.name, base_url or settings.base_url)
+    return get_provider(
+        settings.name, base_url or settings.base_url, api_key=batch_api_key(settings)
+    )
+
+
+def batch_api_key(settings: ProviderSettings) -> str | None:
+    """The key a batch adapter gets: from the provider's `api_key_env`. An unset variable is a
+    FatalError, the error that pauses the reconciler as a refused key does."""
+    from adapters.base import FatalError
+
+    key = settings.api_key()
+    if settings.api_key_env and key is None:
+        variable, name = settings.api_key_env, settings.name
+        raise FatalError(f"${variable} is not set (the key of provider {name})")
+    return key
 
 
 def check_batch_provider(settings: ProviderSettings) -> None:
     """Refuse, before anything is built, a provider batch jobs cannot go to."""
-    from adapters import REGISTRY
+    from adapters.registry import provider_names
 
-    if settings.name not in REGISTRY:
-        known = ", ".join(sorted(REGISTRY))
-        raise InputError(f"provider {settings.name!r} has no batch adapter (known: {known})")
+    known = provider_names()
+    if settings.name not in known:
+        raise InputError(
+            f"provider {settings.name!r} has no batch adapter (known: {', '.join(known)})"
+        )
     if not settings.batch:
         raise InputError(f"provider {settings.name!r} is configured with batch = false")
 
@@ -367,12 +384,16 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
 
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:
     """What the reconciler builds adapters with: a job's provider, at the job's base URL, else
-    `--base-url`, else the provider's configured one."""
-    from adapters import get_provider
+    `--base-url`, else the provider's configured one, with the key from its `api_key_env`. A
+    provider with no settings at all (one an entry point added) gets no key: its factory finds
+    its own."""
+    from adapters.registry import get_provider
 
     def build(name: str, base_url: str | None) -> BatchProvider:
-        configured = config.providers.get(name)
-        return get_provider(name, base_url or (configured.base_url if configured else None))
+        settings = config.providers.get(name) or builtin_settings(name)
+        if settings is None:
+            return get_provider(name, base_url)
+        return get_provider(name, base_url or settings.base_url, api_key=batch_api_key(settings))
 
     return build
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 import httpx2
 import openai
 
+from adapters.openai.lines import read_body
 from ledger.build.bodies import CHAT, RESPONSES, resolve_endpoint
 from ledger.chat.types import (
     CONNECT_TIMEOUT,
@@ -30,7 +31,6 @@ from ledger.chat.types import (
     sdk_errors,
 )
 from ledger.errors import InputError
-from ledger.results.schema import read_body
 
 T = TypeVar("T")
 
