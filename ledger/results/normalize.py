@@ -40,7 +40,7 @@ from ledger.core.states import State
 from ledger.core.store import Lease, StaleWrite, advance
 from ledger.errors import LedgerError
 from ledger.results.joinindex import InputRequest, JoinIndex
-from ledger.results.quarantine import Quarantine, provider_files
+from ledger.results.quarantine import Quarantine
 from ledger.results.schema import (
     RANK,
     STATUSES,
@@ -243,23 +243,28 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
 
 
 def _park_provider_lines(index: JoinIndex, job: _JobContext, quarantine_path: Path) -> int:
+    # The files are plain JSONL: a ZIP delivery was flattened (and capped) at download
+    # (`ledger.reconcile.downloads.finish_download`).
     quarantine = Quarantine(quarantine_path)
     parse_line = job.reader.parse_line
     try:
-        for source, file in provider_files(job.provider_paths):
-            for number, raw in enumerate(file, 1):
-                if raw.isspace():
-                    continue
-                try:
-                    outcome = parse_line(raw)
-                except UnreadableLine as error:
-                    quarantine.add(source, number, None, str(error), raw)
-                    continue
-                request = index.lookup(outcome.custom_id)
-                if request is None:
-                    quarantine.add(source, number, outcome.custom_id, "custom_id not in input", raw)
-                    continue
-                _park(index, request, outcome, job)
+        for path in job.provider_paths:
+            source = str(path)
+            with path.open("rb") as file:
+                for number, raw in enumerate(file, 1):
+                    if raw.isspace():
+                        continue
+                    try:
+                        outcome = parse_line(raw)
+                    except UnreadableLine as error:
+                        quarantine.add(source, number, None, str(error), raw)
+                        continue
+                    request = index.lookup(outcome.custom_id)
+                    if request is None:
+                        reason = "custom_id not in input"
+                        quarantine.add(source, number, outcome.custom_id, reason, raw)
+                        continue
+                    _park(index, request, outcome, job)
         index.finish_parking()
     finally:
         quarantine.close()
