@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ledger.chat.types import DEFAULT_TIMEOUT
+from adapters.chat_types import DEFAULT_TIMEOUT
 from ledger.errors import InputError, LedgerError
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
-    from ledger.chat.types import ChatClient
+    from adapters.chat_types import ChatClient
 
 #: The file looked for in the current directory, and the variable that can name another.
 CONFIG_FILE = "ledger.toml"
@@ -405,10 +405,14 @@ def chat_client(
     http_client: Any = None,
 ) -> ChatClient:
     """A synchronous chat client for a provider (key from its `api_key_env`); MissingAPIKey when
-    that variable is unset. `max_retries` None keeps the SDK's default."""
+    that variable is unset. `max_retries` None keeps the SDK's default. Every request is first
+    checked against the provider's `max_context_tokens` (`ContextGuard`, counted with tiktoken)."""
+    from ledger.chat.types import ContextGuard
+
     key = settings.require_api_key()
     # A server that needs no key (Ollama) still gets one: both SDKs insist on a string.
     api_key = key or "no-key-needed"
+    context_check = ContextGuard(dict(settings.max_context_tokens)).check
     if settings.kind == "anthropic":
         from adapters.anthropic.chat import AnthropicChatClient
 
@@ -417,7 +421,7 @@ def chat_client(
             base_url=settings.base_url,
             model=settings.model,
             provider=settings.name,
-            max_context_tokens=settings.max_context_tokens,
+            context_check=context_check,
             timeout=settings.timeout,
             max_retries=max_retries,
             http_client=http_client,
@@ -430,7 +434,7 @@ def chat_client(
         endpoint=settings.chat_endpoint,
         model=settings.model,
         provider=settings.name,
-        max_context_tokens=settings.max_context_tokens,
+        context_check=context_check,
         timeout=settings.timeout,
         max_retries=max_retries,
         http_client=http_client,

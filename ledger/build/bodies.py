@@ -15,15 +15,15 @@ from typing import Any
 
 import orjson
 
+# The endpoint names and the schema type are the vocabulary chat clients share, defined in
+# `adapters.chat_types`; they stay importable from here.
+from adapters.chat_types import CHAT as CHAT
+from adapters.chat_types import EMBEDDINGS as EMBEDDINGS
+from adapters.chat_types import ENDPOINTS as ENDPOINTS
+from adapters.chat_types import RESPONSES as RESPONSES
+from adapters.chat_types import JsonSchemaFormat as JsonSchemaFormat
+from adapters.chat_types import resolve_endpoint as resolve_endpoint
 from ledger.errors import InputError
-
-#: Endpoint names accepted by `--endpoint`, and the URL each stands for.
-ENDPOINTS: dict[str, str] = {
-    "responses": "/v1/responses",
-    "chat": "/v1/chat/completions",
-    "embeddings": "/v1/embeddings",
-}
-RESPONSES, CHAT, EMBEDDINGS = ENDPOINTS["responses"], ENDPOINTS["chat"], ENDPOINTS["embeddings"]
 
 #: What the Batch API accepts as a custom_id here (the provider also needs uniqueness per file).
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -87,26 +87,6 @@ def read_json_schema(path: str | Path) -> JsonSchemaFormat:
     if not isinstance(strict, bool) or not isinstance(description, str | None):
         raise InputError(f"--json-schema: {path}: strict must be true/false, description text")
     return JsonSchemaFormat(name=name, schema=schema, strict=strict, description=description)
-
-
-def resolve_endpoint(value: str) -> str:
-    """The endpoint URL for a name (`chat`) or URL (`/v1/chat/completions`)."""
-    if value in ENDPOINTS:
-        return ENDPOINTS[value]
-    if value in ENDPOINTS.values():
-        return value
-    names = ", ".join(ENDPOINTS)
-    raise InputError(f'--endpoint: unknown endpoint "{value}" (choose {names})')
-
-
-@dataclass(frozen=True)
-class JsonSchemaFormat:
-    """Structured output: the schema the model's JSON must follow."""
-
-    name: str
-    schema: dict[str, Any]
-    strict: bool = True
-    description: str | None = None
 
 
 @dataclass(frozen=True)
