@@ -32,18 +32,15 @@ import httpx2
 import orjson
 from anthropic.types.messages import MessageBatch, MessageBatchRequestCounts
 
+from adapters.anthropic.custom_ids import batch_tag, has_tag, ledger_custom_id, tag_custom_id
 from adapters.anthropic.requests import (
     CHAT_ENDPOINT,
-    RequestSetError,
-    batch_tag,
     count_requests,
-    has_tag,
-    ledger_custom_id,
     read_request_set,
     request_set_path,
-    tag_custom_id,
     write_request_set,
 )
+from adapters.anthropic.translate import RequestSetError
 from adapters.base import (
     BatchSnapshot,
     FatalError,
