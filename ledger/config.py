@@ -250,7 +250,10 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     kind = section.get("kind") or (name if name in KINDS else "openai")
     if kind not in KINDS:
         raise InputError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    base = builtin_settings(name) or ProviderSettings(name=name, kind=kind)
+    # A name a package registered (an entry point) may batch, as a built-in name may.
+    base = builtin_settings(name) or ProviderSettings(
+        name=name, kind=kind, batch=_has_batch_adapter(name)
+    )
     if base.kind != kind:
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
@@ -358,6 +361,12 @@ def batch_api_key(settings: ProviderSettings) -> str | None:
         variable, name = settings.api_key_env, settings.name
         raise FatalError(f"${variable} is not set (the key of provider {name})")
     return key
+
+
+def _has_batch_adapter(name: str) -> bool:
+    from adapters.registry import REGISTRY
+
+    return name in REGISTRY
 
 
 def check_batch_provider(settings: ProviderSettings) -> None:

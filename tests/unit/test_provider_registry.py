@@ -19,6 +19,7 @@ from adapters.anthropic.lines import READER as ANTHROPIC_READER
 from adapters.base import FatalError
 from adapters.openai.lines import READER as OPENAI_READER
 from adapters.registry import REGISTRY, get_provider, provider_names, result_reader
+from ledger.config import batch_provider_for, load_config, submit_provider
 from ledger.errors import InputError
 from ledger.results.normalize import normalize_job
 
@@ -194,3 +195,18 @@ def test_importing_adapters_loads_no_sdk() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert shown.stdout.strip() == "[]"
+
+
+def test_a_configured_entry_point_provider_gets_its_url_and_key_from_ledger_toml(
+    plugin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[providers.acme] base_url and api_key_env reach the entry point's factory; the provider
+    may batch without saying so, like a built-in."""
+    Path("ledger.toml").write_text(
+        '[providers.acme]\nbase_url = "http://127.0.0.1:9"\napi_key_env = "ACME_KEY"\n'
+    )
+    monkeypatch.setenv("ACME_KEY", "sk-acme-from-env")
+    config = load_config()
+    assert submit_provider(config, "acme") == "acme"
+    assert batch_provider_for(config)("acme", None).base_url == "http://127.0.0.1:9"
+    assert sys.modules["acme_ledger"].CALLS == [("http://127.0.0.1:9", "sk-acme-from-env")]
