@@ -558,6 +558,7 @@ def submit(
         plan.run_name,
         base_url=base_url,
         poll_min=poll_min,
+        provider_for=batch_provider_for(_config(ctx)),
         on_transition=lambda job, old, new: click.echo(f"job {job}: {old} -> {new}"),
     )
     if report.paused:
@@ -613,6 +614,7 @@ def retry(
         run_name,
         base_url=base_url,
         poll_min=poll_min,
+        provider_for=batch_provider_for(_config(ctx)),
         on_transition=lambda job, old, new: click.echo(f"job {job}: {old} -> {new}"),
     )
     if report.paused:

@@ -1,4 +1,7 @@
-"""The one Protocol every batch provider implements, and the small types it speaks.
+"""The Protocol every batch provider implements, and the small types it speaks.
+
+The other Protocols are re-exported here: `ChatClient` (`adapters.chat_types`, with the chat
+vocabulary) and `ResultReader` (`adapters.results`, with the neutral result vocabulary).
 
 The provider's own words (`validating`, `finalizing`, `cancelling`, `ended`) are mapped to ledger
 states inside each adapter; nothing outside `adapters/` sees them. Errors are sorted by what the
@@ -13,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from adapters.chat_types import ChatClient as ChatClient
+from adapters.results import ResultReader as ResultReader
 from ledger.core.states import State
 
 # The provider errors are defined in ledger.errors, in the one tree every error hangs from; they

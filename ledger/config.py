@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ledger.chat.types import DEFAULT_TIMEOUT
+from adapters.chat_types import DEFAULT_TIMEOUT
 from ledger.errors import ConfigError, InputError, MissingAPIKey
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
-    from ledger.chat.types import ChatClient
+    from adapters.chat_types import ChatClient
 
 #: The file looked for in the current directory, and the variable that can name another.
 CONFIG_FILE = "ledger.toml"
@@ -160,7 +160,7 @@ class LedgerConfig:
 
 def builtin_settings(name: str) -> ProviderSettings | None:
     """The settings a provider named `openai` or `anthropic` has without any file."""
-    from adapters import REGISTRY
+    from adapters.registry import REGISTRY
 
     if name == "openai":
         return ProviderSettings(
@@ -246,7 +246,10 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     kind = section.get("kind") or (name if name in KINDS else "openai")
     if kind not in KINDS:
         raise ConfigError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    base = builtin_settings(name) or ProviderSettings(name=name, kind=kind)
+    # A name a package registered (an entry point) may batch, as a built-in name may.
+    base = builtin_settings(name) or ProviderSettings(
+        name=name, kind=kind, batch=_has_batch_adapter(name)
+    )
     if base.kind != kind:
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
@@ -333,21 +336,38 @@ def provider_settings(config: LedgerConfig, name: str | None = None) -> Provider
 
 
 def batch_provider(settings: ProviderSettings, base_url: str | None = None) -> BatchProvider:
-    """The batch adapter for a provider (`adapters.get_provider`), at `base_url` or the
-    provider's; InputError when the provider has batch = false or no adapter is registered."""
-    from adapters import get_provider
+    """The batch adapter for a provider (`adapters.registry.get_provider`), at `base_url` or the
+    provider's, with the key from its `api_key_env`; InputError when the provider has
+    batch = false or no adapter is registered, FatalError when its key variable is unset."""
+    from adapters.registry import get_provider
 
     check_batch_provider(settings)
-    return get_provider(settings.name, base_url or settings.base_url)
+    return get_provider(
+        settings.name, base_url or settings.base_url, api_key=batch_api_key(settings)
+    )
+
+
+def batch_api_key(settings: ProviderSettings) -> str | None:
+    """The key a batch adapter gets: from the provider's `api_key_env`. An unset variable is
+    MissingAPIKey, a FatalError: it pauses the reconciler as a refused key does."""
+    return settings.require_api_key()
+
+
+def _has_batch_adapter(name: str) -> bool:
+    from adapters.registry import REGISTRY
+
+    return name in REGISTRY
 
 
 def check_batch_provider(settings: ProviderSettings) -> None:
     """Refuse, before anything is built, a provider batch jobs cannot go to."""
-    from adapters import REGISTRY
+    from adapters.registry import provider_names
 
-    if settings.name not in REGISTRY:
-        known = ", ".join(sorted(REGISTRY))
-        raise InputError(f"provider {settings.name!r} has no batch adapter (known: {known})")
+    known = provider_names()
+    if settings.name not in known:
+        raise InputError(
+            f"provider {settings.name!r} has no batch adapter (known: {', '.join(known)})"
+        )
     if not settings.batch:
         raise InputError(f"provider {settings.name!r} is configured with batch = false")
 
@@ -363,12 +383,16 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
 
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:
     """What the reconciler builds adapters with: a job's provider, at the job's base URL, else
-    `--base-url`, else the provider's configured one."""
-    from adapters import get_provider
+    `--base-url`, else the provider's configured one, with the key from its `api_key_env`. A
+    provider with no settings at all (one an entry point added) gets no key: its factory finds
+    its own."""
+    from adapters.registry import get_provider
 
     def build(name: str, base_url: str | None) -> BatchProvider:
-        configured = config.providers.get(name)
-        return get_provider(name, base_url or (configured.base_url if configured else None))
+        settings = config.providers.get(name) or builtin_settings(name)
+        if settings is None:
+            return get_provider(name, base_url)
+        return get_provider(name, base_url or settings.base_url, api_key=batch_api_key(settings))
 
     return build
 
@@ -380,10 +404,14 @@ def chat_client(
     http_client: Any = None,
 ) -> ChatClient:
     """A synchronous chat client for a provider (key from its `api_key_env`); MissingAPIKey when
-    that variable is unset. `max_retries` None keeps the SDK's default."""
+    that variable is unset. `max_retries` None keeps the SDK's default. Every request is first
+    checked against the provider's `max_context_tokens` (`ContextGuard`, counted with tiktoken)."""
+    from ledger.chat.types import ContextGuard
+
     key = settings.require_api_key()
     # A server that needs no key (Ollama) still gets one: both SDKs insist on a string.
     api_key = key or "no-key-needed"
+    context_check = ContextGuard(dict(settings.max_context_tokens)).check
     if settings.kind == "anthropic":
         from adapters.anthropic.chat import AnthropicChatClient
 
@@ -392,7 +420,7 @@ def chat_client(
             base_url=settings.base_url,
             model=settings.model,
             provider=settings.name,
-            max_context_tokens=settings.max_context_tokens,
+            context_check=context_check,
             timeout=settings.timeout,
             max_retries=max_retries,
             http_client=http_client,
@@ -405,7 +433,7 @@ def chat_client(
         endpoint=settings.chat_endpoint,
         model=settings.model,
         provider=settings.name,
-        max_context_tokens=settings.max_context_tokens,
+        context_check=context_check,
         timeout=settings.timeout,
         max_retries=max_retries,
         http_client=http_client,

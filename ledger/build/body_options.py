@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from adapters.chat_types import JsonSchemaFormat as JsonSchemaFormat
 from ledger.build.endpoints import EMBEDDINGS, RESPONSES
 from ledger.errors import InputError
 
@@ -47,16 +48,6 @@ def read_json_schema(path: str | Path) -> JsonSchemaFormat:
     if not isinstance(strict, bool) or not isinstance(description, str | None):
         raise InputError(f"--json-schema: {path}: strict must be true/false, description text")
     return JsonSchemaFormat(name=name, schema=schema, strict=strict, description=description)
-
-
-@dataclass(frozen=True)
-class JsonSchemaFormat:
-    """Structured output: the schema the model's JSON must follow."""
-
-    name: str
-    schema: dict[str, Any]
-    strict: bool = True
-    description: str | None = None
 
 
 @dataclass(frozen=True)

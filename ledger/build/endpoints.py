@@ -1,23 +1,13 @@
-"""The Batch API endpoints a run can build for: their names on `--endpoint`, and their URLs."""
+"""The Batch API endpoints a run can build for: their names on `--endpoint`, and their URLs.
+
+The names are vocabulary the chat clients share, so they are defined in `adapters.chat_types`
+(adapters import nothing from ledger's build); the build finds them here.
+"""
 
 from __future__ import annotations
 
-from ledger.errors import InputError
-
-#: Endpoint names accepted by `--endpoint`, and the URL each stands for.
-ENDPOINTS: dict[str, str] = {
-    "responses": "/v1/responses",
-    "chat": "/v1/chat/completions",
-    "embeddings": "/v1/embeddings",
-}
-RESPONSES, CHAT, EMBEDDINGS = ENDPOINTS["responses"], ENDPOINTS["chat"], ENDPOINTS["embeddings"]
-
-
-def resolve_endpoint(value: str) -> str:
-    """The endpoint URL for a name (`chat`) or URL (`/v1/chat/completions`)."""
-    if value in ENDPOINTS:
-        return ENDPOINTS[value]
-    if value in ENDPOINTS.values():
-        return value
-    names = ", ".join(ENDPOINTS)
-    raise InputError(f'--endpoint: unknown endpoint "{value}" (choose {names})')
+from adapters.chat_types import CHAT as CHAT
+from adapters.chat_types import EMBEDDINGS as EMBEDDINGS
+from adapters.chat_types import ENDPOINTS as ENDPOINTS
+from adapters.chat_types import RESPONSES as RESPONSES
+from adapters.chat_types import resolve_endpoint as resolve_endpoint
