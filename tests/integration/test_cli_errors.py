@@ -24,6 +24,9 @@ from ledger.core.db import create_ledger_engine, open_ledger
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 
+#: What a missing OpenAI key reads as, wherever it is found missing.
+NO_KEY = "$OPENAI_API_KEY is not set (the key of provider openai)"
+
 
 def ledger(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
@@ -106,7 +109,7 @@ def test_cancel_without_a_key_prints_one_line_and_exits_1(
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     done = run_ledger(tmp_path, "cancel", "in", env=env)
     assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines() == ["error: OPENAI_API_KEY is not set"]
+    assert done.stderr.splitlines() == [f"error: {NO_KEY}"]
     assert done.stdout == ""
     assert tuple(job_row(tmp_path / "ledger.db")) == ("submitted", None)
 
@@ -119,7 +122,7 @@ def test_cancel_without_a_key_in_process(
     submit_to(emulator, tmp_path)
     monkeypatch.delenv("OPENAI_API_KEY")
     result = ledger("--db", str(tmp_path / "ledger.db"), "cancel", "in")
-    assert assert_one_error_line(result, 1) == "error: OPENAI_API_KEY is not set"
+    assert assert_one_error_line(result, 1) == f"error: {NO_KEY}"
 
 
 def test_reconcile_without_a_key_pauses_with_exit_1(tmp_path: Path) -> None:
@@ -129,7 +132,7 @@ def test_reconcile_without_a_key_pauses_with_exit_1(tmp_path: Path) -> None:
     assert built.exit_code == 0, built.output
     result = ledger("reconcile")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.stderr.splitlines()[-1] == "error: paused: OPENAI_API_KEY is not set"
+    assert result.stderr.splitlines()[-1] == f"error: paused: {NO_KEY}"
 
 
 # -- the database ---------------------------------------------------------------------------
