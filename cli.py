@@ -7,6 +7,7 @@ print; anything that decides or writes lives in `ledger/`.
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -45,14 +46,26 @@ SQL_TIME_BUDGET = 10.0
 
 
 class LedgerGroup(click.Group):
-    """Turns the library's user-facing errors into one line on stderr and their exit code."""
+    """The one place errors meet exit codes: every LedgerError (the library's errors a user can
+    cause) is printed as one line on stderr, `error: <message>`, and ends the command with its
+    class's exit code (1 a provider or runtime failure, 2 the user's input or configuration).
+    With --debug (or LEDGER_DEBUG=1) the traceback comes first. Any other exception is a bug
+    and propagates with its traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LedgerError as error:
-            click.echo(f"error: {error}", err=True)
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(error.exit_code)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on a single line (a database or SDK message may span several)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines) or type(error).__name__
 
 
 @click.group(cls=LedgerGroup)
@@ -73,10 +86,19 @@ class LedgerGroup(click.Group):
     help="Settings file (default ./ledger.toml when present, or $LEDGER_CONFIG); "
     "see docs/config.md.",
 )
-@click.version_option(package_name="ledger")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="LEDGER_DEBUG",
+    help="Show the traceback of an error, not just its one line (or $LEDGER_DEBUG=1).",
+)
+@click.version_option(package_name="llm-batch-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config_path: Path | None) -> None:
-    """A crash-safe, queryable ledger for LLM batch jobs."""
+def cli(ctx: click.Context, db: str | None, config_path: Path | None, debug: bool) -> None:
+    """A crash-safe, queryable ledger for LLM batch jobs.
+
+    Exit codes: 0 success, 1 a provider or runtime failure, 2 bad input or configuration.
+    """
     from ledger.config import load_config
 
     config = load_config(config_path)

@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ledger import settings
-from ledger.build.run import BuildOptions, BuildPlan, build_run
+from ledger.build.plan import BuildPlan
+from ledger.build.run import BuildOptions, build_run
 from ledger.config import LedgerConfig, batch_provider_for, load_config, submit_provider
 from ledger.core.db import open_ledger, resolve_url
 from ledger.errors import LedgerError

@@ -80,3 +80,19 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     key = "sk-test-LEAKCANARY0123456789"
     monkeypatch.setenv("OPENAI_API_KEY", key)
     return key
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line for every skip, grouped by reason, instead of one line per skipped test (the
+    PostgreSQL variants alone are over a hundred when no server is configured)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    parts = [f"{count} x {reason}" for reason, count in sorted(reasons.items())]
+    terminalreporter.write_line(f"skipped {len(skipped)}: " + "; ".join(parts))

@@ -19,7 +19,7 @@ from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH
 from ledger.config import load_config
 from ledger.core.store import DEFAULT_LEASE_SECONDS
 from ledger.errors import InputError
-from ledger.reconcile.engine import ReconcileOptions
+from ledger.reconcile.options import ReconcileOptions
 from ledger.settings.declared import MAX_BYTES_PER_BATCH as DECLARED_MAX_BYTES
 from ledger.settings.declared import MAX_REQUESTS_PER_BATCH as DECLARED_MAX_REQUESTS
 
