@@ -2,7 +2,8 @@
 adapter or a synchronous chat client, for the CLI and the Python API alike.
 
 The file is `--config FILE`, else `$LEDGER_CONFIG`, else `./ledger.toml` when there is one; none
-is needed. `[defaults]` gives defaults to `ledger submit` and `ledger reconcile` options;
+is needed. `[defaults]` gives defaults to the settings of `ledger submit`, `retry` and
+`reconcile` and of the Python API (each declared in ledger.settings, which checks them);
 `[providers.NAME]` says where a provider is and how to reach it. API keys never live in the file:
 a provider names the environment variable holding its key. Unknown keys are refused with the file
 and the key named, so a typo never silently does nothing. See docs/config.md.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from adapters.chat_types import DEFAULT_TIMEOUT
 from ledger.errors import ConfigError, InputError, MissingAPIKey
+from ledger.settings import SETTINGS
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
@@ -30,7 +32,7 @@ CONFIG_FILE = "ledger.toml"
 CONFIG_ENV = "LEDGER_CONFIG"
 
 #: The provider `ledger submit` sends to when neither the option nor the file names one.
-DEFAULT_PROVIDER = "openai"
+DEFAULT_PROVIDER: str = SETTINGS["provider"].default
 
 #: Wire protocols a provider can speak: OpenAI's (api.openai.com, Ollama, vLLM, gateways) or
 #: Anthropic's.
@@ -44,43 +46,6 @@ _SECRET_KEYS = frozenset({"api_key", "key", "token", "secret", "password", "auth
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-
-@dataclass(frozen=True)
-class DefaultKey:
-    """One `[defaults]` key: the command and option it sets, and the values it accepts."""
-
-    command: str
-    option: str
-    types: tuple[type, ...]
-    #: A file or directory, read relative to the config file.
-    path: bool = False
-
-
-#: Every `[defaults]` key. Names are the long options' (`--max-output-tokens`: max_output_tokens).
-DEFAULT_KEYS: dict[str, DefaultKey] = {
-    "provider": DefaultKey("submit", "provider", (str,)),
-    "model": DefaultKey("submit", "model", (str,)),
-    "endpoint": DefaultKey("submit", "endpoint", (str,)),
-    "system": DefaultKey("submit", "system", (str,)),
-    "max_output_tokens": DefaultKey("submit", "max_output_tokens", (int,)),
-    "temperature": DefaultKey("submit", "temperature", (int, float)),
-    "json": DefaultKey("submit", "json_mode", (bool,)),
-    "json_schema": DefaultKey("submit", "json_schema", (str,), path=True),
-    "max_requests": DefaultKey("submit", "max_requests", (int,)),
-    "max_bytes": DefaultKey("submit", "max_bytes", (int, str)),
-    "max_tokens_per_job": DefaultKey("submit", "max_tokens_per_job", (int,)),
-    "max_context": DefaultKey("submit", "max_context", (int,)),
-    "count_tokens": DefaultKey("submit", "count_tokens", (bool,)),
-    "workdir": DefaultKey("submit", "workdir", (str,), path=True),
-    "prices": DefaultKey("submit", "prices", (str,), path=True),
-    "interval": DefaultKey("reconcile", "interval", (int, float)),
-    "poll_min": DefaultKey("reconcile", "poll_min", (int, float)),
-    "poll_max": DefaultKey("reconcile", "poll_max", (int, float)),
-    "concurrency": DefaultKey("reconcile", "concurrency", (int,)),
-    "max_enqueued_tokens": DefaultKey("reconcile", "max_enqueued_tokens", (int,)),
-    "not_found_grace": DefaultKey("reconcile", "not_found_grace", (int, float)),
-    "lease_seconds": DefaultKey("reconcile", "lease_seconds", (int, float)),
-}
 
 #: Every `[providers.NAME]` key and the values it accepts.
 PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
@@ -146,11 +111,12 @@ class LedgerConfig:
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
 
     def command_defaults(self) -> dict[str, dict[str, Any]]:
-        """The defaults by command and option name (click's `default_map`)."""
+        """The defaults by command and parameter name (click's `default_map`)."""
         commands: dict[str, dict[str, Any]] = {}
         for key, value in self.defaults.items():
-            spec = DEFAULT_KEYS[key]
-            commands.setdefault(spec.command, {})[spec.option] = value
+            setting = SETTINGS[key]
+            for command in setting.commands:
+                commands.setdefault(command, {})[setting.param] = value
         return commands
 
     def provider_names(self) -> list[str]:
@@ -226,11 +192,14 @@ def parse_config(document: Mapping[str, Any], path: Path) -> LedgerConfig:
 def _parse_defaults(section: Mapping[str, Any], path: Path) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for key, value in section.items():
-        spec = DEFAULT_KEYS.get(key)
-        if spec is None:
-            _unknown(path, key, "defaults", DEFAULT_KEYS)
-        _check_type(path, f"defaults.{key}", value, spec.types)
-        if spec.path:
+        setting = SETTINGS.get(key)
+        if setting is None:
+            _unknown(path, key, "defaults", SETTINGS)
+        _check_type(path, f"defaults.{key}", value, setting.toml_types())
+        problem = setting.problem(value)
+        if problem is not None:
+            raise ConfigError(f"{path}: defaults.{key}: {problem}")
+        if setting.kind == "path":
             # Relative paths in the file mean relative to the file, wherever ledger runs.
             value = str((path.resolve().parent / Path(value).expanduser()).resolve())
         checked[key] = value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.build.plan import BuildPlan
-from ledger.query.report import format_table
+from ledger.console import format_table
 
 
 def format_plan(plan: BuildPlan) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from ledger import settings
 from ledger.build.body_options import BodyOptions, JsonSchemaFormat
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
@@ -34,9 +35,8 @@ from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
 from ledger.build.plan_format import format_plan, human_bytes
 from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
 from ledger.build.run_directory import make_staging_dir, move_into_place, resolve_workdir
-from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, ShardLimits
+from ledger.build.shards import ShardLimits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
-from ledger.config import DEFAULT_PROVIDER
 from ledger.core.durable import write_durably
 from ledger.errors import InputError
 from ledger.usage.pricing import load_price_table
@@ -60,39 +60,40 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """Everything `ledger submit` can say about how to build a run."""
+    """Everything `ledger submit` can say about how to build a run. The defaults of the fields
+    that are settings (all but run_name, limit and skip_invalid) are declared in ledger.settings."""
 
     #: The run's name; the input file's stem when not given.
     run_name: str | None = None
     #: The batch provider the jobs go to: a name in `adapters.REGISTRY`. The shards are
     #: OpenAI-format lines whatever it is; an adapter translates them at upload if it must.
-    provider: str = DEFAULT_PROVIDER
+    provider: str = settings.default("provider")
     #: The default model (rows and ready lines may name theirs).
-    model: str | None = None
+    model: str | None = settings.default("model")
     #: `responses`, `chat`, `embeddings` or a URL; None: responses, or the ready lines' url.
-    endpoint: str | None = None
+    endpoint: str | None = settings.default("endpoint")
     #: System prompt text (instructions for responses, a system message for chat).
-    system: str | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
+    system: str | None = settings.default("system")
+    max_output_tokens: int | None = settings.default("max_output_tokens")
+    temperature: float | None = settings.default("temperature")
     #: JSON mode (`json_object`).
-    json_mode: bool = False
+    json_mode: bool = settings.default("json")
     #: Structured output.
-    json_schema: JsonSchemaFormat | None = None
-    max_requests: int = MAX_REQUESTS_PER_BATCH
-    max_bytes: int = MAX_BYTES_PER_BATCH
-    max_tokens_per_job: int | None = None
+    json_schema: JsonSchemaFormat | None = settings.default("json_schema")
+    max_requests: int = settings.default("max_requests")
+    max_bytes: int = settings.default("max_bytes")
+    max_tokens_per_job: int | None = settings.default("max_tokens_per_job")
     #: Refuse a request whose input (plus max output) tokens exceed this.
-    max_context: int | None = None
+    max_context: int | None = settings.default("max_context")
     #: Take only the first N requests.
     limit: int | None = None
     #: Report bad rows and leave them out, instead of refusing the input.
     skip_invalid: bool = False
-    count_tokens: bool = True
+    count_tokens: bool = settings.default("count_tokens")
     #: Where `runs/<run>/` goes; default: the SQLite file's directory, else the current one.
-    workdir: Path | None = None
+    workdir: Path | None = settings.default("workdir")
     #: A price file replacing or adding models of the packaged table (else $LEDGER_PRICES).
-    prices: Path | None = None
+    prices: Path | None = settings.default("prices")
 
     def recorded(self) -> dict[str, Any]:
         """The options that shape the built files, as stored in `runs.options` and compared on

@@ -257,4 +257,4 @@ def test_defaults_reach_reconcile_options_too() -> None:
         "reconcile": {"interval": 7.5, "concurrency": 3},
     }
     result = CliRunner().invoke(cli, ["reconcile", "--help"])
-    assert result.exit_code == 0 and "[default: 7.5]" in result.stdout
+    assert result.exit_code == 0 and "[default: 7.5;" in " ".join(result.stdout.split())
