@@ -491,11 +491,12 @@ def submit(
     nothing is sent. Submitting the same input under the same run name again sends only what
     was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
-    from ledger.build.run import BuildOptions, build_run, format_plan
+    from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.config import submit_provider
+    from ledger.console import format_plan
 
     build_options = BuildOptions(
-        provider=submit_provider(_config(ctx), provider), **settings.as_fields(options)
+        provider=submit_provider(_config(ctx), provider), **build_fields(options)
     )
     engine = _ledger(ctx)
     plan = build_run(

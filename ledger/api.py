@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from ledger import settings
 from ledger.build.plan import BuildPlan
-from ledger.build.run import BuildOptions, build_run
+from ledger.build.run import BuildOptions, build_fields, build_run
 from ledger.config import LedgerConfig, batch_provider_for, load_config, submit_provider
 from ledger.core.db import open_ledger, resolve_url
 from ledger.errors import LedgerError
@@ -152,7 +152,7 @@ class Ledger:
         # The file's values are read (a system @FILE, a json_schema file) only when they count.
         configured = {k: v for k, v in self._defaults("submit").items() if k not in options}
         configured.pop("poll_min", None)  # how soon a sent batch is polled: self.poll_min
-        chosen = {**settings.as_fields(configured), **options}
+        chosen = {**build_fields(configured), **options}
         provider = submit_provider(self.config, chosen.pop("provider", None))
         plan = build_run(self.engine, Path(input_path), BuildOptions(provider=provider, **chosen))
         if send:

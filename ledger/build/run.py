@@ -17,7 +17,7 @@ import gc
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -27,12 +27,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger import settings
-from ledger.build.body_options import BodyOptions, JsonSchemaFormat
+from ledger.build.body_options import (
+    BodyOptions,
+    JsonSchemaFormat,
+    read_json_schema,
+    read_system_option,
+)
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
-from ledger.build.plan_format import format_plan, human_bytes
 from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
 from ledger.build.run_directory import make_staging_dir, move_into_place, resolve_workdir
 from ledger.build.shards import ShardLimits
@@ -44,9 +48,8 @@ from ledger.usage.pricing import load_price_table
 # Names other modules import from here; they live in the modules named above.
 __all__ = [
     "BuildOptions",
+    "build_fields",
     "build_run",
-    "format_plan",
-    "human_bytes",
     "input_sha256",
     "manifest_job",
     "recorded_plan",
@@ -270,3 +273,22 @@ def _record(
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_id
+
+
+def build_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Setting values by parameter name, as given on the command line or in ledger.toml, turned
+    into what the option dataclasses take: `system` @FILE read, `json_schema` read, `max_bytes`
+    with a unit parsed, paths as Path."""
+    fields = dict(values)
+    system = fields.get("system")
+    if isinstance(system, str):
+        fields["system"] = read_system_option(system)
+    schema = fields.get("json_schema")
+    if isinstance(schema, str | Path):
+        fields["json_schema"] = read_json_schema(schema)
+    if isinstance(fields.get("max_bytes"), str):
+        fields["max_bytes"] = settings.parse_size(fields["max_bytes"])
+    for name in ("workdir", "prices"):
+        if isinstance(fields.get(name), str):
+            fields[name] = Path(fields[name])
+    return fields

@@ -34,6 +34,7 @@ from adapters.base import (
     Rejected,
     TransientError,
 )
+from ledger import settings
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, Run
 from ledger.core.states import TRANSITIONS, State
@@ -138,7 +139,7 @@ class Reconciler:
     def run_loop(
         self,
         *,
-        interval: float = 5.0,
+        interval: float = settings.default("interval"),
         until_done: bool = False,
         on_pass: Callable[[PassReport], None] | None = None,
     ) -> None:

@@ -1,12 +1,13 @@
-"""The knobs of `ledger reconcile`, as one plain dataclass (docs/reconcile.md documents each)."""
+"""The knobs of `ledger reconcile`, as one plain dataclass. The defaults of every knob a user can
+set come from its one declaration in `ledger.settings` (docs/cli.md lists them)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ledger import settings
 from ledger.core.states import State
-from ledger.core.store import DEFAULT_LEASE_SECONDS
 
 #: States the reconciler has a step for (the engine's `STEPS` table; a test keeps them equal).
 ACTIVE_STATES: tuple[State, ...] = (
@@ -31,17 +32,17 @@ class ReconcileOptions:
     base_url: str | None = None
     #: Polling backoff: the first check after create waits poll_min, each unchanged answer
     #: multiplies the wait by poll_factor, up to poll_max; jitter spreads checks apart.
-    poll_min: float = 10.0
-    poll_max: float = 120.0
+    poll_min: float = settings.default("poll_min")
+    poll_max: float = settings.default("poll_max")
     poll_factor: float = 1.5
     jitter: float = 0.1
     #: How many jobs one process steps at once (provider calls run in parallel).
-    concurrency: int = 16
-    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    concurrency: int = settings.default("concurrency")
+    lease_seconds: float = settings.default("lease_seconds")
     #: Hold jobs back so that the estimated prompt tokens in flight per model stay under this.
-    max_enqueued_tokens: int | None = None
+    max_enqueued_tokens: int | None = settings.default("max_enqueued_tokens")
     #: A batch not found right after create is looked for again within this window.
-    not_found_grace: float = 600.0
+    not_found_grace: float = settings.default("not_found_grace")
     #: Only these states are stepped (`ledger submit` uses upload and create only).
     states: Sequence[State] = ACTIVE_STATES
     #: Largest number of jobs one pass claims.

@@ -22,7 +22,6 @@ can declare its options without loading the rest of ledger.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from ledger.settings.declared import SETTINGS
@@ -32,12 +31,12 @@ __all__ = [
     "SETTINGS",
     "Range",
     "Setting",
-    "as_fields",
     "check",
     "default",
     "for_command",
     "markdown_table",
     "options",
+    "parse_size",
 ]
 
 
@@ -71,29 +70,6 @@ def check(values: Mapping[str, Any]) -> None:
         setting = by_param.get(param)
         if setting is not None:
             setting.check(value, param)
-
-
-def as_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Setting values by parameter name, as given on the command line or in ledger.toml, turned
-    into what the option dataclasses take: `system` @FILE read, `json_schema` read, `max_bytes`
-    with a unit parsed, paths as Path."""
-    fields = dict(values)
-    system = fields.get("system")
-    if isinstance(system, str):
-        from ledger.build.bodies import read_system_option
-
-        fields["system"] = read_system_option(system)
-    schema = fields.get("json_schema")
-    if isinstance(schema, str | Path):
-        from ledger.build.bodies import read_json_schema
-
-        fields["json_schema"] = read_json_schema(schema)
-    if isinstance(fields.get("max_bytes"), str):
-        fields["max_bytes"] = parse_size(fields["max_bytes"])
-    for name in ("workdir", "prices"):
-        if isinstance(fields.get(name), str):
-            fields[name] = Path(fields[name])
-    return fields
 
 
 def markdown_table() -> str:

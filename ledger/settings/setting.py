@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -193,8 +194,26 @@ _CLICK_TYPES: dict[str, Callable[[], Any]] = {
 }
 
 
-def parse_size(text: str) -> int:
-    """`--max-bytes` as bytes (`150MB`, `64MiB`); InputError when it is no size."""
-    from ledger.build.shards import parse_size as parse
+_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g|kib|mib|gib)?\s*")
+_UNITS = {
+    None: 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
 
-    return parse(text)
+
+def parse_size(text: str) -> int:
+    """Bytes from `200000000`, `150MB`, `1.5GB` or `64MiB` (decimal units unless `iB`)."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise InputError(f"--max-bytes: {text!r} is not a size (try 100MB)")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[unit.lower() if unit else None])

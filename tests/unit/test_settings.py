@@ -14,7 +14,7 @@ from support.buildkit import prompts, write_jsonl
 
 from cli import cli
 from ledger import settings
-from ledger.build.run import BuildOptions
+from ledger.build.run import BuildOptions, build_fields
 from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH
 from ledger.config import load_config
 from ledger.core.store import DEFAULT_LEASE_SECONDS
@@ -156,10 +156,10 @@ def test_python_values_are_checked_by_the_same_rules() -> None:
 
 
 def test_values_become_dataclass_fields() -> None:
-    """as_fields reads a system @FILE and a schema file, parses sizes and makes paths Paths."""
+    """build_fields reads a system @FILE and a schema file, parses sizes and makes paths Paths."""
     Path("system.txt").write_text("Be brief.", encoding="utf-8")
     Path("schema.json").write_text('{"type": "object"}', encoding="utf-8")
-    converted = settings.as_fields(
+    converted = build_fields(
         {"system": "@system.txt", "json_schema": "schema.json", "max_bytes": "2kB", "workdir": "w"}
     )
     assert converted["system"] == "Be brief."
