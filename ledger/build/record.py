@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Row
 
+from ledger.build.shards import Shard
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent, Request, Run
-from ledger.build.shards import Shard
 from ledger.core.states import State
 from ledger.core.store import create_job
 

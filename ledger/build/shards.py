@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,36 +18,13 @@ from typing import IO
 from ledger.build.bodies import BatchRequest, RowProblem
 from ledger.core.durable import fsync_directory
 from ledger.errors import InputError
+from ledger.settings.setting import parse_size as parse_size
 
 #: The Batch API's limits for one batch (one input file).
 MAX_REQUESTS_PER_BATCH = 50_000
 #: 200 MB, counted in decimal megabytes so it also holds if the provider meant MiB.
 MAX_BYTES_PER_BATCH = 200_000_000
 MAX_EMBEDDING_INPUTS_PER_BATCH = 50_000
-
-_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g|kib|mib|gib)?\s*")
-_UNITS = {
-    None: 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from `200000000`, `150MB`, `1.5GB` or `64MiB` (decimal units unless `iB`)."""
-    match = _SIZE.fullmatch(text)
-    if not match:
-        raise InputError(f"--max-bytes: {text!r} is not a size (try 100MB)")
-    number, unit = match.groups()
-    return int(float(number) * _UNITS[unit.lower() if unit else None])
 
 
 def shard_file_name(index: int) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-#: In-process tests install a hook that raises instead of exiting (see tests/test_reconcile_*).
+#: In-process tests install a hook that raises instead of exiting (tests/unit/test_adopt.py,
+#: tests/unit/test_reconcile_steps.py); tests/crash/ kill real processes instead.
 _hook: Callable[[str], None] | None = None
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from adapters import get_provider
 from adapters.base import BatchProvider, BatchSnapshot, ProviderError
+from ledger import settings
 from ledger.core.db import read_db_now
 from ledger.core.models import Job
 from ledger.core.states import State
@@ -25,7 +26,7 @@ def send_run(
     run_name: str,
     *,
     base_url: str | None = None,
-    concurrency: int = 16,
+    concurrency: int = settings.default("concurrency"),
     poll_min: float = ReconcileOptions.poll_min,
     provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
     on_transition: Callable[[int, State, State], None] | None = None,
