@@ -642,7 +642,7 @@ def doctor(ctx: click.Context) -> None:
     envvar="LEDGER_UI_TOKEN",
     default=None,
     help="Required of every request (?token= once, then a cookie; or a Bearer header); "
-    "needed to bind anything but loopback.",
+    "needed to bind anything but loopback. Default $LEDGER_UI_TOKEN.",
 )
 @click.pass_context
 def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
@@ -650,7 +650,7 @@ def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
     runs and their progress, jobs and their timelines, requests, errors and charts."""
     from ledger.ui import serve
 
-    serve(_url(ctx), host=host, port=port, token=token, echo=click.echo)
+    serve(ctx.obj["db"], host=host, port=port, token=token, echo=click.echo)
 
 
 def main() -> None:

@@ -41,15 +41,15 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def serve(
-    url: str,
+    db: str | None = None,
     *,
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     token: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> None:
-    """Serve the dashboard of the ledger at `url` on host:port (0: a free port) until SIGINT or
-    SIGTERM."""
+    """Serve the dashboard of the ledger `db` (a SQLite path or an SQLAlchemy URL; default
+    `$LEDGER_DB` or ./ledger.db) on host:port (0: a free port) until SIGINT or SIGTERM."""
     check_bind(host, token)
     try:
         from ledger.ui.app import create_app
@@ -61,9 +61,11 @@ def serve(
         ) from None
     from sqlalchemy.engine import make_url
 
+    from ledger.core.db import resolve_url
     from ledger.ui.readonly import open_readonly
     from ledger.usage.pricing import load_price_table
 
+    url = resolve_url(db)
     engine = open_readonly(url)
     shown = make_url(url).render_as_string(hide_password=True)
     app = create_app(engine, load_price_table(), token=token, hosts=(host,), database=shown)
