@@ -128,10 +128,10 @@ def test_sql_on_a_missing_database_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_choices_named_in_cli_are_the_librarys() -> None:
-    """The choices cli.py spells out (so that --help loads neither the emulator nor the
+    """The choices the commands spell out (so that --help loads neither the emulator nor the
     database layer) are the emulator's scenarios, the export formats, the result statuses and
     the SQL time budget."""
-    import cli as cli_module
+    import ledger.commands as cli_module
     from ledger.emulator import SCENARIOS
     from ledger.query.sql import DEFAULT_TIME_BUDGET
     from ledger.results.export import FORMATS
