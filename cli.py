@@ -31,7 +31,7 @@ from ledger.query.report import (
     recent_events,
     status_report,
 )
-from ledger.query.sql import DEFAULT_TIME_BUDGET, QueryRefused, run_readonly_query
+from ledger.query.sql import DEFAULT_MAX_ROWS, DEFAULT_TIME_BUDGET, run_readonly_query
 from ledger.results.export import FORMATS, export_results
 from ledger.results.schema import STATUSES
 
@@ -182,22 +182,33 @@ def history(ctx: click.Context, limit: int, as_json: bool) -> None:
     show_default=True,
     help="Stop the query after this many seconds.",
 )
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ROWS,
+    show_default=True,
+    help="Return at most this many rows (a note on stderr says when rows were cut).",
+)
 @click.pass_context
-def sql(ctx: click.Context, query: str, as_json: bool, as_csv: bool, time_budget: float) -> None:
+def sql(
+    ctx: click.Context, query: str, as_json: bool, as_csv: bool, time_budget: float, max_rows: int
+) -> None:
     """Run one read-only SQL query over the ledger (tables, and views such as run_progress).
 
-    Writes, ATTACH, PRAGMA and more than one statement are refused.
+    Writes, ATTACH, PRAGMA, more than one statement, and functions that reach outside the
+    ledger (server files, settings, locks, extensions) are refused. See docs/schema.md.
     """
-    try:
-        result = run_readonly_query(_url(ctx), query, time_budget=time_budget)
-    except QueryRefused as error:
-        raise InputError(str(error)) from None
+    if not time_budget > 0:
+        raise InputError("--time-budget must be more than 0 seconds")
+    result = run_readonly_query(_url(ctx), query, time_budget=time_budget, max_rows=max_rows)
     if as_json:
         click.echo(format_json_rows(result.columns, result.rows))
     elif as_csv:
         click.echo(format_csv(result.columns, result.rows), nl=False)
     else:
         click.echo(format_table(result.columns, result.rows))
+    if result.truncated:
+        click.echo(f"note: {result.truncated}; more rows matched", err=True)
 
 
 def _configure_logging(verbose: bool) -> None:
