@@ -9,15 +9,12 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from ledger.commands import read, run, tools
 from ledger.errors import LedgerError
-
-if TYPE_CHECKING:
-    pass
 
 
 class LedgerGroup(click.Group):

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ledger.core.db import open_ledger
     from ledger.core.states import TRANSITIONS, IllegalTransition, State
     from ledger.core.store import StaleWrite
-    from ledger.query.sql import QueryRefused
+    from ledger.query.sql_guard import QueryRefused
     from ledger.reconcile.downloads import CorruptDownload, UnsafeArchive
     from ledger.reconcile.engine import PauseLoop
     from ledger.reconcile.steps.create import HeldBack
@@ -63,7 +63,7 @@ _LAZY = {
     "ProviderUnreachable": "ledger.chat.types",
     "IllegalTransition": "ledger.core.states",
     "StaleWrite": "ledger.core.store",
-    "QueryRefused": "ledger.query.sql",
+    "QueryRefused": "ledger.query.sql_guard",
     "CorruptDownload": "ledger.reconcile.downloads",
     "UnsafeArchive": "ledger.reconcile.downloads",
     "PauseLoop": "ledger.reconcile.engine",

@@ -33,7 +33,7 @@ wrong (0 is success). `ledger --debug` (or `LEDGER_DEBUG=1`) shows the traceback
 
 The roots and the batch-provider errors are defined here. A leaf whose meaning belongs to one
 module is defined in it: RowProblem in ledger.build.bodies, ContextTooLong and the ChatErrors in
-ledger.chat.types, QueryRefused in ledger.query.sql, RequestSetError in
+ledger.chat.types, QueryRefused in ledger.query.sql_guard, RequestSetError in
 adapters.anthropic.requests, StaleWrite in ledger.core.store, IllegalTransition in
 ledger.core.states, UnreadableLine in ledger.results.schema, CorruptDownload and UnsafeArchive in
 ledger.reconcile.downloads, PauseLoop in ledger.reconcile.engine, HeldBack in

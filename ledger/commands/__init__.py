@@ -39,6 +39,8 @@ RESULT_FORMATS = ("jsonl", "csv")
 RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
 #: ledger.query.sql.DEFAULT_TIME_BUDGET
 SQL_TIME_BUDGET = 10.0
+#: ledger.query.sql.DEFAULT_MAX_ROWS
+SQL_MAX_ROWS = 10_000
 
 
 def ledger_engine(ctx: click.Context) -> Engine:

@@ -9,6 +9,7 @@ import click
 from ledger.commands import (
     RESULT_FORMATS,
     RESULT_STATUSES,
+    SQL_MAX_ROWS,
     SQL_TIME_BUDGET,
     ledger_engine,
 )
@@ -82,30 +83,42 @@ def history(ctx: click.Context, limit: int, as_json: bool) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.option(
     "--time-budget",
+    type=click.FloatRange(min=0, min_open=True),
     default=SQL_TIME_BUDGET,
     show_default=True,
-    help="Stop the query after this many seconds.",
+    help="Stop the query (running and fetching its rows) after this many seconds.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=SQL_MAX_ROWS,
+    show_default=True,
+    help="Return at most this many rows (a note on stderr says when rows were cut).",
 )
 @click.pass_context
-def sql(ctx: click.Context, query: str, as_json: bool, as_csv: bool, time_budget: float) -> None:
+def sql(
+    ctx: click.Context, query: str, as_json: bool, as_csv: bool, time_budget: float, max_rows: int
+) -> None:
     """Run one read-only SQL query over the ledger (tables, and views such as run_progress).
 
-    Writes, ATTACH, PRAGMA and more than one statement are refused.
+    Writes, ATTACH, PRAGMA, more than one statement, and functions that reach outside the
+    ledger (server files, settings, locks, extensions) are refused. See docs/schema.md.
     """
     from ledger.console import format_csv, format_json_rows, format_table
     from ledger.core.db import resolve_url
-    from ledger.query.sql import QueryRefused, run_readonly_query
+    from ledger.query.sql import run_readonly_query
 
-    try:
-        result = run_readonly_query(resolve_url(ctx.obj["db"]), query, time_budget=time_budget)
-    except QueryRefused as error:
-        raise InputError(str(error)) from None
+    result = run_readonly_query(
+        resolve_url(ctx.obj["db"]), query, time_budget=time_budget, max_rows=max_rows
+    )
     if as_json:
         click.echo(format_json_rows(result.columns, result.rows))
     elif as_csv:
         click.echo(format_csv(result.columns, result.rows), nl=False)
     else:
         click.echo(format_table(result.columns, result.rows))
+    if result.truncated:
+        click.echo(f"note: {result.truncated}; more rows matched", err=True)
 
 
 @click.command()

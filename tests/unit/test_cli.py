@@ -133,7 +133,7 @@ def test_choices_named_in_cli_are_the_librarys() -> None:
     the SQL time budget."""
     import ledger.commands as cli_module
     from ledger.emulator import SCENARIOS
-    from ledger.query.sql import DEFAULT_TIME_BUDGET
+    from ledger.query.sql import DEFAULT_MAX_ROWS, DEFAULT_TIME_BUDGET
     from ledger.results.export import FORMATS
     from ledger.results.schema import STATUSES
 
@@ -141,3 +141,4 @@ def test_choices_named_in_cli_are_the_librarys() -> None:
     assert cli_module.RESULT_FORMATS == FORMATS
     assert cli_module.RESULT_STATUSES == STATUSES
     assert cli_module.SQL_TIME_BUDGET == DEFAULT_TIME_BUDGET
+    assert cli_module.SQL_MAX_ROWS == DEFAULT_MAX_ROWS
