@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 #: Bytes read, hashed and written at a time; also the size of one database chunk.
 CHUNK_BYTES = 1 << 20
 
+#: The buffer of a stream `open` returns.
+READ_BUFFER_BYTES = 64 << 10
+
 #: What `put` accepts: a path, or a binary stream read to its end (and not closed).
 Source = BinaryIO | str | os.PathLike[str]
 
@@ -179,7 +182,8 @@ class VerifiedReader(io.RawIOBase):
         target = memoryview(buffer).cast("B")
         count = min(len(target), len(self._pending))
         target[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
+        # An empty slice would still hold the whole block alive while the next one is fetched.
+        self._pending = self._pending[count:] if count < len(self._pending) else memoryview(b"")
         return count
 
     def close(self) -> None:
@@ -222,8 +226,9 @@ class VerifiedReader(io.RawIOBase):
 
 
 def verified_stream(ref: ArtifactRef, blocks: Generator[bytes, None, None]) -> BinaryIO:
-    """A buffered binary stream over `VerifiedReader`."""
-    return io.BufferedReader(VerifiedReader(ref, blocks), CHUNK_BYTES)
+    """A buffered binary stream over `VerifiedReader`. The buffer is small: large reads go
+    straight into the caller's buffer, and small ones (readline) need no more."""
+    return io.BufferedReader(VerifiedReader(ref, blocks), READ_BUFFER_BYTES)
 
 
 def file_blocks(handle: BinaryIO) -> Generator[bytes, None, None]:
@@ -231,6 +236,7 @@ def file_blocks(handle: BinaryIO) -> Generator[bytes, None, None]:
     with handle:
         while block := handle.read(CHUNK_BYTES):
             yield block
+            del block  # not kept alive (a MiB) while the next one is read
 
 
 def copy_hashing(source: IO[bytes], write: Callable[[bytes], object]) -> tuple[str, int]:

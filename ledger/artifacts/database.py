@@ -24,7 +24,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.artifacts.base import (
-    CHUNK_BYTES,
     ArtifactRef,
     Source,
     copy_hashing,
@@ -35,9 +34,6 @@ from ledger.artifacts.base import (
 from ledger.artifacts.errors import ArtifactCorrupt, ArtifactUnreachable
 from ledger.artifacts.tables import artifact_chunks, artifacts
 from ledger.core.db import db_now
-
-#: Bytes of a stream kept in memory before the spool goes to a temporary file.
-SPOOL_IN_MEMORY_BYTES = 4 * CHUNK_BYTES
 
 
 class DatabaseStore:
@@ -118,20 +114,20 @@ class DatabaseStore:
             read += len(data)
             seq += 1
             yield bytes(data)
+            del data  # not kept alive (a MiB) while the next chunk is fetched
 
 
 @contextmanager
 def _hashed(source: Source) -> Iterator[tuple[IO[bytes], str, int]]:
     """`source` as a rewound file we may read again, with its sha256 and size. A path is read
-    twice (hashed, then stored); a stream is spooled to a temporary file first, in bounded
-    memory."""
+    twice (hashed, then stored); a stream is first spooled to a local temporary file."""
     if isinstance(source, str | os.PathLike):
         with open(Path(source), "rb") as handle:
             sha256, size = copy_hashing(handle, lambda _block: None)
             handle.seek(0)
             yield handle, sha256, size
         return
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
+    with tempfile.TemporaryFile() as spool:
         with reading(source) as stream:
             sha256, size = copy_hashing(stream, spool.write)
         spool.seek(0)
