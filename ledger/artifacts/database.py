@@ -143,8 +143,10 @@ def _insert_artifact_row(connection: Connection, sha256: str, size: int) -> bool
         statement = sqlite.insert(artifacts).on_conflict_do_nothing(index_elements=["sha256"])
     else:
         raise NotImplementedError(f"the database artifact store does not support {dialect}")
-    result = connection.execute(statement.values(sha256=sha256, size=size, created_at=db_now()))
-    return result.rowcount == 1
+    # RETURNING says whether this statement inserted the row; rowcount does not on every driver
+    # (psycopg reports -1 for this statement).
+    values = statement.values(sha256=sha256, size=size, created_at=db_now())
+    return connection.execute(values.returning(artifacts.c.sha256)).first() is not None
 
 
 def _insert_chunks(connection: Connection, staged: IO[bytes], sha256: str, size: int) -> None:
