@@ -41,6 +41,7 @@ Source = BinaryIO | str | os.PathLike[str]
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _DATABASE_PREFIX = "db:sha256:"
+_SIZE_FRAGMENT = re.compile(r"size=([0-9]+)")
 
 
 def is_sha256(text: str) -> bool:
@@ -60,7 +61,8 @@ class ArtifactRef:
     size: int
 
     def __post_init__(self) -> None:
-        if not is_sha256(self.sha256) or not self.location.endswith(self.sha256):
+        expected_end = self.sha256 if self.kind == "database" else "/" + fanout(self.sha256)
+        if not is_sha256(self.sha256) or not self.location.endswith(expected_end):
             raise ValueError(f"not an artifact location for sha256 {self.sha256}: {self.location}")
         if self.size < 0:
             raise ValueError(f"negative artifact size {self.size}")
@@ -87,11 +89,11 @@ class ArtifactRef:
         """The ref a string from `str(ref)` stands for; ArtifactUnreachable when it is not one."""
         location, _, fragment = text.rpartition("#")
         sha256 = location.rpartition("/")[2].removeprefix(_DATABASE_PREFIX)
+        size = _SIZE_FRAGMENT.fullmatch(fragment)
         try:
-            size = int(fragment.removeprefix("size="))
-            if not fragment.startswith("size="):
+            if size is None:
                 raise ValueError(fragment)
-            return cls(location=location, sha256=sha256, size=size)
+            return cls(location=location, sha256=sha256, size=int(size[1]))
         except ValueError:
             raise ArtifactUnreachable(f"not an artifact reference: {text!r}") from None
 

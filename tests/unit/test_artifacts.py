@@ -227,6 +227,9 @@ def test_the_ref_string_round_trips_for_every_store(store: ArtifactStore, source
         "db:sha256:" + "a" * 64 + "#bytes=1",
         "s3://bucket/" + "A" * 64 + "#size=1",
         "s3://bucket/" + "a" * 63 + "#size=1",
+        "s3://bucket/" + "a" * 64 + "#size=1",
+        "s3://bucket/ab/" + "a" * 64 + "#size=1",
+        "db:sha256:" + "a" * 64 + "#size=+1",
     ],
 )
 def test_a_malformed_ref_string_is_unreachable(text: str) -> None:
