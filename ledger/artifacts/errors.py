@@ -1,11 +1,6 @@
-"""What can go wrong with an artifact. Both are `LedgerError`s: one line, no traceback, and the job
-that needed the artifact waits with the reason instead of using bytes it cannot trust.
-
-    LedgerError
-     └── ArtifactError
-          ├── ArtifactCorrupt       the bytes differ from the recorded sha256 or size
-          └── ArtifactUnreachable   the artifact or its store cannot be reached (or written)
-"""
+"""What can go wrong with an artifact (drawn in the tree of `ledger.errors`): one line, no
+traceback, and the job that needed the artifact waits with the reason instead of using bytes it
+cannot trust. A bad `artifact_store` setting is a `ConfigError`."""
 
 from __future__ import annotations
 

