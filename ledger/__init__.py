@@ -28,6 +28,7 @@ from ledger.errors import (
 if TYPE_CHECKING:
     from adapters.anthropic.requests import RequestSetError
     from ledger.api import Ledger, Result
+    from ledger.artifacts.errors import ArtifactCorrupt, ArtifactError, ArtifactUnreachable
     from ledger.build.bodies import RowProblem
     from ledger.chat.batch import chat_batch
     from ledger.chat.types import (
@@ -55,6 +56,9 @@ _LAZY = {
     "Ledger": "ledger.api",
     "Result": "ledger.api",
     "chat_batch": "ledger.chat.batch",
+    "ArtifactError": "ledger.artifacts.errors",
+    "ArtifactCorrupt": "ledger.artifacts.errors",
+    "ArtifactUnreachable": "ledger.artifacts.errors",
     "RowProblem": "ledger.build.bodies",
     "ChatError": "ledger.chat.types",
     "ContextTooLong": "ledger.chat.types",
@@ -74,6 +78,9 @@ _LAZY = {
 
 __all__ = [
     "TRANSITIONS",
+    "ArtifactCorrupt",
+    "ArtifactError",
+    "ArtifactUnreachable",
     "ChatError",
     "ConfigError",
     "ContextTooLong",
