@@ -121,12 +121,16 @@ def status(ctx: click.Context, run_name: str | None, as_json: bool) -> None:
         if statuses:
             click.echo(
                 f"  requests: {statuses}; tokens in {run['input_tokens']} "
-                f"out {run['output_tokens']}; cost ${run['cost_usd']:.4f}"
+                f"out {run['output_tokens']}; cost {_cost(run['cost_usd'])}"
             )
         rows = [[job[c] for c in JOB_STATUS_COLUMNS] for job in run["jobs"]]
         if rows:
             click.echo(format_table(JOB_STATUS_COLUMNS, rows))
         click.echo("")
+
+
+def _cost(amount: float | None) -> str:
+    return "unknown (no price for the model)" if amount is None else f"${amount:.4f}"
 
 
 @cli.command()
