@@ -112,9 +112,9 @@ class ModelTable:
     def lookup(self, model: str) -> ModelInfo | None:
         """The model's row; a dated snapshot without its own row gets its model's row."""
         row = self.rows.get(model)
-        undated = undated_name(model)
-        if row is None and undated is not None:
-            row = self.rows.get(undated)
+        if row is None:
+            undated = undated_name(model)
+            row = self.rows.get(undated) if undated is not None else None
         return row
 
 

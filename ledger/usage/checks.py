@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from ledger.usage.capabilities import ModelInfo, ModelTable, default_table
@@ -62,10 +63,14 @@ def check_request(
     if info is None:
         reason = "not in the model table: its parameters are not checked and it has no price"
         return [Refusal(model, None, reason, warning=True)]
-    found = list(_warnings(info, provider, today or dt.date.today()))
+    # The build calls this for every request: each rule is skipped as soon as it cannot apply.
+    found: list[Refusal] = []
+    if info.shutdown is not None or info.provider != provider:
+        found.extend(_warnings(info, provider, today or _process_date()))
     if endpoint == EMBEDDINGS:
         return found
-    found.extend(_sampling(info, model, body, provider))
+    if info.sampling is not None and info.sampling != "any":
+        found.extend(_sampling(info, model, body))
     cap = _output_cap(body)
     if cap is not None and info.max_output_tokens is not None and cap[1] > info.max_output_tokens:
         reason = f"{cap[1]:,} is over the model's maximum of {info.max_output_tokens:,} tokens"
@@ -78,9 +83,17 @@ def check_request(
                 f"{info.context_window:,}-token context window"
             )
             found.append(Refusal(model, "messages" if endpoint == CHAT else "input", reason))
-    if provider != "anthropic":
+    if provider != "anthropic" and not _FORMAT_FIELDS.isdisjoint(body):
         found.extend(_output_formats(info, model, body, endpoint))
     return found
+
+
+# date.today() costs more than all the rules together; a build does not need it to the second,
+# and a date that is a day stale changes only a warning.
+_process_date = cache(dt.date.today)
+
+#: The body fields `_output_formats` reads: a body with none of them is not looked at.
+_FORMAT_FIELDS = frozenset({"response_format", "text", "n", "logprobs", "top_logprobs"})
 
 
 def _warnings(info: ModelInfo, provider: str, today: dt.date) -> Iterator[Refusal]:
@@ -93,9 +106,7 @@ def _warnings(info: ModelInfo, provider: str, today: dt.date) -> Iterator[Refusa
         yield Refusal(info.name, "model", reason, warning=True)
 
 
-def _sampling(
-    info: ModelInfo, model: str, body: Mapping[str, Any], provider: str
-) -> Iterator[Refusal]:
+def _sampling(info: ModelInfo, model: str, body: Mapping[str, Any]) -> Iterator[Refusal]:
     given = {k: body[k] for k in ("temperature", "top_p", "top_k") if body.get(k) is not None}
     rule = info.sampling
     if rule == "none":
@@ -140,18 +151,14 @@ def _output_formats(
     """JSON mode, Structured Outputs, n and logprobs, on OpenAI's endpoints."""
     if endpoint == CHAT:
         field, fmt = "response_format", body.get("response_format")
-        texts = _message_texts(body.get("messages"))
     else:
         text = body.get("text")
         field, fmt = "text.format", text.get("format") if isinstance(text, Mapping) else None
-        texts = _message_texts(body.get("input"))
-        instructions = body.get("instructions")
-        texts = [*texts, instructions] if isinstance(instructions, str) else texts
     kind = fmt.get("type") if isinstance(fmt, Mapping) else None
     if kind == "json_object":
         if info.json_mode is False:
             yield Refusal(model, field, "JSON mode is not supported by this model")
-        elif not any("json" in t.lower() for t in texts):
+        elif not any("json" in text.lower() for text in _prompt_texts(body, endpoint)):
             reason = 'JSON mode needs the word "json" in the messages (the API answers 400)'
             yield Refusal(model, field, reason)
     if kind == "json_schema" and info.structured_outputs is False:
@@ -162,6 +169,15 @@ def _output_formats(
     wants_logprobs = body.get("logprobs") is True or body.get("top_logprobs") is not None
     if info.logprobs is False and wants_logprobs:
         yield Refusal(model, "logprobs", "not supported by this model")
+
+
+def _prompt_texts(body: Mapping[str, Any], endpoint: str) -> list[str]:
+    """The text of the messages (chat), or of the input and instructions (responses)."""
+    if endpoint == CHAT:
+        return _message_texts(body.get("messages"))
+    instructions = body.get("instructions")
+    texts = _message_texts(body.get("input"))
+    return [*texts, instructions] if isinstance(instructions, str) else texts
 
 
 def _message_texts(messages: Any) -> list[str]:
