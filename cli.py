@@ -6,45 +6,66 @@ print; anything that decides or writes lives in `ledger/`.
 
 from __future__ import annotations
 
-import json
 import sys
-from datetime import UTC, datetime
+import traceback
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from ledger.build.bodies import read_json_schema, read_system_option
-from ledger.build.run import BuildOptions, build_run, format_plan
-from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, parse_size
-from ledger.config import LedgerConfig, batch_provider_for, load_config, submit_provider
-from ledger.core.db import open_ledger, resolve_url, schema_revision
-from ledger.emulator import SCENARIOS, Emulator, EmulatorConfig, run_until_signalled
-from ledger.emulator.config import parse_fault, parse_scenario_rule
+from ledger import settings
 from ledger.errors import InputError, LedgerError
-from ledger.query.report import (
-    JOB_STATUS_COLUMNS,
-    format_csv,
-    format_json_rows,
-    format_table,
-    job_detail,
-    recent_events,
-    status_report,
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ledger.config import LedgerConfig
+
+# Choices click needs to build --help. They are spelled out here so that starting `ledger` loads
+# neither the emulator nor the database layer; tests/unit/test_cli.py keeps each equal to
+# the library's own (named in the comment).
+#: ledger.emulator.SCENARIOS
+EMULATOR_SCENARIOS = (
+    "normal",
+    "expire",
+    "cancel",
+    "fail_validation",
+    "token_limit_exceeded",
+    "request_failures",
+    "all_fail",
+    "slow_finalizing",
+    "not_found_grace",
+    "zipped_output",
 )
-from ledger.query.sql import DEFAULT_TIME_BUDGET, QueryRefused, run_readonly_query
-from ledger.results.export import FORMATS, export_results
-from ledger.results.schema import STATUSES
+#: ledger.results.export.FORMATS
+RESULT_FORMATS = ("jsonl", "csv")
+#: ledger.results.schema.STATUSES
+RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
+#: ledger.query.sql.DEFAULT_TIME_BUDGET
+SQL_TIME_BUDGET = 10.0
 
 
 class LedgerGroup(click.Group):
-    """Turns the library's user-facing errors into one line on stderr and their exit code."""
+    """The one place errors meet exit codes: every LedgerError (the library's errors a user can
+    cause) is printed as one line on stderr, `error: <message>`, and ends the command with its
+    class's exit code (1 a provider or runtime failure, 2 the user's input or configuration).
+    With --debug (or LEDGER_DEBUG=1) the traceback comes first. Any other exception is a bug
+    and propagates with its traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LedgerError as error:
-            click.echo(f"error: {error}", err=True)
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(error.exit_code)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on a single line (a database or SDK message may span several)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines) or type(error).__name__
 
 
 @click.group(cls=LedgerGroup)
@@ -65,36 +86,45 @@ class LedgerGroup(click.Group):
     help="Settings file (default ./ledger.toml when present, or $LEDGER_CONFIG); "
     "see docs/config.md.",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="LEDGER_DEBUG",
+    help="Show the traceback of an error, not just its one line (or $LEDGER_DEBUG=1).",
+)
 @click.version_option(package_name="llm-batch-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config_path: Path | None) -> None:
-    """A crash-safe, queryable ledger for LLM batch jobs."""
+def cli(ctx: click.Context, db: str | None, config_path: Path | None, debug: bool) -> None:
+    """A crash-safe, queryable ledger for LLM batch jobs.
+
+    Exit codes: 0 success, 1 a provider or runtime failure, 2 bad input or configuration.
+    """
+    from ledger.config import load_config
+
     config = load_config(config_path)
     ctx.obj = {"db": db, "config": config}
     # The file's [defaults] become the options' defaults; an option given on the line wins.
     ctx.default_map = config.command_defaults()
 
 
-def _url(ctx: click.Context) -> str:
-    return resolve_url(ctx.obj["db"])
+def _ledger(ctx: click.Context) -> Engine:
+    """The ledger `--db` names, opened (created and migrated when needed)."""
+    from ledger.core.db import open_ledger
+
+    return open_ledger(ctx.obj["db"])
 
 
 def _config(ctx: click.Context) -> LedgerConfig:
     return ctx.obj["config"]
 
 
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
 @cli.command()
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the ledger database (or upgrade it to the newest schema)."""
-    url = _url(ctx)
-    engine = open_ledger(url)
+    from ledger.core.db import schema_revision
+
+    engine = _ledger(ctx)
     click.echo(f"ledger ready: {engine.url.render_as_string()} (schema {schema_revision(engine)})")
 
 
@@ -104,33 +134,13 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, run_name: str | None, as_json: bool) -> None:
     """Show each run and its jobs: state, request counts, tokens, cost and age."""
-    report = status_report(open_ledger(_url(ctx)), run_name)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    if not report:
-        click.echo("no runs yet" if run_name is None else f"no run named {run_name!r}")
-        return
-    for run in report:
-        states = ", ".join(f"{n} {s}" for s, n in sorted(run["job_states"].items()))
-        statuses = ", ".join(f"{n} {s}" for s, n in sorted(run["request_statuses"].items()))
-        click.echo(
-            f"run {run['run']}: {run['provider']} {run['model']} {run['endpoint']}, "
-            f"{run['requests']} requests, {len(run['jobs'])} jobs ({states or 'none'})"
-        )
-        if statuses:
-            click.echo(
-                f"  requests: {statuses}; tokens in {run['input_tokens']} "
-                f"out {run['output_tokens']}; cost {_cost(run['cost_usd'])}"
-            )
-        rows = [[job[c] for c in JOB_STATUS_COLUMNS] for job in run["jobs"]]
-        if rows:
-            click.echo(format_table(JOB_STATUS_COLUMNS, rows))
-        click.echo("")
+    import json
 
+    from ledger.console import format_status
+    from ledger.query.report import status_report
 
-def _cost(amount: float | None) -> str:
-    return "unknown (no price for the model)" if amount is None else f"${amount:.4f}"
+    report = status_report(_ledger(ctx), run_name)
+    click.echo(json.dumps(report, indent=2) if as_json else format_status(report, run_name))
 
 
 @cli.command()
@@ -139,23 +149,19 @@ def _cost(amount: float | None) -> str:
 @click.pass_context
 def show(ctx: click.Context, job_id: int, as_json: bool) -> None:
     """Show one job's fields and its full event history."""
-    found = job_detail(open_ledger(_url(ctx)), job_id)
+    import json
+
+    from ledger.console import format_job
+    from ledger.query.report import job_detail
+
+    found = job_detail(_ledger(ctx), job_id)
     if found is None:
         raise InputError(f"no job with id {job_id}")
     job, events = found
     if as_json:
         click.echo(json.dumps({"job": job, "events": events}, indent=2, default=str))
-        return
-    width = max(len(k) for k in job)
-    for key, value in job.items():
-        shown = _when(value) if key.endswith("_at") and value is not None else value
-        click.echo(f"{key.ljust(width)}  {'' if shown is None else shown}")
-    click.echo("\nevents:")
-    rows = [
-        [_when(e["at"]), e["from_state"] or "-", e["to_state"], e["actor"], e["detail"]]
-        for e in events
-    ]
-    click.echo(format_table(["at", "from", "to", "actor", "detail"], rows))
+    else:
+        click.echo(format_job(job, events))
 
 
 @cli.command()
@@ -164,16 +170,13 @@ def show(ctx: click.Context, job_id: int, as_json: bool) -> None:
 @click.pass_context
 def history(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Show the most recent state changes of all jobs, oldest first."""
-    events = recent_events(open_ledger(_url(ctx)), limit)
-    if as_json:
-        click.echo(json.dumps(events, indent=2, default=str))
-        return
-    columns = ["at", "job", "run", "from", "to", "actor"]
-    rows = [
-        [_when(e["at"]), e["job_id"], e["run"], e["from_state"] or "-", e["to_state"], e["actor"]]
-        for e in events
-    ]
-    click.echo(format_table(columns, rows) if rows else "no events yet")
+    import json
+
+    from ledger.console import format_history
+    from ledger.query.report import recent_events
+
+    events = recent_events(_ledger(ctx), limit)
+    click.echo(json.dumps(events, indent=2, default=str) if as_json else format_history(events))
 
 
 @cli.command()
@@ -182,7 +185,7 @@ def history(ctx: click.Context, limit: int, as_json: bool) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.option(
     "--time-budget",
-    default=DEFAULT_TIME_BUDGET,
+    default=SQL_TIME_BUDGET,
     show_default=True,
     help="Stop the query after this many seconds.",
 )
@@ -192,8 +195,12 @@ def sql(ctx: click.Context, query: str, as_json: bool, as_csv: bool, time_budget
 
     Writes, ATTACH, PRAGMA and more than one statement are refused.
     """
+    from ledger.console import format_csv, format_json_rows, format_table
+    from ledger.core.db import resolve_url
+    from ledger.query.sql import QueryRefused, run_readonly_query
+
     try:
-        result = run_readonly_query(_url(ctx), query, time_budget=time_budget)
+        result = run_readonly_query(resolve_url(ctx.obj["db"]), query, time_budget=time_budget)
     except QueryRefused as error:
         raise InputError(str(error)) from None
     if as_json:
@@ -214,48 +221,46 @@ def _configure_logging(verbose: bool) -> None:
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def _reconcile_options(**given: Any) -> Any:
-    from ledger.reconcile.engine import ReconcileOptions
-
-    return ReconcileOptions(**{k: v for k, v in given.items() if v is not None})
-
-
 @cli.command()
-@click.option("--run", "run_name", default=None, help="Only this run's jobs.")
-@click.option("--loop", is_flag=True, help="Keep reconciling until interrupted.")
-@click.option("--until-done", is_flag=True, help="Loop until every job is normalized or failed.")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between idle passes.")
-@click.option("--poll-min", type=float, default=None, help="First poll delay (default 10 s).")
-@click.option("--poll-max", type=float, default=None, help="Longest poll delay (default 120 s).")
-@click.option("--concurrency", type=int, default=None, help="Jobs stepped at once (default 16).")
+@click.option("--run", "run_name", default=None, help="Only this run's jobs (default: all).")
+@click.option("--loop", is_flag=True, help="Keep reconciling until SIGINT or SIGTERM.")
 @click.option(
-    "--max-enqueued-tokens",
-    type=int,
-    default=None,
-    help="Hold jobs back so estimated prompt tokens in flight per model stay under this.",
+    "--until-done",
+    is_flag=True,
+    help="Loop until no job has a step left (all normalized, or stuck for a person to look at).",
 )
-@click.option("--not-found-grace", type=float, default=None, help="Seconds a new batch may 404.")
-@click.option("--lease-seconds", type=float, default=None, help="Lease length (default 900 s).")
-@click.option("--base-url", default=None, help="Provider base URL for jobs not yet sent.")
+@click.option(
+    "--base-url",
+    default=None,
+    help="Provider base URL for jobs not yet sent, recorded on each (default: the provider's in "
+    "ledger.toml, else $OPENAI_BASE_URL).",
+)
+@settings.options("reconcile")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step (debug level).")
 @click.pass_context
 def reconcile(
-    ctx: click.Context, loop: bool, until_done: bool, interval: float, verbose: bool, **options: Any
+    ctx: click.Context,
+    loop: bool,
+    until_done: bool,
+    interval: float,
+    verbose: bool,
+    **options: Any,
 ) -> None:
     """Advance jobs through their provider: upload, create, poll, download, normalize.
 
     One pass by default; --loop keeps going, --until-done stops once nothing is left to do.
     SIGINT/SIGTERM finish the current step and release leases.
     """
+    from ledger.config import batch_provider_for
     from ledger.console import ProgressDisplay, install_stop_signals
-    from ledger.reconcile.engine import PauseLoop, Reconciler
+    from ledger.reconcile.engine import PauseLoop, ReconcileOptions, Reconciler
 
     _configure_logging(verbose)
-    engine = open_ledger(_url(ctx))
-    display = ProgressDisplay(engine, options.get("run_name"))
+    engine = _ledger(ctx)
+    display = ProgressDisplay(engine, options["run_name"])
     reconciler = Reconciler(
         engine,
-        _reconcile_options(**options),
+        ReconcileOptions(**options),
         provider_for=batch_provider_for(_config(ctx)),
         on_transition=display.on_transition,
     )
@@ -281,10 +286,11 @@ def reconcile(
 def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
     """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
     provider (their partial results are still downloaded)."""
+    from ledger.config import batch_provider_for
     from ledger.query.report import job_ids_for
     from ledger.reconcile.cancel import cancel_jobs
 
-    engine = open_ledger(_url(ctx))
+    engine = _ledger(ctx)
     job_ids = job_ids_for(engine, target)
     provider_for = batch_provider_for(_config(ctx))
     outcomes = cancel_jobs(engine, job_ids, base_url=base_url, provider_for=provider_for)
@@ -297,7 +303,7 @@ def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=click.Choice(RESULT_FORMATS),
     default="jsonl",
     show_default=True,
     help="JSON lines (the full result) or CSV (flattened, no embeddings).",
@@ -314,7 +320,7 @@ def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(STATUSES),
+    type=click.Choice(RESULT_STATUSES),
     help="Only results with this status (repeat for several).",
 )
 @click.pass_context
@@ -326,7 +332,9 @@ def results(
     Only normalized jobs have results; when a retry job carried a request again, its result
     replaces the earlier one.
     """
-    summary = export_results(open_ledger(_url(ctx)), run_name, output, fmt=fmt, statuses=statuses)
+    from ledger.results.export import export_results
+
+    summary = export_results(_ledger(ctx), run_name, output, fmt=fmt, statuses=statuses)
     if summary.jobs_not_normalized:
         jobs = ", ".join(str(job_id) for job_id in summary.jobs_not_normalized)
         click.echo(f"note: jobs not normalized yet, their requests are left out: {jobs}", err=True)
@@ -362,7 +370,7 @@ def emulator() -> None:
 )
 @click.option(
     "--scenario",
-    type=click.Choice(list(SCENARIOS)),
+    type=click.Choice(EMULATOR_SCENARIOS),
     default="normal",
     show_default=True,
     help="Default scenario for new batches.",
@@ -409,6 +417,9 @@ def emulator_serve(
     Point the SDK at it: OPENAI_BASE_URL=<base URL> OPENAI_API_KEY=sk-anything. The Anthropic
     Message Batches routes are there too: ANTHROPIC_BASE_URL=<base URL without /v1>.
     """
+    from ledger.emulator import Emulator, EmulatorConfig, run_until_signalled
+    from ledger.emulator.config import parse_fault, parse_scenario_rule
+
     try:
         config = EmulatorConfig(
             host=host,
@@ -433,72 +444,43 @@ def emulator_serve(
         raise InputError(f"cannot serve on {host}:{port}: {error}") from None
 
 
+def _echo_transition(job_id: int, old: object, new: object) -> None:
+    click.echo(f"job {job_id}: {old} -> {new}")
+
+
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--run", "run_name", help="Run name (default: the input file's name without suffix).")
-@click.option("--dry-run", is_flag=True, help="Build and record the jobs, send nothing.")
-@click.option("--base-url", default=None, help="Provider base URL (default $OPENAI_BASE_URL).")
-@click.option("--poll-min", default=10.0, show_default=True, help="First poll of each new batch.")
 @click.option(
-    "--provider",
-    metavar="NAME",
-    help="Batch provider the jobs go to: openai (default), anthropic, any registered adapter.",
-)
-@click.option("--limit", type=int, help="Take only the first N requests.")
-@click.option("--model", help="Model for rows that name none (ready lines name their own).")
-@click.option(
-    "--endpoint",
-    metavar="responses|chat|embeddings",
-    help="Batch endpoint (default: responses, or the url of ready lines).",
-)
-@click.option("--system", metavar="TEXT|@FILE", help="System prompt, or @file to read it from.")
-@click.option("--max-output-tokens", type=int, help="Output token limit of every request.")
-@click.option("--temperature", type=float, help="Sampling temperature (0-2).")
-@click.option("--json", "json_mode", is_flag=True, help="JSON mode (json_object output).")
-@click.option(
-    "--json-schema",
-    type=click.Path(path_type=Path),
-    help="Structured output: a JSON Schema file, or {name, schema, strict}.",
+    "--run",
+    "run_name",
+    help="Run name: letters, digits, _ . - (at most 200; default: the input file's name "
+    "without suffix).",
 )
 @click.option(
-    "--max-requests",
-    type=int,
-    default=MAX_REQUESTS_PER_BATCH,
-    show_default=True,
-    help="Requests per job at most.",
+    "--dry-run",
+    is_flag=True,
+    help="Build and record the jobs, send nothing (a later submit or reconcile sends them).",
 )
 @click.option(
-    "--max-bytes",
-    default=str(MAX_BYTES_PER_BATCH),
-    show_default=True,
-    help="Bytes per job file at most (200000000, 150MB, 64MiB).",
+    "--base-url",
+    default=None,
+    help="Provider base URL, recorded on each job (default: the provider's in ledger.toml, else "
+    "$OPENAI_BASE_URL).",
 )
-@click.option("--max-tokens-per-job", type=int, help="Estimated input tokens per job at most.")
-@click.option("--max-context", type=int, help="Refuse requests needing more tokens than this.")
-@click.option("--skip-invalid", is_flag=True, help="Report bad rows and leave them out.")
+@click.option("--limit", type=int, help="Take only the first N valid requests.")
 @click.option(
-    "--count-tokens/--no-count-tokens", default=True, help="Estimate input tokens (tiktoken)."
+    "--skip-invalid",
+    is_flag=True,
+    help="Report bad rows and leave them out, instead of refusing the input.",
 )
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path),
-    help="Where runs/ goes (default: beside a SQLite ledger, else here).",
-)
-@click.option(
-    "--prices",
-    type=click.Path(path_type=Path),
-    help="Price table overriding the packaged one (default: $LEDGER_PRICES).",
-)
+@settings.options("submit")
 @click.pass_context
 def submit(
     ctx: click.Context,
     input_path: Path,
     dry_run: bool,
-    provider: str | None,
-    system: str | None,
-    json_schema: Path | None,
-    max_bytes: str,
     base_url: str | None,
+    provider: str | None,
     poll_min: float,
     **options: Any,
 ) -> None:
@@ -509,14 +491,13 @@ def submit(
     nothing is sent. Submitting the same input under the same run name again sends only what
     was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
+    from ledger.build.run import BuildOptions, build_run, format_plan
+    from ledger.config import submit_provider
+
     build_options = BuildOptions(
-        provider=submit_provider(_config(ctx), provider),
-        system=read_system_option(system) if system is not None else None,
-        json_schema=read_json_schema(json_schema) if json_schema is not None else None,
-        max_bytes=parse_size(max_bytes),
-        **options,
+        provider=submit_provider(_config(ctx), provider), **settings.as_fields(options)
     )
-    engine = open_ledger(_url(ctx))
+    engine = _ledger(ctx)
     plan = build_run(
         engine,
         input_path,
@@ -533,6 +514,7 @@ def submit(
     if dry_run:
         click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
         return
+    from ledger.config import batch_provider_for
     from ledger.reconcile.send import send_run
 
     report = send_run(
@@ -540,7 +522,8 @@ def submit(
         plan.run_name,
         base_url=base_url,
         poll_min=poll_min,
-        on_transition=lambda job, old, new: click.echo(f"job {job}: {old} -> {new}"),
+        provider_for=batch_provider_for(_config(ctx)),
+        on_transition=_echo_transition,
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")
@@ -561,7 +544,7 @@ def submit(
 )
 @click.option("--dry-run", is_flag=True, help="Build and record the retry job, send nothing.")
 @click.option("--base-url", default=None, help="Provider base URL (default: the parent job's).")
-@click.option("--poll-min", default=10.0, show_default=True, help="First poll of each new batch.")
+@settings.options("retry")
 @click.pass_context
 def retry(
     ctx: click.Context,
@@ -577,10 +560,11 @@ def retry(
     that succeeded are never sent again; once the retry job is normalized its results replace
     the old ones in `ledger results`.
     """
+    from ledger.config import batch_provider_for
     from ledger.reconcile.send import send_run
     from ledger.results.retry import RETRYABLE, retry_run
 
-    engine = open_ledger(_url(ctx))
+    engine = _ledger(ctx)
     plan = retry_run(engine, run_name, statuses or RETRYABLE)
     for job_id, path, count, parents in plan.jobs:
         click.echo(
@@ -595,7 +579,8 @@ def retry(
         run_name,
         base_url=base_url,
         poll_min=poll_min,
-        on_transition=lambda job, old, new: click.echo(f"job {job}: {old} -> {new}"),
+        provider_for=batch_provider_for(_config(ctx)),
+        on_transition=_echo_transition,
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")

@@ -1,4 +1,7 @@
-"""The one Protocol every batch provider implements, and the small types it speaks.
+"""The Protocol every batch provider implements, and the small types it speaks.
+
+The other Protocols are re-exported here: `ChatClient` (`adapters.chat_types`, with the chat
+vocabulary) and `ResultReader` (`adapters.results`, with the neutral result vocabulary).
 
 The provider's own words (`validating`, `finalizing`, `cancelling`, `ended`) are mapped to ledger
 states inside each adapter; nothing outside `adapters/` sees them. Errors are sorted by what the
@@ -13,7 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from adapters.chat_types import ChatClient as ChatClient
+from adapters.results import ResultReader as ResultReader
 from ledger.core.states import State
+
+# The provider errors are defined in ledger.errors, in the one tree every error hangs from; they
+# are re-exported here under the names adapters and their callers have always imported.
+from ledger.errors import FatalError as FatalError
+from ledger.errors import MissingAPIKey as MissingAPIKey
+from ledger.errors import NotFound as NotFound
+from ledger.errors import OutcomeUnknown as OutcomeUnknown
+from ledger.errors import ProviderError as ProviderError
+from ledger.errors import Rejected as Rejected
+from ledger.errors import TransientError as TransientError
 
 #: The batch error code that means "your organisation's queue is full": not the batch's fault.
 TOKEN_LIMIT_EXCEEDED = "token_limit_exceeded"
@@ -101,37 +116,6 @@ class BatchSnapshot:
             + (f" (line {e.line})" if e.line is not None else "")
             for e in self.errors
         )
-
-
-class ProviderError(Exception):
-    """A provider call did not succeed. Messages never carry credentials."""
-
-
-class TransientError(ProviderError):
-    """Rate limits, server errors, connection trouble: back off this job, change nothing."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class OutcomeUnknown(TransientError):
-    """A call with a side effect may or may not have taken effect (timeout, dropped reply).
-
-    The reconciler must look for the object by its tag before trying the side effect again.
-    """
-
-
-class FatalError(ProviderError):
-    """The credentials or the account are refused (401, insufficient quota): pause everything."""
-
-
-class NotFound(ProviderError):
-    """The provider does not know the object (yet, or any more)."""
-
-
-class Rejected(ProviderError):
-    """The provider refused the request itself (400): repeating it will not help."""
 
 
 class BatchProvider(Protocol):

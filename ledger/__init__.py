@@ -3,32 +3,109 @@
 from ledger import Ledger
 ledger = Ledger.open("ledger.db")
 
-Every public name is loaded on first use, so `import ledger` (and each `ledger.x` submodule
-import, which runs this file first) stays cheap for the command line.
+Every error ledger raises on purpose descends from `ledger.LedgerError` (the tree is drawn in
+`ledger.errors`).
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ledger.errors import (
+    ConfigError,
+    FatalError,
+    InputError,
+    LedgerError,
+    MissingAPIKey,
+    NotFound,
+    OutcomeUnknown,
+    ProviderError,
+    Rejected,
+    StorageError,
+    TransientError,
+)
+
 if TYPE_CHECKING:
+    from adapters.anthropic.requests import RequestSetError
     from ledger.api import Ledger, Result
+    from ledger.build.bodies import RowProblem
     from ledger.chat.batch import chat_batch
+    from ledger.chat.types import (
+        ChatError,
+        ContextTooLong,
+        InvalidJSONAnswer,
+        ProviderStatusError,
+        ProviderUnreachable,
+    )
     from ledger.core.db import open_ledger
-    from ledger.core.states import TRANSITIONS, State
+    from ledger.core.states import TRANSITIONS, IllegalTransition, State
+    from ledger.core.store import StaleWrite
+    from ledger.query.sql import QueryRefused
+    from ledger.reconcile.downloads import CorruptDownload, UnsafeArchive
+    from ledger.reconcile.engine import PauseLoop
+    from ledger.reconcile.steps.create import HeldBack
+    from ledger.results.schema import UnreadableLine
 
-__all__ = ["TRANSITIONS", "Ledger", "Result", "State", "chat_batch", "open_ledger"]
-
-#: Public name -> the module that defines it.
-_PUBLIC: dict[str, str] = {
-    "Ledger": "ledger.api",
-    "Result": "ledger.api",
-    "chat_batch": "ledger.chat.batch",
+#: Names loaded on first use (the Python API and the errors defined beside the code raising
+#: them pull in most of the library) -> the module defining each.
+_LAZY = {
     "open_ledger": "ledger.core.db",
     "State": "ledger.core.states",
     "TRANSITIONS": "ledger.core.states",
+    "Ledger": "ledger.api",
+    "Result": "ledger.api",
+    "chat_batch": "ledger.chat.batch",
+    "RowProblem": "ledger.build.bodies",
+    "ChatError": "ledger.chat.types",
+    "ContextTooLong": "ledger.chat.types",
+    "InvalidJSONAnswer": "ledger.chat.types",
+    "ProviderStatusError": "ledger.chat.types",
+    "ProviderUnreachable": "ledger.chat.types",
+    "IllegalTransition": "ledger.core.states",
+    "StaleWrite": "ledger.core.store",
+    "QueryRefused": "ledger.query.sql",
+    "CorruptDownload": "ledger.reconcile.downloads",
+    "UnsafeArchive": "ledger.reconcile.downloads",
+    "PauseLoop": "ledger.reconcile.engine",
+    "HeldBack": "ledger.reconcile.steps.create",
+    "UnreadableLine": "ledger.results.schema",
+    "RequestSetError": "adapters.anthropic.requests",
 }
+
+__all__ = [
+    "TRANSITIONS",
+    "ChatError",
+    "ConfigError",
+    "ContextTooLong",
+    "CorruptDownload",
+    "FatalError",
+    "HeldBack",
+    "IllegalTransition",
+    "InputError",
+    "InvalidJSONAnswer",
+    "Ledger",
+    "LedgerError",
+    "MissingAPIKey",
+    "NotFound",
+    "OutcomeUnknown",
+    "PauseLoop",
+    "ProviderError",
+    "ProviderStatusError",
+    "ProviderUnreachable",
+    "QueryRefused",
+    "Rejected",
+    "RequestSetError",
+    "Result",
+    "RowProblem",
+    "StaleWrite",
+    "State",
+    "StorageError",
+    "TransientError",
+    "UnreadableLine",
+    "UnsafeArchive",
+    "chat_batch",
+    "open_ledger",
+]
 
 #: The distribution's name on the package index (the import name is `ledger`).
 DISTRIBUTION = "llm-batch-ledger"
@@ -44,9 +121,13 @@ def _version() -> str:
 
 
 def __getattr__(name: str) -> Any:
+    # Loaded on first use, so `import ledger` (which every `ledger.x` import runs first) stays
+    # cheap for the command line: no SQLAlchemy, no SDK.
     if name == "__version__":
         return _version()
-    module = _PUBLIC.get(name)
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    from importlib import import_module
+
     return getattr(import_module(module), name)

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from ledger.build.run import BuildOptions, BuildPlan, build_run
+from ledger import settings
+from ledger.build.plan import BuildPlan
+from ledger.build.run import BuildOptions, build_run
+from ledger.config import LedgerConfig, batch_provider_for, load_config, submit_provider
 from ledger.core.db import open_ledger, resolve_url
 from ledger.errors import LedgerError
 from ledger.query.report import job_ids_for, status_report
@@ -90,46 +93,68 @@ class Result:
 
 
 class Ledger:
-    """One ledger database and the runs recorded in it."""
+    """One ledger database and the runs recorded in it.
+
+    Settings come as they do to the CLI: an argument given to a method wins, then one given to
+    `open`, then `[defaults]` of the config file, then the built-in default (ledger.settings).
+    """
 
     def __init__(
         self,
         engine: Engine,
         *,
+        config: LedgerConfig | None = None,
         base_url: str | None = None,
-        poll_min: float = ReconcileOptions.poll_min,
-        poll_max: float = ReconcileOptions.poll_max,
+        poll_min: float | None = None,
+        poll_max: float | None = None,
     ) -> None:
         self.engine = engine
+        #: The settings file read (empty settings when none was), as `ledger --config` reads it.
+        self.config = config or LedgerConfig()
         self.base_url = base_url
-        self.poll_min = poll_min
-        self.poll_max = poll_max
+        reconcile_defaults = self._defaults("reconcile")
+        self.poll_min: float = _first(poll_min, reconcile_defaults, "poll_min")
+        self.poll_max: float = _first(poll_max, reconcile_defaults, "poll_max")
+        settings.check({"poll_min": self.poll_min, "poll_max": self.poll_max})
 
     @classmethod
     def open(
         cls,
         db: str | os.PathLike[str] | None = None,
         *,
+        config: str | os.PathLike[str] | LedgerConfig | None = None,
         base_url: str | None = None,
-        poll_min: float = ReconcileOptions.poll_min,
-        poll_max: float = ReconcileOptions.poll_max,
+        poll_min: float | None = None,
+        poll_max: float | None = None,
     ) -> Ledger:
         """Open (creating and migrating if needed) the ledger at `db`: a SQLite path or an
-        SQLAlchemy URL; default `$LEDGER_DB` or ./ledger.db. `base_url` is where batches go
-        (default `$OPENAI_BASE_URL`, else the provider's own API); `poll_min`/`poll_max` bound
-        the polling backoff of every batch this object sends or reconciles."""
+        SQLAlchemy URL; default `$LEDGER_DB` or ./ledger.db. `config` is the settings file, found
+        as `ledger --config` finds it: this path, else `$LEDGER_CONFIG`, else ./ledger.toml when
+        there is one (or settings already read, a `LedgerConfig`); its `[defaults]` are the
+        defaults of `submit` and `reconcile`, its `[providers]` where batches go. `base_url` is
+        where batches go (default: the provider's in the file, else `$OPENAI_BASE_URL`, else the
+        provider's own API); `poll_min`/`poll_max` bound the polling backoff of every batch this
+        object sends or reconciles."""
+        loaded = config if isinstance(config, LedgerConfig) else load_config(config)
         engine = open_ledger(resolve_url(db))
-        return cls(engine, base_url=base_url, poll_min=poll_min, poll_max=poll_max)
+        return cls(engine, config=loaded, base_url=base_url, poll_min=poll_min, poll_max=poll_max)
 
     def submit(
         self, input_path: str | os.PathLike[str], *, send: bool = True, **options: Any
     ) -> BuildPlan:
         """Build INPUT into shards and record the run (`options` are `BuildOptions` fields:
-        run_name or run, model, endpoint, system, max_output_tokens, json_mode, ...), then,
-        with `send`, upload and create its batches. Idempotent per run name and input."""
+        run_name or run, model, endpoint, system, max_output_tokens, json_mode, ...; those not
+        given come from `[defaults]`), then, with `send`, upload and create its batches.
+        Idempotent per run name and input."""
         if "run" in options:
             options["run_name"] = options.pop("run")
-        plan = build_run(self.engine, Path(input_path), BuildOptions(**options))
+        settings.check(options)
+        # The file's values are read (a system @FILE, a json_schema file) only when they count.
+        configured = {k: v for k, v in self._defaults("submit").items() if k not in options}
+        configured.pop("poll_min", None)  # how soon a sent batch is polled: self.poll_min
+        chosen = {**settings.as_fields(configured), **options}
+        provider = submit_provider(self.config, chosen.pop("provider", None))
+        plan = build_run(self.engine, Path(input_path), BuildOptions(provider=provider, **chosen))
         if send:
             self._send(plan.run_name)
         return plan
@@ -140,15 +165,23 @@ class Ledger:
         run: str | None = None,
         until_done: bool = False,
         timeout: float | None = None,
-        interval: float = 5.0,
+        interval: float | None = None,
         **options: Any,
     ) -> PassReport | None:
         """One reconcile pass, or with `until_done` passes until nothing is left to do (or
-        `timeout` seconds pass: LedgerError). `options` are `ReconcileOptions` fields
-        (poll_min, poll_max, concurrency, max_enqueued_tokens, ...)."""
-        defaults = {"poll_min": self.poll_min, "poll_max": self.poll_max}
-        settings = ReconcileOptions(run_name=run, base_url=self.base_url, **{**defaults, **options})
-        reconciler = Reconciler(self.engine, settings)
+        `timeout` seconds pass: LedgerError), `interval` seconds apart at most when nothing is
+        due. `options` are `ReconcileOptions` fields (poll_min, poll_max, concurrency,
+        max_enqueued_tokens, ...); those not given come from `[defaults]`."""
+        settings.check({**options, "interval": interval})
+        configured = dict(self._defaults("reconcile"))
+        wait: float = _first(interval, configured, "interval")
+        configured.pop("interval", None)
+        chosen = {**configured, "poll_min": self.poll_min, "poll_max": self.poll_max, **options}
+        reconciler = Reconciler(
+            self.engine,
+            ReconcileOptions(run_name=run, base_url=self.base_url, **chosen),
+            provider_for=batch_provider_for(self.config),
+        )
         if not until_done:
             return self._check(reconciler.run_pass())
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -157,7 +190,7 @@ class Ledger:
             if deadline is not None and time.monotonic() > deadline:
                 raise LedgerError(f"reconcile did not finish within {timeout:g} s")
             if reconciler.pending_jobs():
-                time.sleep(min(interval, max(reconciler.seconds_to_next_due(), 0.01)))
+                time.sleep(min(wait, max(reconciler.seconds_to_next_due(), 0.01)))
         return None
 
     def results(self, run: str, *, statuses: Sequence[str] | None = None) -> Iterator[Result]:
@@ -182,15 +215,21 @@ class Ledger:
     def cancel(self, target: str) -> dict[int, str]:
         """Cancel a run (by name) or a job (by id); returns each job's outcome."""
         job_ids = job_ids_for(self.engine, target)
-        return cancel_jobs(self.engine, job_ids, base_url=self.base_url)
+        provider_for = batch_provider_for(self.config)
+        return cancel_jobs(self.engine, job_ids, base_url=self.base_url, provider_for=provider_for)
 
     def chat_batch(self, requests: Sequence[Any], **options: Any) -> list[Any]:
         """`ledger.chat_batch` on this ledger: answers in input order (see docs/python.md)."""
         from ledger.chat.batch import chat_batch
 
         url = self.engine.url.render_as_string(hide_password=False)
-        settings = {"base_url": self.base_url, "poll_min": self.poll_min, "poll_max": self.poll_max}
-        return chat_batch(requests, db=url, **{**settings, **options})
+        given = {
+            "config": self.config,
+            "base_url": self.base_url,
+            "poll_min": self.poll_min,
+            "poll_max": self.poll_max,
+        }
+        return chat_batch(requests, db=url, **{**given, **options})
 
     def sql(self, query: str) -> QueryResult:
         """One read-only query (the same guard as `ledger sql`)."""
@@ -206,10 +245,28 @@ class Ledger:
         self.close()
 
     def _send(self, run: str) -> None:
-        self._check(send_run(self.engine, run, base_url=self.base_url, poll_min=self.poll_min))
+        report = send_run(
+            self.engine,
+            run,
+            base_url=self.base_url,
+            poll_min=self.poll_min,
+            provider_for=batch_provider_for(self.config),
+        )
+        self._check(report)
+
+    def _defaults(self, command: str) -> dict[str, Any]:
+        """`[defaults]` of the config file that apply to `command`, by parameter name."""
+        return self.config.command_defaults().get(command, {})
 
     @staticmethod
     def _check(report: PassReport) -> PassReport:
         if report.paused:
             raise PauseLoop(report.paused)
         return report
+
+
+def _first(given: Any, configured: Mapping[str, Any], name: str) -> Any:
+    """`given` unless None, else the config file's value, else the built-in default."""
+    if given is not None:
+        return given
+    return configured.get(name, settings.default(name))

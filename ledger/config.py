@@ -2,7 +2,8 @@
 adapter or a synchronous chat client, for the CLI and the Python API alike.
 
 The file is `--config FILE`, else `$LEDGER_CONFIG`, else `./ledger.toml` when there is one; none
-is needed. `[defaults]` gives defaults to `ledger submit` and `ledger reconcile` options;
+is needed. `[defaults]` gives defaults to the settings of `ledger submit`, `retry` and
+`reconcile` and of the Python API (each declared in ledger.settings, which checks them);
 `[providers.NAME]` says where a provider is and how to reach it. API keys never live in the file:
 a provider names the environment variable holding its key. Unknown keys are refused with the file
 and the key named, so a typo never silently does nothing. See docs/config.md.
@@ -18,19 +19,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ledger.chat.types import DEFAULT_TIMEOUT
-from ledger.errors import InputError, LedgerError
+from adapters.chat_types import DEFAULT_TIMEOUT
+from ledger.errors import ConfigError, InputError, MissingAPIKey
+from ledger.settings import SETTINGS
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
-    from ledger.chat.types import ChatClient
+    from adapters.chat_types import ChatClient
 
 #: The file looked for in the current directory, and the variable that can name another.
 CONFIG_FILE = "ledger.toml"
 CONFIG_ENV = "LEDGER_CONFIG"
 
 #: The provider `ledger submit` sends to when neither the option nor the file names one.
-DEFAULT_PROVIDER = "openai"
+DEFAULT_PROVIDER: str = SETTINGS["provider"].default
 
 #: Wire protocols a provider can speak: OpenAI's (api.openai.com, Ollama, vLLM, gateways) or
 #: Anthropic's.
@@ -45,43 +47,6 @@ _SECRET_KEYS = frozenset({"api_key", "key", "token", "secret", "password", "auth
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
-class DefaultKey:
-    """One `[defaults]` key: the command and option it sets, and the values it accepts."""
-
-    command: str
-    option: str
-    types: tuple[type, ...]
-    #: A file or directory, read relative to the config file.
-    path: bool = False
-
-
-#: Every `[defaults]` key. Names are the long options' (`--max-output-tokens`: max_output_tokens).
-DEFAULT_KEYS: dict[str, DefaultKey] = {
-    "provider": DefaultKey("submit", "provider", (str,)),
-    "model": DefaultKey("submit", "model", (str,)),
-    "endpoint": DefaultKey("submit", "endpoint", (str,)),
-    "system": DefaultKey("submit", "system", (str,)),
-    "max_output_tokens": DefaultKey("submit", "max_output_tokens", (int,)),
-    "temperature": DefaultKey("submit", "temperature", (int, float)),
-    "json": DefaultKey("submit", "json_mode", (bool,)),
-    "json_schema": DefaultKey("submit", "json_schema", (str,), path=True),
-    "max_requests": DefaultKey("submit", "max_requests", (int,)),
-    "max_bytes": DefaultKey("submit", "max_bytes", (int, str)),
-    "max_tokens_per_job": DefaultKey("submit", "max_tokens_per_job", (int,)),
-    "max_context": DefaultKey("submit", "max_context", (int,)),
-    "count_tokens": DefaultKey("submit", "count_tokens", (bool,)),
-    "workdir": DefaultKey("submit", "workdir", (str,), path=True),
-    "prices": DefaultKey("submit", "prices", (str,), path=True),
-    "interval": DefaultKey("reconcile", "interval", (int, float)),
-    "poll_min": DefaultKey("reconcile", "poll_min", (int, float)),
-    "poll_max": DefaultKey("reconcile", "poll_max", (int, float)),
-    "concurrency": DefaultKey("reconcile", "concurrency", (int,)),
-    "max_enqueued_tokens": DefaultKey("reconcile", "max_enqueued_tokens", (int,)),
-    "not_found_grace": DefaultKey("reconcile", "not_found_grace", (int, float)),
-    "lease_seconds": DefaultKey("reconcile", "lease_seconds", (int, float)),
-}
-
 #: Every `[providers.NAME]` key and the values it accepts.
 PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "kind": (str,),
@@ -94,10 +59,6 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "max_context_tokens": (dict,),
     "timeout": (int, float),
 }
-
-
-class MissingAPIKey(LedgerError):
-    """The environment variable that should hold a provider's key is not set."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +111,12 @@ class LedgerConfig:
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
 
     def command_defaults(self) -> dict[str, dict[str, Any]]:
-        """The defaults by command and option name (click's `default_map`)."""
+        """The defaults by command and parameter name (click's `default_map`)."""
         commands: dict[str, dict[str, Any]] = {}
         for key, value in self.defaults.items():
-            spec = DEFAULT_KEYS[key]
-            commands.setdefault(spec.command, {})[spec.option] = value
+            setting = SETTINGS[key]
+            for command in setting.commands:
+                commands.setdefault(command, {})[setting.param] = value
         return commands
 
     def provider_names(self) -> list[str]:
@@ -164,7 +126,7 @@ class LedgerConfig:
 
 def builtin_settings(name: str) -> ProviderSettings | None:
     """The settings a provider named `openai` or `anthropic` has without any file."""
-    from adapters import REGISTRY
+    from adapters.registry import REGISTRY
 
     if name == "openai":
         return ProviderSettings(
@@ -198,7 +160,7 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
 def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
     """Read and check the settings file `find_config(path)` names; empty settings when none.
 
-    InputError, naming the file and the key, for a missing file, bad TOML, an unknown key or a
+    ConfigError, naming the file and the key, for a missing file, bad TOML, an unknown key or a
     value of the wrong kind.
     """
     found = find_config(path)
@@ -207,11 +169,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
     try:
         document = tomllib.loads(found.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{found}: no such config file") from None
+        raise ConfigError(f"{found}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{found}: cannot read ({error})") from None
+        raise ConfigError(f"{found}: cannot read ({error})") from None
     except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{found}: not valid TOML ({error})") from None
+        raise ConfigError(f"{found}: not valid TOML ({error})") from None
     return parse_config(document, found)
 
 
@@ -230,11 +192,14 @@ def parse_config(document: Mapping[str, Any], path: Path) -> LedgerConfig:
 def _parse_defaults(section: Mapping[str, Any], path: Path) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for key, value in section.items():
-        spec = DEFAULT_KEYS.get(key)
-        if spec is None:
-            _unknown(path, key, "defaults", DEFAULT_KEYS)
-        _check_type(path, f"defaults.{key}", value, spec.types)
-        if spec.path:
+        setting = SETTINGS.get(key)
+        if setting is None:
+            _unknown(path, key, "defaults", SETTINGS)
+        _check_type(path, f"defaults.{key}", value, setting.toml_types())
+        problem = setting.problem(value)
+        if problem is not None:
+            raise ConfigError(f"{path}: defaults.{key}: {problem}")
+        if setting.kind == "path":
             # Relative paths in the file mean relative to the file, wherever ledger runs.
             value = str((path.resolve().parent / Path(value).expanduser()).resolve())
         checked[key] = value
@@ -249,31 +214,34 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
         _check_type(path, f"{where}.{key}", value, PROVIDER_KEYS[key])
     kind = section.get("kind") or (name if name in KINDS else "openai")
     if kind not in KINDS:
-        raise InputError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    base = builtin_settings(name) or ProviderSettings(name=name, kind=kind)
+        raise ConfigError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+    # A name a package registered (an entry point) may batch, as a built-in name may.
+    base = builtin_settings(name) or ProviderSettings(
+        name=name, kind=kind, batch=_has_batch_adapter(name)
+    )
     if base.kind != kind:
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
     env = section.get("api_key_env")
     if env is not None and not _ENV_NAME.fullmatch(env):
-        raise InputError(
+        raise ConfigError(
             f"{path}: {where}.api_key_env: {env!r} is not an environment variable name"
         )
     endpoint = section.get("chat_endpoint", base.chat_endpoint)
     if endpoint not in CHAT_ENDPOINTS or (kind == "anthropic" and "chat_endpoint" in section):
         allowed = "none for anthropic" if kind == "anthropic" else " or ".join(CHAT_ENDPOINTS)
-        raise InputError(f"{path}: {where}.chat_endpoint: {endpoint!r} ({allowed})")
+        raise ConfigError(f"{path}: {where}.chat_endpoint: {endpoint!r} ({allowed})")
     limits: dict[str, int] = {}
     for model, limit in section.get("max_context_tokens", {}).items():
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise InputError(
+            raise ConfigError(
                 f"{path}: {where}.max_context_tokens.{model}: expected a whole number of "
                 f"tokens, got {limit!r}"
             )
         limits[model] = limit
     timeout = section.get("timeout", base.timeout)
     if timeout <= 0:
-        raise InputError(f"{path}: {where}.timeout: must be more than 0 seconds")
+        raise ConfigError(f"{path}: {where}.timeout: must be more than 0 seconds")
     return replace(
         base,
         base_url=section.get("base_url", base.base_url),
@@ -289,7 +257,7 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
 
 def _table(value: Any, path: Path, where: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise InputError(f"{path}: {where} must be a table")
+        raise ConfigError(f"{path}: {where} must be a table")
     return value
 
 
@@ -298,7 +266,7 @@ def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> No
     is_bool_for_number = isinstance(value, bool) and bool not in types
     if is_bool_for_number or not isinstance(value, types):
         wanted = " or ".join(_TYPE_WORDS[t] for t in types)
-        raise InputError(f"{path}: {key}: expected {wanted}, got {value!r}")
+        raise ConfigError(f"{path}: {key}: expected {wanted}, got {value!r}")
 
 
 _TYPE_WORDS = {
@@ -315,11 +283,11 @@ def _unknown(
 ) -> NoReturn:
     name = f"{where}.{key}" if where else key
     if key in _SECRET_KEYS:
-        raise InputError(
+        raise ConfigError(
             f"{path}: {name}: keys never live in the config file; name the environment "
             "variable that holds it with api_key_env"
         )
-    raise InputError(f"{path}: unknown key {name!r} (known: {', '.join(known)})")
+    raise ConfigError(f"{path}: unknown key {name!r} (known: {', '.join(known)})")
 
 
 # -- the factory ---------------------------------------------------------------------------
@@ -337,21 +305,38 @@ def provider_settings(config: LedgerConfig, name: str | None = None) -> Provider
 
 
 def batch_provider(settings: ProviderSettings, base_url: str | None = None) -> BatchProvider:
-    """The batch adapter for a provider (`adapters.get_provider`), at `base_url` or the
-    provider's; InputError when the provider has batch = false or no adapter is registered."""
-    from adapters import get_provider
+    """The batch adapter for a provider (`adapters.registry.get_provider`), at `base_url` or the
+    provider's, with the key from its `api_key_env`; InputError when the provider has
+    batch = false or no adapter is registered, FatalError when its key variable is unset."""
+    from adapters.registry import get_provider
 
     check_batch_provider(settings)
-    return get_provider(settings.name, base_url or settings.base_url)
+    return get_provider(
+        settings.name, base_url or settings.base_url, api_key=batch_api_key(settings)
+    )
+
+
+def batch_api_key(settings: ProviderSettings) -> str | None:
+    """The key a batch adapter gets: from the provider's `api_key_env`. An unset variable is
+    MissingAPIKey, a FatalError: it pauses the reconciler as a refused key does."""
+    return settings.require_api_key()
+
+
+def _has_batch_adapter(name: str) -> bool:
+    from adapters.registry import REGISTRY
+
+    return name in REGISTRY
 
 
 def check_batch_provider(settings: ProviderSettings) -> None:
     """Refuse, before anything is built, a provider batch jobs cannot go to."""
-    from adapters import REGISTRY
+    from adapters.registry import provider_names
 
-    if settings.name not in REGISTRY:
-        known = ", ".join(sorted(REGISTRY))
-        raise InputError(f"provider {settings.name!r} has no batch adapter (known: {known})")
+    known = provider_names()
+    if settings.name not in known:
+        raise InputError(
+            f"provider {settings.name!r} has no batch adapter (known: {', '.join(known)})"
+        )
     if not settings.batch:
         raise InputError(f"provider {settings.name!r} is configured with batch = false")
 
@@ -367,12 +352,16 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
 
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:
     """What the reconciler builds adapters with: a job's provider, at the job's base URL, else
-    `--base-url`, else the provider's configured one."""
-    from adapters import get_provider
+    `--base-url`, else the provider's configured one, with the key from its `api_key_env`. A
+    provider with no settings at all (one an entry point added) gets no key: its factory finds
+    its own."""
+    from adapters.registry import get_provider
 
     def build(name: str, base_url: str | None) -> BatchProvider:
-        configured = config.providers.get(name)
-        return get_provider(name, base_url or (configured.base_url if configured else None))
+        settings = config.providers.get(name) or builtin_settings(name)
+        if settings is None:
+            return get_provider(name, base_url)
+        return get_provider(name, base_url or settings.base_url, api_key=batch_api_key(settings))
 
     return build
 
@@ -384,10 +373,14 @@ def chat_client(
     http_client: Any = None,
 ) -> ChatClient:
     """A synchronous chat client for a provider (key from its `api_key_env`); MissingAPIKey when
-    that variable is unset. `max_retries` None keeps the SDK's default."""
+    that variable is unset. `max_retries` None keeps the SDK's default. Every request is first
+    checked against the provider's `max_context_tokens` (`ContextGuard`, counted with tiktoken)."""
+    from ledger.chat.types import ContextGuard
+
     key = settings.require_api_key()
     # A server that needs no key (Ollama) still gets one: both SDKs insist on a string.
     api_key = key or "no-key-needed"
+    context_check = ContextGuard(dict(settings.max_context_tokens)).check
     if settings.kind == "anthropic":
         from adapters.anthropic.chat import AnthropicChatClient
 
@@ -396,7 +389,7 @@ def chat_client(
             base_url=settings.base_url,
             model=settings.model,
             provider=settings.name,
-            max_context_tokens=settings.max_context_tokens,
+            context_check=context_check,
             timeout=settings.timeout,
             max_retries=max_retries,
             http_client=http_client,
@@ -409,7 +402,7 @@ def chat_client(
         endpoint=settings.chat_endpoint,
         model=settings.model,
         provider=settings.name,
-        max_context_tokens=settings.max_context_tokens,
+        context_check=context_check,
         timeout=settings.timeout,
         max_retries=max_retries,
         http_client=http_client,

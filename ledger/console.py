@@ -1,23 +1,164 @@
-"""What `ledger reconcile` shows while it works: a live line on a terminal, plain lines
-otherwise (logs, CI), both from the same counts."""
+"""What the `ledger` command prints: aligned tables, CSV and JSON rows, times, the status report,
+a job's history, and the progress of `ledger reconcile` (a live line on a terminal, plain lines
+otherwise, both from the same counts).
+
+Only the standard library at import time: the CLI and the build's plan print through it, and
+neither should pay for the database layer to format a table.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import sys
 import threading
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
-from ledger.core.models import Job, Run
-from ledger.core.states import State
-from ledger.reconcile.engine import PassReport
+    from ledger.core.states import State
+    from ledger.reconcile.engine import PassReport
+
+#: The columns of each run's job table in `ledger status`.
+JOB_STATUS_COLUMNS = (
+    "job_id",
+    "run",
+    "shard",
+    "state",
+    "provider_status",
+    "requests",
+    "completed",
+    "failed",
+    "batch_id",
+    "age_s",
+)
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table; None shows as an empty cell."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in cells:
+        for i, value in enumerate(row):
+            widths[i] = max(widths[i], len(value))
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+    return "\n".join(lines)
+
+
+def format_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """CSV with a header row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def format_json_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A JSON array of one object per row."""
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def format_time(epoch: float | None) -> str:
+    """`2025-01-31 12:00:00.000Z` for Unix epoch seconds; '' for None."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+# -- status, show, history -----------------------------------------------------------------
+
+
+def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = None) -> str:
+    """`ledger status`: per run a summary line, its request outcomes and a table of its jobs."""
+    if not report:
+        return "no runs yet" if run_name is None else f"no run named {run_name!r}"
+    lines: list[str] = []
+    for run in report:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(run["job_states"].items()))
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(run["request_statuses"].items()))
+        lines.append(
+            f"run {run['run']}: {run['provider']} {run['model']} {run['endpoint']}, "
+            f"{run['requests']} requests, {len(run['jobs'])} jobs ({states or 'none'})"
+        )
+        if statuses:
+            lines.append(
+                f"  requests: {statuses}; tokens in {run['input_tokens']} "
+                f"out {run['output_tokens']}; cost {_cost(run['cost_usd'])}"
+            )
+        rows = [[job[c] for c in JOB_STATUS_COLUMNS] for job in run["jobs"]]
+        if rows:
+            lines.append(format_table(JOB_STATUS_COLUMNS, rows))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def format_job(job: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> str:
+    """`ledger show`: one job's fields (times readable), then its events."""
+    width = max(len(key) for key in job)
+    lines = []
+    for key, value in job.items():
+        shown = format_time(value) if key.endswith("_at") and value is not None else value
+        lines.append(f"{key.ljust(width)}  {'' if shown is None else shown}")
+    lines.append("\nevents:")
+    rows = [
+        [format_time(e["at"]), e["from_state"] or "-", e["to_state"], e["actor"], e["detail"]]
+        for e in events
+    ]
+    lines.append(format_table(["at", "from", "to", "actor", "detail"], rows))
+    return "\n".join(lines)
+
+
+def format_history(events: Sequence[Mapping[str, Any]]) -> str:
+    """`ledger history`: one line per state change."""
+    if not events:
+        return "no events yet"
+    columns = ["at", "job", "run", "from", "to", "actor"]
+    rows = [
+        [
+            format_time(e["at"]),
+            e["job_id"],
+            e["run"],
+            e["from_state"] or "-",
+            e["to_state"],
+            e["actor"],
+        ]
+        for e in events
+    ]
+    return format_table(columns, rows)
+
+
+# -- reconcile progress --------------------------------------------------------------------
 
 
 def state_counts(engine: Engine, run_name: str | None = None) -> dict[str, int]:
     """Jobs per state, in lifecycle order, only the states that have jobs."""
+    from sqlalchemy import func, select
+
+    from ledger.core.models import Job, Run
+    from ledger.core.states import State
+
     query = select(Job.state, func.count()).group_by(Job.state)
     if run_name is not None:
         query = query.join(Run, Run.id == Job.run_id).where(Run.name == run_name)
@@ -69,3 +210,8 @@ def install_stop_signals(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def _cost(amount: float | None) -> str:
+    # None: a normalized job's model has no price, so the run's cost is unknown, not $0.
+    return "unknown (no price for the model)" if amount is None else f"${amount:.4f}"

@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 
 from ledger.api import Ledger
+from ledger.console import format_table
 from ledger.emulator import Emulator, EmulatorConfig
 from ledger.errors import InputError
-from ledger.query.report import format_table
 from ledger.query.sql import run_readonly_query
 
 RUN = "demo"

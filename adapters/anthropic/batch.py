@@ -32,21 +32,19 @@ import httpx2
 import orjson
 from anthropic.types.messages import MessageBatch, MessageBatchRequestCounts
 
+from adapters.anthropic.custom_ids import batch_tag, has_tag, ledger_custom_id, tag_custom_id
 from adapters.anthropic.requests import (
     CHAT_ENDPOINT,
-    RequestSetError,
-    batch_tag,
     count_requests,
-    has_tag,
-    ledger_custom_id,
     read_request_set,
     request_set_path,
-    tag_custom_id,
     write_request_set,
 )
+from adapters.anthropic.translate import RequestSetError
 from adapters.base import (
     BatchSnapshot,
     FatalError,
+    MissingAPIKey,
     NotFound,
     OutcomeUnknown,
     ProviderError,
@@ -119,9 +117,11 @@ class AnthropicBatchProvider:
         http_client: httpx2.Client | None = None,
     ) -> None:
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-        self._api_key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not self._api_key:
-            raise FatalError("ANTHROPIC_API_KEY is not set")
+        # The caller reads the key: ledger.config from the provider's `api_key_env`, the
+        # registry's factory from the usual variable when it is given none.
+        if not api_key:
+            raise MissingAPIKey(f"no API key given for provider {self.name!r}")
+        self._api_key = api_key
         self._client = anthropic.Anthropic(
             api_key=self._api_key,
             base_url=self.base_url,

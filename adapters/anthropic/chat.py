@@ -8,23 +8,22 @@ message call creates nothing at the provider, so sending it again cannot duplica
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, cast
 
 import anthropic
 import httpx2
 
-from ledger.chat.types import (
+from adapters.chat_types import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
     ChatError,
     ChatRequest,
     ChatResult,
     ChatUsage,
-    ContextGuard,
+    ContextCheck,
     parse_json_answer,
-    sdk_errors,
 )
+from adapters.sdk_errors import sdk_errors
 from ledger.errors import InputError
 
 #: The Messages API needs an output limit; this one is used when the request names none.
@@ -35,7 +34,11 @@ JSON_INSTRUCTION = "Answer with one JSON object and nothing else: no prose, no c
 
 
 class AnthropicChatClient:
-    """`ledger.chat.types.ChatClient` over Anthropic's Messages API."""
+    """`adapters.chat_types.ChatClient` over Anthropic's Messages API.
+
+    `context_check` is run on each request, with its model, before it is sent (ledger.config
+    passes the tiktoken `ContextGuard` of the provider's `max_context_tokens`); None: no check,
+    and no estimate on the result."""
 
     def __init__(
         self,
@@ -44,7 +47,7 @@ class AnthropicChatClient:
         base_url: str | None = None,
         model: str | None = None,
         provider: str = "anthropic",
-        max_context_tokens: Mapping[str, int] | None = None,
+        context_check: ContextCheck | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
         http_client: httpx2.Client | None = None,
@@ -53,7 +56,7 @@ class AnthropicChatClient:
         self.base_url = base_url
         self.model = model
         self._api_key = api_key
-        self._guard = ContextGuard(dict(max_context_tokens or {}))
+        self._context_check = context_check
         self._client = anthropic.Anthropic(
             api_key=api_key,
             base_url=base_url,
@@ -73,7 +76,7 @@ class AnthropicChatClient:
         model = request.model or self.model
         if not model:
             raise InputError(f"no model: name one in the request or in [providers.{self.provider}]")
-        estimated = self._guard.check(request, model)
+        estimated = self._context_check(request, model) if self._context_check else None
         where = self.base_url or str(self._client.base_url)
         with sdk_errors(
             anthropic, api_key=self._api_key, where=where, base_error=anthropic.AnthropicError

@@ -21,6 +21,7 @@ from adapters.base import (
     BatchError,
     BatchSnapshot,
     FatalError,
+    MissingAPIKey,
     NotFound,
     OutcomeUnknown,
     ProviderError,
@@ -62,9 +63,11 @@ class OpenAIBatchProvider:
         http_client: httpx2.Client | None = None,
     ) -> None:
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not self._api_key:
-            raise FatalError("OPENAI_API_KEY is not set")
+        # The caller reads the key: ledger.config from the provider's `api_key_env`, the
+        # registry's factory from the usual variable when it is given none.
+        if not api_key:
+            raise MissingAPIKey(f"no API key given for provider {self.name!r}")
+        self._api_key = api_key
         self._client = openai.OpenAI(
             api_key=self._api_key,
             base_url=self.base_url,

@@ -10,33 +10,39 @@ after a timeout cannot duplicate anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import httpx2
 import openai
 
-from ledger.build.bodies import CHAT, RESPONSES, resolve_endpoint
-from ledger.chat.types import (
+from adapters.chat_types import (
+    CHAT,
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
+    RESPONSES,
     ChatError,
     ChatRequest,
     ChatResult,
     ChatUsage,
-    ContextGuard,
+    ContextCheck,
     EmbeddingResult,
     parse_json_answer,
-    sdk_errors,
+    resolve_endpoint,
 )
+from adapters.openai.lines import read_body
+from adapters.sdk_errors import sdk_errors
 from ledger.errors import InputError
-from ledger.results.schema import read_body
 
 T = TypeVar("T")
 
 
 class OpenAIChatClient:
-    """`ledger.chat.types.ChatClient` over OpenAI's chat completions or responses endpoint."""
+    """`adapters.chat_types.ChatClient` over OpenAI's chat completions or responses endpoint.
+
+    `context_check` is run on each request, with its model, before it is sent (ledger.config
+    passes the tiktoken `ContextGuard` of the provider's `max_context_tokens`); None: no check,
+    and no estimate on the result."""
 
     def __init__(
         self,
@@ -46,7 +52,7 @@ class OpenAIChatClient:
         endpoint: str = "chat",
         model: str | None = None,
         provider: str = "openai",
-        max_context_tokens: Mapping[str, int] | None = None,
+        context_check: ContextCheck | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
         http_client: httpx2.Client | None = None,
@@ -58,7 +64,7 @@ class OpenAIChatClient:
             raise InputError(f"chat endpoint: {endpoint!r} is not chat or responses")
         self.model = model
         self._api_key = api_key
-        self._guard = ContextGuard(dict(max_context_tokens or {}))
+        self._context_check = context_check
         # OpenAI's reasoning models take only max_completion_tokens; compatible servers know
         # the older max_tokens best.
         self._limit_name = "max_completion_tokens" if provider == "openai" else "max_tokens"
@@ -82,7 +88,7 @@ class OpenAIChatClient:
         model = request.model or self.model
         if not model:
             raise InputError(f"no model: name one in the request or in [providers.{self.provider}]")
-        estimated = self._guard.check(request, model)
+        estimated = self._context_check(request, model) if self._context_check else None
         if self.endpoint == RESPONSES:
             sent = self._call(
                 cast(Any, self._client.responses).create, **self._responses_params(request, model)

@@ -2,7 +2,8 @@
 
 A simple row becomes a body in the endpoint's own parameter names (`max_output_tokens` for
 responses, `max_completion_tokens` for chat, and so on). A ready line is checked and passed through
-byte for byte. Each check failure is a `RowProblem` naming the field.
+byte for byte. Each check failure is a `RowProblem` naming the field. The endpoint names are
+`ledger.build.endpoints`; the options every row shares are `ledger.build.body_options`.
 """
 
 from __future__ import annotations
@@ -10,20 +11,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+# The endpoints and the body options are defined beside this module; importers of this module
+# find them here too (the `as` form re-exports them).
+from ledger.build.body_options import BodyOptions as BodyOptions
+from ledger.build.body_options import JsonSchemaFormat as JsonSchemaFormat
+from ledger.build.body_options import read_json_schema as read_json_schema
+from ledger.build.body_options import read_system_option as read_system_option
+from ledger.build.body_options import text_format_for
+from ledger.build.endpoints import CHAT as CHAT
+from ledger.build.endpoints import EMBEDDINGS as EMBEDDINGS
+from ledger.build.endpoints import ENDPOINTS as ENDPOINTS
+from ledger.build.endpoints import RESPONSES as RESPONSES
+from ledger.build.endpoints import resolve_endpoint as resolve_endpoint
 from ledger.errors import InputError
-
-#: Endpoint names accepted by `--endpoint`, and the URL each stands for.
-ENDPOINTS: dict[str, str] = {
-    "responses": "/v1/responses",
-    "chat": "/v1/chat/completions",
-    "embeddings": "/v1/embeddings",
-}
-RESPONSES, CHAT, EMBEDDINGS = ENDPOINTS["responses"], ENDPOINTS["chat"], ENDPOINTS["embeddings"]
 
 #: What the Batch API accepts as a custom_id here (the provider also needs uniqueness per file).
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -40,7 +44,7 @@ METADATA_MAX_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512
 EMBEDDING_INPUTS_PER_REQUEST = 2048
 
 
-class RowProblem(Exception):
+class RowProblem(InputError):
     """One bad input row: which field (if any) and what is wrong with it."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
@@ -52,97 +56,6 @@ class RowProblem(Exception):
         """`input.jsonl:17: field "custom_id": duplicate of line 3`."""
         where = f'field "{self.field}": ' if self.field else ""
         return f"{source}:{line_number}: {where}{self.message}"
-
-
-def read_system_option(value: str) -> str:
-    """`--system TEXT`, or `--system @FILE` for the text of a UTF-8 file."""
-    if not value.startswith("@"):
-        return value
-    path = Path(value[1:])
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"--system: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"--system: {path}: cannot read ({error})") from None
-
-
-def read_json_schema(path: str | Path) -> JsonSchemaFormat:
-    """`--json-schema FILE`: a JSON Schema, or `{name, schema, strict?, description?}`."""
-    path = Path(path)
-    try:
-        document = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise InputError(f"--json-schema: {path}: no such file") from None
-    except (OSError, orjson.JSONDecodeError) as error:
-        raise InputError(f"--json-schema: {path}: not a JSON file ({error})") from None
-    if not isinstance(document, dict):
-        raise InputError(f"--json-schema: {path}: must hold a JSON object")
-    if isinstance(document.get("schema"), dict) and "name" in document:
-        name, schema = document["name"], document["schema"]
-        strict, description = document.get("strict", True), document.get("description")
-    else:
-        name, schema, strict, description = path.stem, document, True, None
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name))[:64] or "schema"
-    if not isinstance(strict, bool) or not isinstance(description, str | None):
-        raise InputError(f"--json-schema: {path}: strict must be true/false, description text")
-    return JsonSchemaFormat(name=name, schema=schema, strict=strict, description=description)
-
-
-def resolve_endpoint(value: str) -> str:
-    """The endpoint URL for a name (`chat`) or URL (`/v1/chat/completions`)."""
-    if value in ENDPOINTS:
-        return ENDPOINTS[value]
-    if value in ENDPOINTS.values():
-        return value
-    names = ", ".join(ENDPOINTS)
-    raise InputError(f'--endpoint: unknown endpoint "{value}" (choose {names})')
-
-
-@dataclass(frozen=True)
-class JsonSchemaFormat:
-    """Structured output: the schema the model's JSON must follow."""
-
-    name: str
-    schema: dict[str, Any]
-    strict: bool = True
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class BodyOptions:
-    """How simple rows become bodies: endpoint, defaults and output format for every row."""
-
-    endpoint: str = RESPONSES
-    model: str | None = None
-    system: str | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    json_mode: bool = False
-    json_schema: JsonSchemaFormat | None = None
-
-    def check(self) -> None:
-        """Refuse options the endpoint has no use for, or that contradict each other."""
-        if self.json_mode and self.json_schema is not None:
-            raise InputError("--json and --json-schema: choose one")
-        if self.max_output_tokens is not None and self.max_output_tokens < 1:
-            raise InputError("--max-output-tokens: must be at least 1")
-        if self.temperature is not None and not 0 <= self.temperature <= 2:
-            raise InputError("--temperature: must be between 0 and 2")
-        if self.endpoint == EMBEDDINGS:
-            for option, value in self.shaping_options().items():
-                if value:
-                    raise InputError(f"{option}: the embeddings endpoint has no such parameter")
-
-    def shaping_options(self) -> dict[str, object]:
-        """The options that shape a generated body (they do not apply to ready lines)."""
-        return {
-            "--system": self.system,
-            "--max-output-tokens": self.max_output_tokens,
-            "--temperature": self.temperature,
-            "--json": self.json_mode,
-            "--json-schema": self.json_schema,
-        }
 
 
 @dataclass(slots=True)
@@ -287,7 +200,7 @@ class RowBuilder:
             parameters["max_completion_tokens" if chat else "max_output_tokens"] = cap
         if temperature is not None:
             parameters["temperature"] = temperature
-        text_format = _text_format(self.options)
+        text_format = text_format_for(self.options)
         if text_format is not None:
             if chat:
                 parameters["response_format"] = text_format["chat"]
@@ -314,21 +227,6 @@ class RowBuilder:
         else:
             _check_text(value, field)
         return {"model": model, "input": value}
-
-
-def _text_format(options: BodyOptions) -> dict[str, dict[str, Any]] | None:
-    """The JSON output format in each endpoint's own words, or None for plain text."""
-    if options.json_mode:
-        return {"chat": {"type": "json_object"}, "responses": {"type": "json_object"}}
-    schema = options.json_schema
-    if schema is None:
-        return None
-    described = {"description": schema.description} if schema.description else {}
-    chat = {"name": schema.name, **described, "schema": schema.schema, "strict": schema.strict}
-    return {
-        "chat": {"type": "json_schema", "json_schema": chat},
-        "responses": {"type": "json_schema", **chat},
-    }
 
 
 def _check_text(value: Any, field: str) -> None:

@@ -6,90 +6,94 @@ staging directory beside the run directory, and only when every line was valid d
 run in one transaction, move the staging directory into place and commit. So a bad line leaves
 nothing behind: no run, no jobs, no run directory. Building the same input with the same options
 under the same run name again reports the recorded plan and changes nothing.
+
+The plan it reports is `ledger.build.plan`, the run directory's manifest.json is
+`ledger.build.manifest`, and staging and moving into place are `ledger.build.run_directory`.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import re
 import shutil
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from ledger.build.bodies import RESPONSES, BodyOptions, JsonSchemaFormat, resolve_endpoint
+from ledger import settings
+from ledger.build.body_options import BodyOptions, JsonSchemaFormat
+from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
-from ledger.build.record import (
-    find_run,
-    insert_jobs,
-    insert_requests,
-    insert_run,
-    load_jobs,
-)
-from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, Shard, ShardLimits
+from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
+from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
+from ledger.build.plan_format import format_plan, human_bytes
+from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
+from ledger.build.run_directory import make_staging_dir, move_into_place, resolve_workdir
+from ledger.build.shards import ShardLimits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
-from ledger.config import DEFAULT_PROVIDER
-from ledger.core.db import sqlite_path
-from ledger.core.durable import fsync_directory, write_durably
+from ledger.core.durable import write_durably
 from ledger.errors import InputError
-from ledger.query.report import format_table
-from ledger.usage.pricing import (
-    CostEstimate,
-    ModelUsage,
-    PriceTable,
-    estimate_cost,
-    load_price_table,
-)
+from ledger.usage.pricing import load_price_table
+
+# Names other modules import from here; they live in the modules named above.
+__all__ = [
+    "BuildOptions",
+    "build_run",
+    "format_plan",
+    "human_bytes",
+    "input_sha256",
+    "manifest_job",
+    "recorded_plan",
+    "resolve_workdir",
+    "run_name_for",
+]
 
 #: Run names become directory names.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """Everything `ledger submit` can say about how to build a run."""
+    """Everything `ledger submit` can say about how to build a run. The defaults of the fields
+    that are settings (all but run_name, limit and skip_invalid) are declared in ledger.settings."""
 
     #: The run's name; the input file's stem when not given.
     run_name: str | None = None
     #: The batch provider the jobs go to: a name in `adapters.REGISTRY`. The shards are
     #: OpenAI-format lines whatever it is; an adapter translates them at upload if it must.
-    provider: str = DEFAULT_PROVIDER
+    provider: str = settings.default("provider")
     #: The default model (rows and ready lines may name theirs).
-    model: str | None = None
+    model: str | None = settings.default("model")
     #: `responses`, `chat`, `embeddings` or a URL; None: responses, or the ready lines' url.
-    endpoint: str | None = None
+    endpoint: str | None = settings.default("endpoint")
     #: System prompt text (instructions for responses, a system message for chat).
-    system: str | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
+    system: str | None = settings.default("system")
+    max_output_tokens: int | None = settings.default("max_output_tokens")
+    temperature: float | None = settings.default("temperature")
     #: JSON mode (`json_object`).
-    json_mode: bool = False
+    json_mode: bool = settings.default("json")
     #: Structured output.
-    json_schema: JsonSchemaFormat | None = None
-    max_requests: int = MAX_REQUESTS_PER_BATCH
-    max_bytes: int = MAX_BYTES_PER_BATCH
-    max_tokens_per_job: int | None = None
+    json_schema: JsonSchemaFormat | None = settings.default("json_schema")
+    max_requests: int = settings.default("max_requests")
+    max_bytes: int = settings.default("max_bytes")
+    max_tokens_per_job: int | None = settings.default("max_tokens_per_job")
     #: Refuse a request whose input (plus max output) tokens exceed this.
-    max_context: int | None = None
+    max_context: int | None = settings.default("max_context")
     #: Take only the first N requests.
     limit: int | None = None
     #: Report bad rows and leave them out, instead of refusing the input.
     skip_invalid: bool = False
-    count_tokens: bool = True
+    count_tokens: bool = settings.default("count_tokens")
     #: Where `runs/<run>/` goes; default: the SQLite file's directory, else the current one.
-    workdir: Path | None = None
+    workdir: Path | None = settings.default("workdir")
     #: A price file replacing or adding models of the packaged table (else $LEDGER_PRICES).
-    prices: Path | None = None
+    prices: Path | None = settings.default("prices")
 
     def recorded(self) -> dict[str, Any]:
         """The options that shape the built files, as stored in `runs.options` and compared on
@@ -138,67 +142,6 @@ class BuildOptions:
         )
 
 
-@dataclass(frozen=True)
-class JobPlan:
-    """One built job: a shard file and what it holds."""
-
-    job_id: int
-    shard_index: int
-    model: str
-    path: Path
-    sha256: str
-    bytes: int
-    requests: int
-    est_input_tokens: int
-    #: Sum of its requests' max output tokens; None when one has no maximum.
-    max_output_tokens: int | None
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    """A built run as the ledger holds it: what will be sent, and what it should cost."""
-
-    run_id: int
-    run_name: str
-    provider: str
-    endpoint: str
-    model: str
-    input_path: Path
-    input_sha256: str
-    run_dir: Path
-    options: dict[str, Any]
-    jobs: tuple[JobPlan, ...]
-    #: None when tokens were not counted.
-    cost: CostEstimate | None
-    #: True when the run was already recorded and nothing was built now.
-    existing: bool = False
-    #: Rows left out by `--skip-invalid` (0 for an existing run: not recorded).
-    skipped: int = 0
-    warnings: tuple[str, ...] = ()
-    #: Seconds spent building the shards and recording the run.
-    timings: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def request_count(self) -> int:
-        """Requests in all jobs."""
-        return sum(job.requests for job in self.jobs)
-
-    @property
-    def bytes(self) -> int:
-        """Bytes of all shard files."""
-        return sum(job.bytes for job in self.jobs)
-
-    @property
-    def est_input_tokens(self) -> int:
-        """Estimated input tokens of all jobs."""
-        return sum(job.est_input_tokens for job in self.jobs)
-
-    @property
-    def manifest_path(self) -> Path:
-        """The run's manifest.json."""
-        return self.run_dir / MANIFEST
-
-
 def build_run(
     engine: Engine,
     input_path: str | Path,
@@ -223,11 +166,7 @@ def build_run(
         return recorded_plan(engine, name, prices, expect=(source_path, options))
     workdir = resolve_workdir(engine, options.workdir)
     run_dir = workdir / "runs" / name
-    # Staged beside runs/, so a failed build leaves not even an empty runs/ directory behind.
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".ledger-build-{name}-", dir=workdir))
-    except OSError as error:
-        raise InputError(f"--workdir: cannot write in {workdir} ({error.strerror})") from None
+    staging = make_staging_dir(workdir, name)
     built: Built | None = None
     try:
         with _cyclic_gc_paused():
@@ -272,20 +211,6 @@ def run_name_for(input_path: Path, given: str | None) -> str:
         return given
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", input_path.stem).strip("-._")[:200]
     return stem or "run"
-
-
-def resolve_workdir(engine: Engine, override: Path | None) -> Path:
-    """Where `runs/` lives: as given, beside a SQLite ledger file, or the current directory."""
-    if override is not None:
-        workdir = Path(override).expanduser().resolve()
-    else:
-        database = sqlite_path(engine.url.render_as_string(hide_password=True))
-        workdir = database.parent if database is not None else Path.cwd().resolve()
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"--workdir: cannot create {workdir} ({error.strerror})") from None
-    return workdir
 
 
 def _record(
@@ -334,220 +259,14 @@ def _record(
                 ),
             )
             built.spool.close()
-            manifest = _manifest(
+            manifest = manifest_bytes(
                 engine, run_id, name, source_path, options, built, job_ids, run_dir
             )
             write_durably(staging / MANIFEST, manifest)
-            _move_into_place(engine, staging, run_dir)
+            move_into_place(engine, staging, run_dir)
             moved = True
     except BaseException:
         if moved:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_id
-
-
-def _manifest(
-    engine: Engine,
-    run_id: int,
-    name: str,
-    source_path: Path,
-    options: BuildOptions,
-    built: Built,
-    job_ids: Mapping[int, int],
-    run_dir: Path,
-) -> bytes:
-    """manifest.json: the run and its jobs as the ledger records them."""
-    shard_dir = run_dir / SHARD_DIR
-    return orjson.dumps(
-        {
-            "ledger": engine.url.render_as_string(hide_password=True),
-            "run": {
-                "id": run_id,
-                "name": name,
-                "provider": options.provider,
-                "endpoint": built.endpoint,
-                "model": built.model,
-                "input_path": str(source_path.resolve()),
-                "input_sha256": built.input_sha256,
-                "request_count": sum(s.requests for s in built.shards),
-                "skipped": built.skipped,
-            },
-            "options": options.recorded(),
-            "jobs": [
-                manifest_job(job_ids[shard.index], shard, shard_dir / shard.path.name)
-                for shard in built.shards
-            ],
-        },
-        option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
-    )
-
-
-def manifest_job(job_id: int, shard: Shard, path: Path) -> dict[str, Any]:
-    """One job's entry in a run's manifest.json."""
-    return {
-        "job_id": job_id,
-        "shard_index": shard.index,
-        "model": shard.model,
-        "path": str(path),
-        "sha256": shard.sha256,
-        "bytes": shard.bytes,
-        "requests": shard.requests,
-        "est_input_tokens": shard.est_input_tokens,
-        "max_output_tokens": shard.max_output_tokens,
-    }
-
-
-def _move_into_place(engine: Engine, staging: Path, run_dir: Path) -> None:
-    """Rename the staging directory to the run directory, replacing only our own leftovers."""
-    if not run_dir.parent.exists():
-        run_dir.parent.mkdir(parents=True)
-        fsync_directory(run_dir.parent.parent)
-    if run_dir.exists():
-        # The ledger has no such run (checked in this transaction), so a directory here is the
-        # leftover of a submit that died between this rename and its commit, or someone else's.
-        if not _left_by_this_ledger(engine, run_dir):
-            raise InputError(
-                f"{run_dir} exists but the ledger has no run {run_dir.name!r}: "
-                "move it away or choose another --run"
-            )
-        shutil.rmtree(run_dir)
-    staging.rename(run_dir)
-    fsync_directory(run_dir.parent)
-
-
-def _left_by_this_ledger(engine: Engine, run_dir: Path) -> bool:
-    try:
-        manifest = orjson.loads((run_dir / MANIFEST).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return False
-    return manifest.get("ledger") == engine.url.render_as_string(hide_password=True)
-
-
-def input_sha256(path: Path, display: str) -> str:
-    """The SHA-256 of a whole input file."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    except FileNotFoundError:
-        raise InputError(f"{display}: no such file") from None
-    return digest.hexdigest()
-
-
-def recorded_plan(
-    engine: Engine,
-    name: str,
-    prices: PriceTable,
-    *,
-    expect: tuple[Path, BuildOptions] | None = None,
-) -> BuildPlan:
-    """The plan of a recorded run; with `expect`, refuse unless it holds that input and options."""
-    with engine.connect() as connection:
-        run = find_run(connection, name)
-        if run is None:
-            raise InputError(f"no run named {name!r}")
-        jobs = load_jobs(connection, run.id)
-    options = dict(run.options or {})
-    if expect is not None:
-        _check_same_submission(run, *expect)
-    job_plans = tuple(
-        JobPlan(
-            job_id=job.id,
-            shard_index=job.shard_index,
-            model=job.model,
-            path=Path(job.input_path),
-            sha256=job.input_sha256,
-            bytes=job.input_bytes,
-            requests=job.request_count,
-            est_input_tokens=job.est_input_tokens,
-            max_output_tokens=detail.get("max_output_tokens"),
-        )
-        for job, detail in jobs
-    )
-    cost = None
-    if options.get("count_tokens", True):
-        cost = estimate_cost(
-            prices,
-            (ModelUsage(j.model, j.est_input_tokens, j.max_output_tokens) for j in job_plans),
-        )
-    run_dir = job_plans[0].path.parent.parent if job_plans else Path(run.input_path).parent
-    return BuildPlan(
-        run_id=run.id,
-        run_name=run.name,
-        provider=run.provider,
-        endpoint=run.endpoint,
-        model=run.model,
-        input_path=Path(run.input_path),
-        input_sha256=run.input_sha256,
-        run_dir=run_dir,
-        options=options,
-        jobs=job_plans,
-        cost=cost,
-        existing=expect is not None,
-    )
-
-
-def _check_same_submission(run: Any, input_path: Path, options: BuildOptions) -> None:
-    """Refuse a resubmission under `run`'s name unless input and options are the same."""
-    digest = input_sha256(input_path, str(input_path))
-    if digest != run.input_sha256:
-        raise InputError(
-            f"run {run.name!r} already exists with a different input ({run.input_path}, "
-            f"sha256 {run.input_sha256[:12]}; {input_path} has {digest[:12]}): "
-            "choose another --run name"
-        )
-    if run.provider != options.provider:
-        raise InputError(
-            f"run {run.name!r} already exists for provider {run.provider!r}, not "
-            f"{options.provider!r}: choose another --run name"
-        )
-    recorded = orjson.loads(orjson.dumps(run.options or {}))
-    given = orjson.loads(orjson.dumps(options.recorded()))
-    changed = sorted(k for k in set(recorded) | set(given) if recorded.get(k) != given.get(k))
-    if changed:
-        what = ", ".join(f"{k}: {recorded.get(k)!r} then, {given.get(k)!r} now" for k in changed)
-        raise InputError(
-            f"run {run.name!r} already exists with other options ({what}): "
-            "choose another --run name"
-        )
-
-
-def human_bytes(count: int) -> str:
-    """`532 B`, `14.2 kB`, `199.8 MB` (decimal units, as the provider counts)."""
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-def format_plan(plan: BuildPlan) -> str:
-    """The plan as `ledger submit` prints it: totals, one line per job, the estimated cost."""
-    tokens = f"{plan.est_input_tokens:,} est. input tokens" if plan.cost else "tokens not counted"
-    lines = [
-        f"run {plan.run_name}: {len(plan.jobs)} job{'s' * (len(plan.jobs) != 1)}, "
-        f"{plan.request_count:,} requests, {human_bytes(plan.bytes)}, {tokens}",
-        f"  {plan.provider} {plan.endpoint}, model {plan.model}; files in {plan.run_dir}",
-    ]
-    columns = ["job", "shard", "model", "requests", "bytes", "est_tokens", "file"]
-    rows = [
-        [
-            job.job_id,
-            job.shard_index,
-            job.model,
-            job.requests,
-            job.bytes,
-            job.est_input_tokens if plan.cost else "",
-            job.path.name,
-        ]
-        for job in plan.jobs
-    ]
-    lines.append(format_table(columns, rows))
-    if plan.cost is None:
-        lines.append("estimated cost: unknown (token counting was off)")
-    else:
-        lines.append(f"estimated cost: {plan.cost.describe()}")
-    return "\n".join(lines)

@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ledger.build.bodies import (
-    RESPONSES,
-    BatchRequest,
-    ReadyLineChecker,
-    RowBuilder,
-    RowProblem,
-    resolve_endpoint,
-)
+from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowBuilder, RowProblem
+from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool

@@ -1,14 +1,19 @@
 """Opening a ledger: engine, SQLite pragmas, write transactions, migrations to head.
 
 `open_ledger()` is the one place a database is opened, and it always upgrades the schema to the
-newest migration, so no user ever runs a migrate step by hand.
+newest migration, so no user ever runs a migrate step by hand. It is also where a database ledger
+cannot use is reported: a URL, scheme, driver, path or schema revision that is wrong raises
+ConfigError; a server that cannot be reached, StorageError. Either is one line naming the database.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Double, create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
@@ -16,11 +21,19 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from ledger.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
 #: The database used when neither `--db` nor `LEDGER_DB` names one.
 DEFAULT_DB = "ledger.db"
 
 #: How long a writer waits for SQLite's write lock before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: `user:password@` in a URL, whether or not SQLAlchemy can parse the rest.
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 def resolve_url(target: str | os.PathLike[str] | None = None) -> str:
@@ -31,19 +44,63 @@ def resolve_url(target: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{Path(chosen).expanduser().resolve()}"
 
 
+def parse_url(url: str) -> URL:
+    """The SQLAlchemy URL `url` spells; ConfigError when it spells none."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"{shown_url(url)}: not a database URL (give a path, sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DATABASE)"
+        ) from None
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as it may be printed: without its password, even when it does not parse."""
+    if not isinstance(url, str):
+        return url.render_as_string(hide_password=True)
+    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+def _where(url: URL) -> str:
+    """How an error names the database: a SQLite file by its path, any other by its URL."""
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return shown_url(url)
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for any other database."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
     return Path(parsed.database)
 
 
 def create_ledger_engine(url: str) -> Engine:
-    """An engine with the ledger's connection settings, without touching the schema."""
-    engine = create_engine(url)
+    """An engine with the ledger's connection settings, without touching the schema;
+    ConfigError for a scheme SQLAlchemy does not know or a driver that is not installed."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    parsed = parse_url(url)
+    try:
+        engine = create_engine(parsed)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"{shown_url(parsed)}: unknown database scheme {parsed.drivername!r} "
+            "(ledger runs on sqlite:/// and postgresql+psycopg://)"
+        ) from None
+    except ImportError as error:
+        postgresql = parsed.get_backend_name() == "postgresql"
+        hint = "; pip install 'ledger[postgres]'" if postgresql else ""
+        raise ConfigError(
+            f"{shown_url(parsed)}: the {parsed.drivername} driver is not installed ({error}){hint}"
+        ) from error
+    except ArgumentError as error:
+        raise ConfigError(f"{shown_url(parsed)}: {error}") from error
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -73,10 +130,60 @@ def open_ledger(target: str | os.PathLike[str] | None = None) -> Engine:
     url = resolve_url(target)
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _prepare_sqlite_file(path)
     engine = create_ledger_engine(url)
-    upgrade_to_head(engine)
+    try:
+        upgrade_to_head(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    # SQLite itself only says "unable to open database file".
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a ledger database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot create {path.parent} ({error.strerror})") from error
+
+
+#: Words of a PostgreSQL server refusing what the URL names (a database, a user, a password), as
+#: opposed to no server answering at all. libpq gives connection errors no SQLSTATE to go by.
+_REFUSED_BY_SERVER = ("does not exist", "authentication failed", "password", "pg_hba.conf")
+
+
+@contextmanager
+def database_errors(url: str | URL) -> Iterator[None]:
+    """Report the database failing to open as one line: ConfigError when the URL names
+    something unusable (a file that is not a SQLite database, a PostgreSQL database or user the
+    server refuses), StorageError when the database cannot be reached or used right now."""
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    try:
+        yield
+    except DatabaseError as error:
+        if type(error) not in (DatabaseError, OperationalError):
+            raise  # an integrity or programming error is a bug, not the user's database
+        parsed = parse_url(url) if isinstance(url, str) else url
+        reason = _first_line(error.orig if error.orig is not None else error)
+        if parsed.get_backend_name() == "sqlite":
+            where = _where(parsed)
+            if type(error) is DatabaseError:  # "file is not a database"
+                raise ConfigError(f"{where}: not a SQLite database ({reason})") from error
+            if "unable to open" in reason:
+                raise ConfigError(f"{where}: cannot open the database file ({reason})") from error
+            raise StorageError(f"{where}: {reason}") from error
+        if any(words in reason for words in _REFUSED_BY_SERVER):
+            raise ConfigError(f"{shown_url(parsed)}: {reason}") from error
+        raise StorageError(f"{shown_url(parsed)}: cannot reach the database ({reason})") from error
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def alembic_config() -> Any:
@@ -91,14 +198,33 @@ def alembic_config() -> Any:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Apply every migration not yet applied; a no-op on a current database."""
+    """Apply every migration not yet applied; a no-op on a current database. ConfigError when
+    the database is at a revision these migrations do not know (a newer ledger's)."""
     from alembic import command
+    from alembic.util.exc import CommandError
 
     config = alembic_config()
-    with engine.connect() as connection:
+    with database_errors(engine.url), engine.connect() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        try:
+            command.upgrade(config, "head")
+        except CommandError as error:
+            # The database records a revision none of our migrations has: a newer ledger
+            # upgraded it, or it is not a ledger. Upgrading it anyway could only do harm.
+            connection.rollback()
+            revision = _recorded_revision(connection)
+            known = f"schema revision {revision!r}" if revision else _first_line(error)
+            raise ConfigError(
+                f"{_where(engine.url)}: the database is at {known}, which this version of "
+                "ledger does not know (did a newer ledger upgrade it?)"
+            ) from error
         connection.commit()
+
+
+def _recorded_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return ", ".join(MigrationContext.configure(connection).get_current_heads()) or None
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from ledger.errors import StorageError
+
 
 class State(StrEnum):
     """Where one provider batch (a job) stands."""
@@ -66,7 +68,7 @@ IN_FLIGHT: frozenset[State] = frozenset({State.SUBMITTED, State.IN_PROGRESS})
 TERMINAL: frozenset[State] = frozenset({State.NORMALIZED})
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(StorageError, ValueError):
     """A state change the transition table does not allow."""
 
 

@@ -20,13 +20,14 @@ from sqlalchemy.engine import Connection
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent
 from ledger.core.states import PROVIDER_FINAL, State, check_transition
+from ledger.errors import StorageError
 
 #: Default lease length. It must outlive the longest provider call (the SDK's own timeout is
 #: 600 s), so a slow upload is never mistaken for a dead reconciler.
 DEFAULT_LEASE_SECONDS = 900.0
 
 
-class StaleWrite(RuntimeError):
+class StaleWrite(StorageError, RuntimeError):
     """A guarded update matched no row: the job moved on, or our lease was lost or taken over."""
 
 

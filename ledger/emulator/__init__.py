@@ -11,7 +11,6 @@ and Anthropic messages routes. See docs/emulator.md.
         emu.stats()["batches"]["created"]
 """
 
-from ledger.emulator.answers import answer_text, count_tokens, embedding_vector
 from ledger.emulator.config import (
     ANTHROPIC_ROUTE_NAMES,
     FAULT_KINDS,
@@ -20,6 +19,8 @@ from ledger.emulator.config import (
     EmulatorConfig,
     FaultRule,
 )
+from ledger.emulator.echo import answer_text, count_tokens
+from ledger.emulator.embedding_answers import embedding_vector
 from ledger.emulator.scenarios import SCENARIO_HEADER, SCENARIO_METADATA_KEY
 from ledger.emulator.server import Emulator, run_until_signalled
 

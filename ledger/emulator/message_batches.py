@@ -6,7 +6,7 @@ a cancel (the client's, or the `cancel` scenario's) goes `in_progress -> canceli
 one stage later. At the end every request has one result line: `succeeded` with a `Message`,
 `errored` (the `request_failures` / `all_fail` share, or params the Messages API would refuse),
 or `canceled` / `expired` for the requests the batch never reached. The routes are in
-`ledger.emulator.anthropic_routes`.
+`ledger.emulator.anthropic_routes`, the `Message` answers in `ledger.emulator.message_answers`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.emulator.answers import answer_text, count_tokens, cut_to_tokens, schema_instance
 from ledger.emulator.config import EmulatorConfig
+from ledger.emulator.echo import digest_hex
 from ledger.emulator.errors import ApiError, bad_request
+from ledger.emulator.message_answers import message, params_problem
 from ledger.emulator.store import MessageBatchRecord
 
 #: Stages a batch spends `in_progress`, and `canceling`, before it ends.
@@ -31,26 +32,6 @@ WINDOW_SECONDS = 24 * 3600
 
 _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _CUSTOM_ID_RULE = "^[a-zA-Z0-9_-]{1,64}$"
-# The Messages API params the emulator accepts; others answer an `errored` result.
-_PARAMS = frozenset(
-    {
-        "model",
-        "max_tokens",
-        "messages",
-        "system",
-        "temperature",
-        "top_p",
-        "top_k",
-        "stop_sequences",
-        "metadata",
-        "output_config",
-        "tools",
-        "tool_choice",
-        "thinking",
-        "service_tier",
-        "stream",
-    }
-)
 _FAILURES = (
     ("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
     ("api_error", "Internal server error"),
@@ -218,7 +199,7 @@ def _end(batch: MessageBatchRecord, config: EmulatorConfig, at: float, *, not_ru
         else:
             problem = params_problem(request["params"])
             if problem is None and _fraction(key + ":fail") < batch.plan.failure_rate:
-                problem = _FAILURES[int(_hex(key + ":kind", 8), 16) % len(_FAILURES)]
+                problem = _FAILURES[int(digest_hex(key + ":kind", 8), 16) % len(_FAILURES)]
             if problem is not None:
                 error = {"type": problem[0], "message": problem[1]}
                 result = {"type": "errored", "error": {"type": "error", "error": error}}
@@ -238,110 +219,9 @@ def _ran(batch: MessageBatchRecord, seed: int) -> set[str]:
     if batch.done_fraction is None:
         return set(ids)
     done = round(batch.done_fraction * len(ids))
-    ids.sort(key=lambda cid: _hex(f"{seed}:{batch.id}:{cid}:order", 16))
+    ids.sort(key=lambda cid: digest_hex(f"{seed}:{batch.id}:{cid}:order", 16))
     return set(ids[:done])
 
 
-# -- answers ------------------------------------------------------------------------------------
-
-
-def params_problem(params: dict[str, Any]) -> tuple[str, str] | None:
-    """The `invalid_request_error` the Messages API would answer these params with, if any."""
-    for key in params:
-        if key not in _PARAMS:
-            return "invalid_request_error", f"{key}: Extra inputs are not permitted"
-    if not isinstance(params.get("model"), str) or not params["model"]:
-        return "invalid_request_error", "model: Field required"
-    max_tokens = params.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
-        return "invalid_request_error", "max_tokens: Field required"
-    messages = params.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "invalid_request_error", "messages: Field required"
-    for index, item in enumerate(messages):
-        if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
-            return (
-                "invalid_request_error",
-                f"messages.{index}.role: Input should be 'user' or 'assistant'",
-            )
-        if not isinstance(item.get("content"), str | list):
-            return "invalid_request_error", f"messages.{index}.content: Field required"
-    if params.get("stream"):
-        return "invalid_request_error", "stream: streaming is not supported in Message Batches"
-    temperature = params.get("temperature")
-    if temperature is not None and not (
-        isinstance(temperature, int | float) and 0 <= temperature <= 1
-    ):
-        return "invalid_request_error", "temperature: Input should be less than or equal to 1"
-    return None
-
-
-def message(params: dict[str, Any], key: str) -> dict[str, Any]:
-    """The deterministic `Message` answering one request's params (as `answer_text` echoes)."""
-    text = answer_text(_prompt(params))
-    output_format = (params.get("output_config") or {}).get("format")
-    if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
-        text = json.dumps(schema_instance(output_format.get("schema"), text=text))
-    stop_reason, stop_sequence = "end_turn", None
-    for sequence in params.get("stop_sequences") or ():
-        if isinstance(sequence, str) and sequence and sequence in text:
-            text, stop_reason, stop_sequence = (
-                text[: text.index(sequence)],
-                "stop_sequence",
-                sequence,
-            )
-            break
-    visible, truncated = cut_to_tokens(text, params["max_tokens"])
-    if truncated:
-        stop_reason, stop_sequence = "max_tokens", None
-    return {
-        "id": f"msg_01{_hex(key + ':msg', 22)}",
-        "type": "message",
-        "role": "assistant",
-        "model": params["model"],
-        "content": [{"type": "text", "text": visible, "citations": None}],
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "stop_details": None,
-        "container": None,
-        "usage": {
-            "input_tokens": _input_tokens(params),
-            "output_tokens": count_tokens(visible),
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "server_tool_use": None,
-            "service_tier": "batch",
-        },
-    }
-
-
-def _prompt(params: dict[str, Any]) -> str:
-    users = [m for m in params["messages"] if m.get("role") == "user"] or params["messages"]
-    return _text(users[-1].get("content"))
-
-
-def _input_tokens(params: dict[str, Any]) -> int:
-    # A stand-in like the chat estimate: 3 per message and its text, the system, 3 to prime.
-    system = params.get("system")
-    tokens = 3 + count_tokens(_text(system)) if system else 3
-    return tokens + sum(3 + count_tokens(_text(m.get("content"))) for m in params["messages"])
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return ""
-    return " ".join(
-        block["text"]
-        for block in content
-        if isinstance(block, dict) and isinstance(block.get("text"), str)
-    )
-
-
 def _fraction(key: str) -> float:
-    return int(_hex(key, 13), 16) / 16**13
-
-
-def _hex(key: str, length: int) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:length]
+    return int(digest_hex(key, 13), 16) / 16**13

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.emulator.answers import TokenUsage, answer, failure
+from ledger.emulator.answers import answer, failure
 from ledger.emulator.config import EmulatorConfig, check_scenario
+from ledger.emulator.echo import TokenUsage
 from ledger.emulator.store import BatchPlan, BatchRecord
 from ledger.emulator.validation import InputRequest
 

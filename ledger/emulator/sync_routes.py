@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from ledger.emulator.answers import answer, count_tokens, json_format
+from ledger.emulator.answers import answer
 from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig
+from ledger.emulator.echo import count_tokens, json_format
 from ledger.emulator.errors import ApiError, bad_request, missing_parameter
 from ledger.emulator.routes import Request, Response, json_response
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from adapters.base import scrub
 from ledger.chat.types import ChatRequest
 from ledger.config import LedgerConfig, ProviderSettings, chat_client, provider_settings
-from ledger.core.db import alembic_config, open_ledger, resolve_url, schema_revision
+from ledger.core.db import alembic_config, open_ledger, resolve_url, schema_revision, shown_url
 from ledger.errors import LedgerError
 from ledger.usage.tokens import load_encoding, tiktoken_cache_dir
 
@@ -55,10 +55,9 @@ def run_checks(config: LedgerConfig, db: str | None = None) -> list[CheckResult]
 def check_database(target: str | None = None) -> list[CheckResult]:
     """The database opens and upgrades (`open_ledger`), and its schema is at the newest head."""
     from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import make_url
 
     url = resolve_url(target)
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = shown_url(url)
     try:
         engine = open_ledger(url)
     except Exception as error:

@@ -1,12 +1,8 @@
-"""Read-side queries behind `ledger status`, `ledger show` and `ledger history`, and the plain
-text table they print with."""
+"""Read-side queries behind `ledger status`, `ledger show`, `ledger history` and `ledger cancel`
+(how they are printed is ledger.console's)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,19 +10,6 @@ from sqlalchemy.engine import Engine
 
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, JobEvent, Request, Run
-
-JOB_STATUS_COLUMNS = (
-    "job_id",
-    "run",
-    "shard",
-    "state",
-    "provider_status",
-    "requests",
-    "completed",
-    "failed",
-    "batch_id",
-    "age_s",
-)
 
 
 def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str, Any]]:
@@ -127,43 +110,6 @@ def recent_events(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
             .limit(limit)
         ).mappings()
         return [dict(r) for r in reversed(list(rows))]
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned text table; None shows as an empty cell."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [len(c) for c in columns]
-    for row in cells:
-        for i, value in enumerate(row):
-            widths[i] = max(widths[i], len(value))
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend(
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    )
-    return "\n".join(lines)
-
-
-def format_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def format_json_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
 
 
 def job_ids_for(engine: Engine, target: str) -> list[int]:

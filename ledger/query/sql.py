@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ledger.core.db import sqlite_path
+from ledger.core.db import create_ledger_engine, database_errors, sqlite_path
+from ledger.errors import InputError
 
 #: Default time budget for one query, in seconds.
 DEFAULT_TIME_BUDGET = 10.0
@@ -31,7 +32,7 @@ _QUERY_START = re.compile(
 )
 
 
-class QueryRefused(ValueError):
+class QueryRefused(InputError, ValueError):
     """The query is not a single read-only statement, or ran past its time budget."""
 
 
@@ -89,12 +90,12 @@ def _run_sqlite(path: Path, query: str, time_budget: float) -> QueryResult:
 
 def _run_other(url: str, query: str, time_budget: float) -> QueryResult:
     # PostgreSQL: a read-only transaction with a statement timeout, always rolled back.
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    engine = create_engine(url)
+    engine = create_ledger_engine(url)
     try:
-        with engine.connect() as connection:
+        with database_errors(url), engine.connect() as connection:
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(time_budget * 1000)}")
             try:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from ledger.core.durable import publish
+from ledger.errors import ProviderError
 
 ZIP_MAGIC = b"PK\x03\x04"
 #: Total uncompressed bytes an archive may inflate to (the Batch API's own output limit is far
@@ -25,11 +26,11 @@ MAX_UNCOMPRESSED_BYTES = 4 << 30
 MAX_COMPRESSION_RATIO = 200
 
 
-class CorruptDownload(Exception):
+class CorruptDownload(ProviderError):
     """The downloaded bytes are not a whole result file (cut off, or not JSONL)."""
 
 
-class UnsafeArchive(Exception):
+class UnsafeArchive(ProviderError):
     """A ZIP archive that tries to escape its directory or inflate beyond the caps."""
 
 

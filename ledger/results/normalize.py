@@ -7,13 +7,16 @@ The steps, a function each:
    what each request asked for).
 2. `_attach_request_rows`: find each input request's `requests` row and its line number.
 3. `_park_provider_lines`: read the output and error files once, normalizing each line as it is
-   read and parking the record by custom_id; a line naming no input request is quarantined.
+   read (with the `ResultReader` of the job's provider) and parking the record by custom_id; a
+   line naming no input request is quarantined.
 4. `_write_results`: walk the inputs in order and write the results file (temp, fsync, rename).
-5. `_record`: one short transaction moves the job to `normalized` and updates every request row.
+5. `_record`: one short transaction moves the job to `normalized` and updates every request row
+   (`ledger.results.request_rows`).
 
 A crash before step 5 commits leaves the job `downloaded` and its files merely rewritten by the
 next attempt, so normalizing is idempotent. The rules (missing, quarantine, conflicts, failed
-batches) are documented for users in `docs/results.md`.
+batches) are documented for users in `docs/results.md`; what a request no line answered ends as
+is `ledger.results.unanswered`.
 """
 
 from __future__ import annotations
@@ -21,65 +24,39 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from operator import itemgetter
 from pathlib import Path
-from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Engine
 
+from adapters.registry import result_reader
+from adapters.results import ResultReader
 from ledger.core.durable import publish
-from ledger.core.models import Job, JobEvent, Request, Run
-from ledger.core.states import PROVIDER_FINAL, State
+from ledger.core.models import Job, Request, Run
+from ledger.core.states import State
 from ledger.core.store import Lease, StaleWrite, advance
 from ledger.errors import LedgerError
 from ledger.results.joinindex import InputRequest, JoinIndex
-from ledger.results.quarantine import Quarantine, provider_files
+from ledger.results.quarantine import Quarantine
+from ledger.results.request_rows import ROWS_PER_BATCH, write_request_rows
 from ledger.results.schema import (
-    CANCELLED,
-    EXPIRED,
-    FAILED,
-    MISSING,
     RANK,
     STATUSES,
-    SUCCEEDED,
+    Answer,
     Outcome,
     UnreadableLine,
     build_result,
-    parse_provider_line,
     request_flags,
     unanswered_result,
 )
+from ledger.results.unanswered import BatchEnd, batch_end
 from ledger.usage.pricing import Price, PriceTable, load_price_table, request_cost
-
-#: The error of a request no provider line answered, in a batch that did not fail as a whole.
-MISSING_ERROR: dict[str, str | None] = {
-    "code": "missing_result",
-    "message": "the provider returned no line for this request in its output or error file",
-}
-
-#: The status and error of every request of a batch that ended cancelled or expired with no
-#: result file at all (cancelled while validating, or before it was ever sent): none of its
-#: requests ran. When the provider did write files, a request without a line stays `missing`.
-NOT_RUN_ERRORS: dict[str, tuple[str, dict[str, str | None]]] = {
-    State.CANCELLED.value: (
-        CANCELLED,
-        {"code": "batch_cancelled", "message": "the batch was cancelled before this request ran"},
-    ),
-    State.EXPIRED.value: (
-        EXPIRED,
-        {"code": "batch_expired", "message": "the batch expired before this request ran"},
-    ),
-}
 
 #: How many custom_ids the event detail lists when lines conflict (the count is always whole).
 CONFLICTS_LISTED = 20
-
-# Requests are looked up and updated this many at a time: few round trips, bounded memory.
-_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -112,11 +89,11 @@ class _JobContext:
     batch_id: str | None
     input_path: Path
     provider_paths: tuple[Path, ...]
+    #: Reads the provider's lines: the reader of the job's `provider`.
+    reader: ResultReader
     json_by_default: bool
-    #: Set when the batch failed as a whole: every unanswered request fails with this error.
-    batch_failure: dict[str, str | None] | None
-    #: The provider-final state of a batch that left no result file at all (else None).
-    ended_without_files: str | None
+    #: How the batch ended: what a request no line answered ends as.
+    end: BatchEnd
     #: The job's model's price; None: unknown, so the job's cost is unknown.
     price: Price | None = None
 
@@ -205,7 +182,7 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
         if job.state != State.DOWNLOADED.value:
             raise StaleWrite(f"job {job_id} is {job.state}, not {State.DOWNLOADED.value}")
         options = connection.execute(select(Run.options).where(Run.id == job.run_id)).scalar_one()
-        ended_as, failure = _batch_end(connection, job)
+        end = batch_end(connection, job)
     options = options or {}
     return _JobContext(
         job_id=job.id,
@@ -215,56 +192,10 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
         batch_id=job.batch_id,
         input_path=Path(job.input_path),
         provider_paths=tuple(Path(p) for p in (job.output_path, job.error_path) if p),
+        reader=result_reader(job.provider),
         json_by_default=bool(options.get("json_mode")) or options.get("json_schema") is not None,
-        batch_failure=failure,
-        ended_without_files=None if job.output_path or job.error_path else ended_as,
+        end=end,
     )
-
-
-def _batch_end(connection: Connection, job: Any) -> tuple[str | None, dict[str, str | None] | None]:
-    """How the job's batch ended, and the error every request gets when it failed as a whole."""
-    # The last event into a provider-final state says how the batch ended (a batch retried after
-    # `token_limit_exceeded` failed once, then ended otherwise).
-    event = connection.execute(
-        select(JobEvent.to_state, JobEvent.detail)
-        .where(JobEvent.job_id == job.id, JobEvent.to_state.in_([s.value for s in PROVIDER_FINAL]))
-        .order_by(JobEvent.id.desc())
-        .limit(1)
-    ).first()
-    final = event.to_state if event is not None else job.provider_status
-    if final != State.FAILED.value:
-        return final, None
-    return final, batch_error(event.detail if event is not None else None, job.last_error)
-
-
-def batch_error(detail: Any, last_error: str | None) -> dict[str, str | None]:
-    """The error given to every request of a batch the provider rejected as a whole.
-
-    Read from the failure event's detail (`errors`, as the Batch object's `{data: [{code,
-    message, line}]}` or a plain list, or an `error`), else from the job's `last_error`.
-    """
-    entries: list[dict[str, Any]] = []
-    if isinstance(detail, dict):
-        errors = detail.get("errors")
-        if isinstance(errors, dict):
-            errors = errors.get("data")
-        if isinstance(errors, list):
-            entries = [entry for entry in errors if isinstance(entry, dict)]
-        elif isinstance(detail.get("error"), dict):
-            entries = [detail["error"]]
-        elif isinstance(detail.get("error"), str) and not last_error:
-            last_error = detail["error"]
-    if entries:
-        parts = []
-        for entry in entries[:10]:
-            where = f"line {entry['line']}: " if entry.get("line") is not None else ""
-            parts.append(f"{where}{entry.get('message') or entry.get('code')}")
-        code = next((str(e["code"]) for e in entries if e.get("code")), "batch_failed")
-        return {"code": code, "message": "; ".join(parts)}
-    return {
-        "code": "batch_failed",
-        "message": last_error or "the provider rejected the batch as a whole",
-    }
 
 
 def _index_inputs(index: JoinIndex, input_path: Path, *, json_by_default: bool) -> None:
@@ -298,8 +229,8 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
         for row_id, line_number, custom_id in connection.execute(by_job):
             index.attach_row(custom_id, row_id, line_number)
         left = index.unattached()
-        for start in range(0, len(left), _BATCH):
-            ids = left[start : start + _BATCH]
+        for start in range(0, len(left), ROWS_PER_BATCH):
+            ids = left[start : start + ROWS_PER_BATCH]
             for row_id, line_number, custom_id in connection.execute(by_custom_id, {"ids": ids}):
                 index.attach_row(custom_id, row_id, line_number)
     left = index.unattached()
@@ -311,22 +242,28 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
 
 
 def _park_provider_lines(index: JoinIndex, job: _JobContext, quarantine_path: Path) -> int:
+    # The files are plain JSONL: a ZIP delivery was flattened (and capped) at download
+    # (`ledger.reconcile.downloads.finish_download`).
     quarantine = Quarantine(quarantine_path)
+    parse_line = job.reader.parse_line
     try:
-        for source, file in provider_files(job.provider_paths):
-            for number, raw in enumerate(file, 1):
-                if raw.isspace():
-                    continue
-                try:
-                    outcome = parse_provider_line(raw)
-                except UnreadableLine as error:
-                    quarantine.add(source, number, None, str(error), raw)
-                    continue
-                request = index.lookup(outcome.custom_id)
-                if request is None:
-                    quarantine.add(source, number, outcome.custom_id, "custom_id not in input", raw)
-                    continue
-                _park(index, request, outcome, job)
+        for path in job.provider_paths:
+            source = str(path)
+            with path.open("rb") as file:
+                for number, raw in enumerate(file, 1):
+                    if raw.isspace():
+                        continue
+                    try:
+                        outcome = parse_line(raw)
+                    except UnreadableLine as error:
+                        quarantine.add(source, number, None, str(error), raw)
+                        continue
+                    request = index.lookup(outcome.custom_id)
+                    if request is None:
+                        reason = "custom_id not in input"
+                        quarantine.add(source, number, outcome.custom_id, reason, raw)
+                        continue
+                    _park(index, request, outcome, job)
         index.finish_parking()
     finally:
         quarantine.close()
@@ -334,8 +271,11 @@ def _park_provider_lines(index: JoinIndex, job: _JobContext, quarantine_path: Pa
 
 
 def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobContext) -> None:
+    body = outcome.body
+    answer = job.reader.read_body(body, request.flags) if body is not None else Answer()
     record = build_result(
         outcome,
+        answer,
         flags=request.flags,
         model=job.model,
         batch_id=job.batch_id,
@@ -351,7 +291,7 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
     usage = record["usage"]
     # Priced per request, from the body's own usage: cache writes and long-context bands
     # are per request, and the normalized usage keeps neither.
-    cost = request_cost(job.price, (outcome.body or {}).get("usage"))
+    cost = request_cost(job.price, (body or {}).get("usage"))
     tokens = (
         (usage["input_tokens"], usage["output_tokens"], usage["cached_tokens"], cost)
         if usage
@@ -360,17 +300,9 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
     index.park(request.position, orjson.dumps(record), rank, status, record["http_status"], tokens)
 
 
-def _unanswered(job: _JobContext) -> tuple[str, dict[str, str | None]]:
-    if job.batch_failure is not None:
-        return FAILED, job.batch_failure
-    if job.ended_without_files in NOT_RUN_ERRORS:
-        return NOT_RUN_ERRORS[job.ended_without_files]
-    return MISSING, MISSING_ERROR
-
-
 def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
     tally = _Tally(counts=dict.fromkeys(STATUSES, 0))
-    status, error = _unanswered(job)
+    status, error = job.end.unanswered()
     with path.open("wb", buffering=1 << 20) as out:
         for row in index.in_order():
             parked = row.parked
@@ -399,62 +331,6 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
     return tally
 
 
-# A request row is taken by the job that carried it last: a row already updated by a newer job
-# (a retry) is left alone, the same "newest job wins" rule `ledger results` applies.
-_UPDATE_REQUEST = (
-    update(Request)
-    .where(Request.id == bindparam("b_row"), Request.job_id <= bindparam("b_job"))
-    .values(
-        job_id=bindparam("b_job"),
-        status=bindparam("b_status"),
-        http_status=bindparam("b_http_status"),
-        error_code=bindparam("b_error_code"),
-        error_message=bindparam("b_error_message"),
-        input_tokens=bindparam("b_input_tokens"),
-        output_tokens=bindparam("b_output_tokens"),
-    )
-)
-
-
-def _request_updates(index: JoinIndex, job: _JobContext) -> Iterator[dict[str, Any]]:
-    unanswered_status, unanswered_error = _unanswered(job)
-    for row in index.in_order():
-        parked = row.parked
-        if parked is None:
-            status, http_status, error, tokens = unanswered_status, None, unanswered_error, None
-        else:
-            status, http_status = parked.status, parked.http_status
-            tokens = (parked.input_tokens, parked.output_tokens)
-            # Only failures carry an error; their records are small, so read them back.
-            error = orjson.loads(index.record(parked))["error"] if status != SUCCEEDED else None
-        yield {
-            "b_row": row.request_row,
-            "b_job": job.job_id,
-            "b_status": status,
-            "b_http_status": http_status,
-            "b_error_code": error["code"] if error else None,
-            "b_error_message": error["message"] if error else None,
-            "b_input_tokens": tokens[0] if tokens else None,
-            "b_output_tokens": tokens[1] if tokens else None,
-        }
-
-
-def _execute_many(connection: Connection, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
-    # Straight to the driver's executemany, in batches: SQLAlchemy's per-row parameter handling
-    # cost more than SQLite's own work for 50,000 rows (measured: 0.40 s against 0.21 s).
-    compiled = statement.compile(dialect=connection.dialect)
-    names = compiled.positiontup if compiled.positional else None
-    as_params = itemgetter(*names) if names else None
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(as_params(row) if as_params else row)
-        if len(batch) == _BATCH:
-            connection.exec_driver_sql(str(compiled), batch)
-            batch = []
-    if batch:
-        connection.exec_driver_sql(str(compiled), batch)
-
-
 def _record(
     engine: Engine, lease: Lease, job: _JobContext, index: JoinIndex, summary: NormalizeSummary
 ) -> None:
@@ -478,4 +354,4 @@ def _record(
             output_tokens=summary.output_tokens,
             cost_usd=summary.cost_usd,
         )
-        _execute_many(connection, _UPDATE_REQUEST, _request_updates(index, job))
+        write_request_rows(connection, index, job.job_id, job.end.unanswered())

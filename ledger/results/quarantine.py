@@ -1,40 +1,16 @@
-"""Reading a provider's output and error files, and keeping the lines that are no result.
+"""The provider lines that are no result, kept whole with the reason.
 
-The files are JSON lines; some OpenAI-compatible providers deliver a ZIP archive of them instead,
-which is read member by member, streaming. Lines that name no input request are never dropped:
-they go whole to a quarantine file, with the reason.
+A line that names no input request (unreadable, or a custom_id the input does not have) is never
+dropped: it goes to a quarantine file beside the results, with where it came from and why.
 """
 
 from __future__ import annotations
 
 import os
-import zipfile
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 import orjson
-
-_ZIP_MAGIC = b"PK\x03\x04"
-
-
-def provider_files(paths: Iterable[Path]) -> Iterator[tuple[str, IO[bytes]]]:
-    """Each of these output/error files, open for reading, with a name for where lines came from.
-
-    A file that is a ZIP archive (some OpenAI-compatible providers deliver one) gives each of its
-    members in turn, streamed, named `path!member`.
-    """
-    for path in paths:
-        with path.open("rb") as file:
-            zipped = file.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
-        if not zipped:
-            with path.open("rb") as file:
-                yield str(path), file
-            continue
-        with zipfile.ZipFile(path) as archive:
-            for name in sorted(n for n in archive.namelist() if not n.endswith("/")):
-                with archive.open(name) as member:
-                    yield f"{path}!{name}", member
 
 
 class Quarantine:

@@ -76,7 +76,9 @@ def test_without_a_key_submit_builds_then_pauses_with_one_line(tmp_path: Path) -
     write_jsonl("in.jsonl", prompts(2))
     result = submit("in.jsonl", *MODEL, send=True)
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[-1] == "error: paused: OPENAI_API_KEY is not set"
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: paused: $OPENAI_API_KEY is not set (the key of provider openai)"
+    )
     assert (tmp_path / "runs" / "in" / "batch_inputs" / "shard-0001.jsonl").exists()
 
 

@@ -16,6 +16,7 @@ from ledger.build.bodies import JsonSchemaFormat
 from ledger.chat.types import (
     ChatClient,
     ChatRequest,
+    ContextGuard,
     ContextTooLong,
     InvalidJSONAnswer,
     ProviderStatusError,
@@ -45,15 +46,18 @@ def client_for(
     *,
     key: str = KEY,
     max_context_tokens: dict[str, int] | None = None,
+    checked: bool = True,
 ) -> ChatClient:
-    """A client of `endpoint` (chat, responses or Anthropic's messages), no SDK retries."""
+    """A client of `endpoint` (chat, responses or Anthropic's messages), no SDK retries, with
+    the tiktoken context check ledger.config gives every client."""
     root = emu if isinstance(emu, str) else emu.url
+    context_check = ContextGuard(max_context_tokens or {}).check if checked else None
     if endpoint == "messages":
         return AnthropicChatClient(
             api_key=key,
             base_url=root,
             model="claude-haiku-4-5",
-            max_context_tokens=max_context_tokens,
+            context_check=context_check,
             max_retries=0,
             timeout=10.0,
         )
@@ -62,7 +66,7 @@ def client_for(
         base_url=root + "/v1",
         endpoint=endpoint,
         model="gpt-4o-mini",
-        max_context_tokens=max_context_tokens,
+        context_check=context_check,
         max_retries=0,
         timeout=10.0,
     )
@@ -196,6 +200,16 @@ def test_a_request_over_max_context_tokens_is_refused_before_any_call(endpoint: 
         with pytest.raises(ContextTooLong):
             client.chat(ChatRequest.prompt("hello", max_output_tokens=45))
         assert emu.stats()["requests"] == before
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_client_without_a_context_check_sends_as_is_with_no_estimate(endpoint: str) -> None:
+    """The context check is handed in by the caller (ledger.config gives the tiktoken one): a
+    client built without one sends the request and reports no estimate."""
+    with running() as emu:
+        result = client_for(emu, endpoint, checked=False).chat(ChatRequest.prompt(QUESTION))
+        assert result.text == answer_text(QUESTION)
+        assert result.estimated_input_tokens is None
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -17,8 +17,10 @@ KEY = "sk-proj-LEAKCANARY-4f9a1c0d2b7e"
 SECRET_PART = "LEAKCANARY"
 
 
-def run(tmp_path: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPENAI_API_KEY": key}
+def run(
+    tmp_path: Path, key: str, *args: str, key_variable: str = "OPENAI_API_KEY"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, key_variable: key}
     env.pop("LEDGER_CRASH_AT", None)
     return subprocess.run(
         [LEDGER, "--db", str(tmp_path / "ledger.db"), *args],
@@ -97,6 +99,37 @@ def test_the_key_appears_nowhere_after_a_whole_lifecycle_and_a_refusal(
     assert "refused the credentials (401)" in refused.stderr
     outputs.append(refused)
 
+    for number, output in enumerate(outputs):
+        assert_no_secret(output.stdout + output.stderr, f"the output of command {number}")
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert_no_secret(path.read_bytes().decode("utf-8", "replace"), str(path))
+
+
+def test_a_key_named_by_api_key_env_carries_a_run_to_normalized_and_leaks_nowhere(
+    tmp_path: Path,
+) -> None:
+    """[providers.openai] api_key_env = "MY_KEY" with only MY_KEY set: submit and reconcile
+    reach `normalized` against a server that takes only that key, and the key is nowhere."""
+    assert "OPENAI_API_KEY" not in os.environ
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({"id": f"r{i}", "prompt": f"hi {i}"}) + "\n" for i in range(3))
+    )
+    with Emulator(EmulatorConfig(api_key=KEY, polls_per_stage=1)).start() as guard:
+        (tmp_path / "ledger.toml").write_text(
+            f'[providers.openai]\napi_key_env = "MY_KEY"\nbase_url = "{guard.base_url}"\n'
+        )
+        outputs = [
+            run(tmp_path, KEY, *command, key_variable="MY_KEY")
+            for command in (
+                ("submit", "in.jsonl", "--model", "gpt-4o-mini", "--poll-min", "0"),
+                ("reconcile", "--until-done", "-v", "--poll-min", "0", "--interval", "0.05"),
+                ("sql", "--json", "select state from jobs"),
+            )
+        ]
+        assert guard.stats()["batches"]["created"] == 1
+    assert all(o.returncode == 0 for o in outputs), [o.stderr for o in outputs]
+    assert json.loads(outputs[2].stdout) == [{"state": "normalized"}]
     for number, output in enumerate(outputs):
         assert_no_secret(output.stdout + output.stderr, f"the output of command {number}")
     for path in tmp_path.rglob("*"):

@@ -248,6 +248,7 @@ def ensure_run(
     endpoint: str = RESPONSES,
     model: str = "gpt-4o-mini",
     options: dict[str, Any] | None = None,
+    provider: str = "openai",
 ) -> int:
     """The id of the run with this name, inserted first when there is none."""
     with engine.begin() as connection:
@@ -258,7 +259,7 @@ def ensure_run(
             insert(Run)
             .values(
                 name=name,
-                provider="openai",
+                provider=provider,
                 endpoint=endpoint,
                 model=model,
                 input_path=f"{name}.jsonl",
@@ -299,14 +300,18 @@ def downloaded_job(
     first_line: int = 1,
     parent_job_id: int | None = None,
     requests: str = "insert",
+    provider: str = "openai",
 ) -> DownloadedJob:
     """Write the shard and the provider's files, record the job and walk it to `downloaded`.
 
     `output` / `errors` of None mean the provider had no such file; a str element is written as a
     raw line. `requests`: "insert" adds a pending row per input line (numbered from `first_line`),
     "repoint" moves the run's existing rows to this job (a retry job), "keep" leaves them alone.
+    `provider` names the job's provider, whose reader reads the lines.
     """
-    run_id = ensure_run(engine, run, endpoint=endpoint, model=model, options=options)
+    run_id = ensure_run(
+        engine, run, endpoint=endpoint, model=model, options=options, provider=provider
+    )
     run_dir = root / "runs" / run
     shard = write_jsonl(run_dir / "shards" / f"shard-{shard_index:04d}.jsonl", inputs)
     paths: dict[str, str | None] = {}
@@ -328,7 +333,7 @@ def downloaded_job(
             actor="test",
             run_id=run_id,
             shard_index=shard_index,
-            provider="openai",
+            provider=provider,
             endpoint=endpoint,
             model=model,
             input_path=str(shard),

@@ -1,5 +1,6 @@
-"""Anthropic request sets: chat bodies translate into Messages API params (or are refused with a
-reason), custom_ids map reversibly into Anthropic's alphabet, and Anthropic's limits hold."""
+"""Anthropic request sets: chat bodies translate into Messages API params or are refused with a
+reason (`translate.py`), custom_ids map reversibly into Anthropic's alphabet (`custom_ids.py`),
+and Anthropic's limits hold (`requests.py`)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.anthropic.requests import (
-    DEFAULT_MAX_TOKENS,
-    JSON_MODE_INSTRUCTION,
+from adapters.anthropic.custom_ids import (
     MAX_ENCODED_CHARS,
-    RequestSetError,
     batch_tag,
     decode_custom_id,
     encode_custom_id,
     has_tag,
     ledger_custom_id,
-    read_request_set,
     tag_custom_id,
+)
+from adapters.anthropic.requests import read_request_set, write_request_set
+from adapters.anthropic.translate import (
+    DEFAULT_MAX_TOKENS,
+    JSON_MODE_INSTRUCTION,
+    RequestSetError,
     translate_body,
-    write_request_set,
 )
 
 ANTHROPIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -13,17 +13,14 @@ from openai.types.embedding_create_params import EmbeddingCreateParams
 from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
 from support.sdk_params import problems
 
-from ledger.build.bodies import (
-    CHAT,
-    EMBEDDINGS,
-    RESPONSES,
+from ledger.build.bodies import RowBuilder, RowProblem
+from ledger.build.body_options import (
     BodyOptions,
     JsonSchemaFormat,
-    RowBuilder,
-    RowProblem,
     read_json_schema,
     read_system_option,
 )
+from ledger.build.endpoints import CHAT, EMBEDDINGS, RESPONSES
 from ledger.errors import InputError
 
 SDK_PARAMS = {

@@ -26,7 +26,7 @@ def providers_recorded() -> tuple[list[str], list[str]]:
 @pytest.fixture
 def second_provider(monkeypatch: pytest.MonkeyPatch) -> str:
     """A second batch adapter in the registry, as the Anthropic one will be."""
-    monkeypatch.setitem(REGISTRY, "second", lambda base_url: FakeProvider())
+    monkeypatch.setitem(REGISTRY, "second", lambda base_url, api_key: FakeProvider())
     return "second"
 
 

@@ -11,6 +11,7 @@ from support.buildkit import prompts, query, shard_lines, submit, write_jsonl
 from support.emulator_support import running
 
 from adapters.anthropic.chat import AnthropicChatClient
+from adapters.base import FatalError
 from adapters.openai.chat import OpenAIChatClient
 from cli import cli
 from ledger.chat.types import ChatRequest, ContextTooLong
@@ -225,6 +226,27 @@ def test_batch_adapters_come_from_the_registry_at_the_configured_url(
         batch_provider(provider_settings(load_config()))
 
 
+def test_batch_adapters_get_the_key_their_api_key_env_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The factory hands a batch adapter the key from the provider's api_key_env, not from
+    OPENAI_API_KEY; with that variable unset the provider is refused as fatal, naming it."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-this-one")
+    with running(api_key="sk-mine") as emu:
+        write_config(f'[providers.openai]\napi_key_env = "MY_KEY"\nbase_url = "{emu.base_url}"\n')
+        config = load_config()
+        with pytest.raises(
+            FatalError, match=r"^\$MY_KEY is not set \(the key of provider openai\)"
+        ):
+            batch_provider(provider_settings(config))
+        with pytest.raises(FatalError, match=r"^\$MY_KEY is not set"):
+            batch_provider_for(config)("openai", None)
+        monkeypatch.setenv("MY_KEY", "sk-mine")
+        assert batch_provider(provider_settings(config)).find_uploads("none.jsonl") == []
+        assert batch_provider_for(config)("openai", None).find_uploads("none.jsonl") == []
+        assert emu.stats()["requests"]["list_files"] == 2
+
+
 def test_defaults_reach_reconcile_options_too() -> None:
     """[defaults] keys are routed to their command's option names (json -> submit's json_mode,
     interval -> reconcile's --interval, shown as its default)."""
@@ -235,4 +257,4 @@ def test_defaults_reach_reconcile_options_too() -> None:
         "reconcile": {"interval": 7.5, "concurrency": 3},
     }
     result = CliRunner().invoke(cli, ["reconcile", "--help"])
-    assert result.exit_code == 0 and "[default: 7.5]" in result.stdout
+    assert result.exit_code == 0 and "[default: 7.5;" in " ".join(result.stdout.split())

@@ -37,6 +37,7 @@ def one_result(
         run=run,
         endpoint=CHAT,
         model=MODEL,
+        provider="anthropic",
     )
     return normalized(engine, job)["a"]
 
@@ -161,6 +162,7 @@ def test_partial_batch_keeps_every_fate_in_input_order(engine: Engine, tmp_path:
         errors=None,
         endpoint=CHAT,
         model=MODEL,
+        provider="anthropic",
     )
     records = normalized(engine, job)
     assert [records[i]["status"] for i in ids] == [

@@ -25,8 +25,9 @@ from support.batchfiles import (
     response_body,
 )
 
+from adapters.openai.lines import read_body
 from ledger.results.normalize import normalize_job
-from ledger.results.schema import RESULT_KEYS, read_body
+from ledger.results.schema import RESULT_KEYS
 
 
 def normalized(engine: Engine, job: DownloadedJob) -> dict[str, dict[str, Any]]:

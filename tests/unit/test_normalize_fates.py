@@ -28,6 +28,7 @@ from ledger.core.models import Job, JobEvent, Request
 from ledger.core.states import State
 from ledger.core.store import StaleWrite, claim
 from ledger.errors import LedgerError
+from ledger.reconcile.downloads import finish_download
 from ledger.results.normalize import normalize_job
 from ledger.usage.pricing import Price, PriceTable
 
@@ -286,8 +287,11 @@ def test_conflicting_lines_keep_the_success_and_are_counted(engine: Engine, tmp_
     assert (detail["conflicts"], detail["conflict_custom_ids"]) == (3, ["a", "b", "c"])
 
 
-def test_a_zip_delivered_output_is_read_like_jsonl(engine: Engine, tmp_path: Path) -> None:
-    """An output file that is a ZIP archive of JSONL is read member by member."""
+def test_a_zip_delivered_output_is_flattened_at_download_then_read_like_jsonl(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """An output file that is a ZIP archive of JSONL is flattened, member by member, when it is
+    downloaded (`finish_download`, the one ZIP reader), and then normalizes like JSONL."""
     job = downloaded_job(
         engine,
         tmp_path,
@@ -298,10 +302,11 @@ def test_a_zip_delivered_output_is_read_like_jsonl(engine: Engine, tmp_path: Pat
         stored = connection.execute(select(Job.output_path).where(Job.id == job.job_id)).scalar()
     output = Path(str(stored))
     lines = output.read_text().splitlines(keepends=True)
-    with zipfile.ZipFile(output.with_suffix(".zip"), "w") as archive:
+    delivered = output.with_suffix(".zip")
+    with zipfile.ZipFile(delivered, "w") as archive:
         archive.writestr("part-0.jsonl", lines[0])
         archive.writestr("part-1.jsonl", lines[1])
-    output.with_suffix(".zip").replace(output)
+    assert finish_download(delivered, output) == 2
     records = read_jsonl(normalize_job(engine, job.lease, job.job_id).results_path)
     assert [r["text"] for r in records] == ["from zip a", "b"]
 

@@ -35,6 +35,7 @@ def test_anthropic_cache_writes_and_reads_are_priced_per_request(
         errors=None,
         endpoint=CHAT,
         model="claude-haiku-4-5",
+        provider="anthropic",
     )
     summary = normalize_job(engine, job.lease, job.job_id)
     # a: 1K x 0.50 + 60K x 0.625 + 40K x 1.00 + 2K x 2.50 = 0.0005 + 0.0375 + 0.04 + 0.005

@@ -15,7 +15,8 @@ from support.factories import add_built_job
 from adapters.base import FatalError, NotFound, OutcomeUnknown, TransientError
 from adapters.fake import FakeProvider
 from ledger.core.models import Job, JobEvent, Request
-from ledger.reconcile.engine import PauseLoop, ReconcileOptions, Reconciler
+from ledger.core.states import TERMINAL, State
+from ledger.reconcile.engine import ACTIVE_STATES, STEPS, PauseLoop, ReconcileOptions, Reconciler
 
 
 def fast_options() -> ReconcileOptions:
@@ -69,6 +70,14 @@ def run_until_settled(reconciler: Reconciler, passes: int = 20) -> None:
         if reconciler.pending_jobs() == 0:
             return
     raise AssertionError("jobs did not settle")
+
+
+def test_every_active_state_has_a_step_and_no_other_state_does() -> None:
+    """The STEPS table and ACTIVE_STATES name the same states, each once, and only the terminal
+    states are left without a step."""
+    assert len(set(ACTIVE_STATES)) == len(ACTIVE_STATES)
+    assert set(STEPS) == set(ACTIVE_STATES)
+    assert set(State) - set(STEPS) == TERMINAL
 
 
 def test_a_job_goes_from_built_to_normalized(

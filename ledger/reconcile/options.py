@@ -1,0 +1,48 @@
+"""The knobs of `ledger reconcile`, as one plain dataclass (docs/reconcile.md documents each)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledger.core.states import State
+from ledger.core.store import DEFAULT_LEASE_SECONDS
+
+#: States the reconciler has a step for (the engine's `STEPS` table; a test keeps them equal).
+ACTIVE_STATES: tuple[State, ...] = (
+    State.BUILT,
+    State.UPLOADED,
+    State.SUBMITTED,
+    State.IN_PROGRESS,
+    State.COMPLETED,
+    State.FAILED,
+    State.EXPIRED,
+    State.CANCELLED,
+    State.DOWNLOADED,
+)
+
+
+@dataclass
+class ReconcileOptions:
+    """Every knob of `ledger reconcile` (documented in docs/reconcile.md)."""
+
+    run_name: str | None = None
+    #: Base URL for jobs that have none recorded yet (default: the adapter's, or $OPENAI_BASE_URL).
+    base_url: str | None = None
+    #: Polling backoff: the first check after create waits poll_min, each unchanged answer
+    #: multiplies the wait by poll_factor, up to poll_max; jitter spreads checks apart.
+    poll_min: float = 10.0
+    poll_max: float = 120.0
+    poll_factor: float = 1.5
+    jitter: float = 0.1
+    #: How many jobs one process steps at once (provider calls run in parallel).
+    concurrency: int = 16
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    #: Hold jobs back so that the estimated prompt tokens in flight per model stay under this.
+    max_enqueued_tokens: int | None = None
+    #: A batch not found right after create is looked for again within this window.
+    not_found_grace: float = 600.0
+    #: Only these states are stepped (`ledger submit` uses upload and create only).
+    states: Sequence[State] = ACTIVE_STATES
+    #: Largest number of jobs one pass claims.
+    claim_limit: int = 10_000

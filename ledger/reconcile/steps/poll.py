@@ -1,0 +1,106 @@
+"""submitted|in_progress -> whatever the provider reports now; a batch refused for the
+organisation's full token queue goes back to `uploaded` to be created again later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from adapters.base import BatchSnapshot, NotFound, TransientError
+from ledger.core.crashpoints import crash_point
+from ledger.core.db import read_db_now
+from ledger.core.states import IN_FLIGHT, State
+from ledger.core.store import Lease, advance
+from ledger.reconcile.context import StepContext, StepOutcome
+
+
+def poll(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
+    """submitted|in_progress -> the provider's current state."""
+    provider = context.provider(job)
+    options = context.options
+    state = State(job.state)
+    try:
+        snapshot = provider.get_batch(job.batch_id)
+    except NotFound:
+        with context.engine.connect() as connection:
+            age = read_db_now(connection) - (job.submitted_at or job.created_at)
+        if age < options.not_found_grace:
+            # Batches can take a moment to become visible after create: never re-create.
+            raise TransientError(f"batch {job.batch_id} not visible yet") from None
+        context.fail(lease, state, f"batch {job.batch_id} not found at the provider")
+        return StepOutcome.CONTINUE
+    crash_point("after_poll")
+    progress = {
+        "provider_status": snapshot.provider_status,
+        "requests_total": snapshot.requests_total,
+        "requests_completed": snapshot.requests_completed,
+        "requests_failed": snapshot.requests_failed,
+        "output_file_id": snapshot.output_file_id,
+        "error_file_id": snapshot.error_file_id,
+        "last_error": snapshot.error_summary(),
+    }
+    if snapshot.input_tokens is not None:
+        progress.update(input_tokens=snapshot.input_tokens)
+    if snapshot.output_tokens is not None:
+        progress.update(output_tokens=snapshot.output_tokens)
+    target = snapshot.state
+    if target is state or (target is State.SUBMITTED and state is State.IN_PROGRESS):
+        interval = context.next_interval(job)
+        # Nothing changed: this write may wait and share one commit with the others.
+        context.deferred.add(
+            lease, poll_interval=interval, next_check_in=context.jittered(interval), **progress
+        )
+        return StepOutcome.DONE
+    detail: dict[str, Any] = {
+        "provider_status": snapshot.provider_status,
+        "batch_id": snapshot.id,
+    }
+    if snapshot.failed_for_token_limit:
+        requeue_for_token_limit(context, lease, state, snapshot, progress, detail)
+        return StepOutcome.DONE
+    if snapshot.errors:
+        detail["errors"] = [e.__dict__ for e in snapshot.errors]
+    in_flight = target in IN_FLIGHT
+    context.advance(
+        lease,
+        state,
+        target,
+        detail=detail,
+        poll_interval=options.poll_min,
+        release_lease=in_flight,
+        next_check_in=context.jittered(options.poll_min) if in_flight else None,
+        **progress,
+    )
+    return StepOutcome.DONE if in_flight else StepOutcome.CONTINUE
+
+
+def requeue_for_token_limit(
+    context: StepContext,
+    lease: Lease,
+    state: State,
+    snapshot: BatchSnapshot,
+    progress: dict[str, Any],
+    detail: dict[str, Any],
+) -> None:
+    """Record the batch's failure, then send the job back to `uploaded` for a new batch."""
+    # The organisation's enqueued-token queue was full: not the batch's fault. Record the
+    # failure, then go back to `uploaded` to create a new batch (a new token) later.
+    detail["errors"] = [e.__dict__ for e in snapshot.errors]
+    with context.engine.begin() as connection:
+        advance(connection, lease, state, State.FAILED, detail=detail, **progress)
+        advance(
+            connection,
+            lease,
+            State.FAILED,
+            State.UPLOADED,
+            detail={"retry": "token_limit_exceeded", "failed_batch_id": snapshot.id},
+            batch_id=None,
+            submit_token=None,
+            output_file_id=None,
+            error_file_id=None,
+            finished_at=None,
+        )
+    context.count(lease.job_id, state, State.FAILED)
+    context.count(lease.job_id, State.FAILED, State.UPLOADED)
+    context.release(lease, context.jittered(context.options.poll_max))
