@@ -1,7 +1,7 @@
 """Writes the generated parts of the docs from the code that defines them:
 
 - docs/cli.md, the CLI reference: every command and subcommand of `ledger`, with its help and
-  every option's help and default, read from the click commands in cli.py;
+  every option's help and default, read from the click commands (cli.py and ledger/commands/);
 - the settings table of docs/config.md (between its marker comments), from ledger.settings.
 
     python docs/cli_reference.py           # rewrite both

@@ -28,6 +28,7 @@ from ledger.errors import (
 if TYPE_CHECKING:
     from adapters.anthropic.requests import RequestSetError
     from ledger.api import Ledger, Result
+    from ledger.artifacts.errors import ArtifactCorrupt, ArtifactError, ArtifactUnreachable
     from ledger.build.bodies import RowProblem
     from ledger.chat.batch import chat_batch
     from ledger.chat.types import (
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ledger.core.db import open_ledger
     from ledger.core.states import TRANSITIONS, IllegalTransition, State
     from ledger.core.store import StaleWrite
-    from ledger.query.sql import QueryRefused
+    from ledger.query.sql_guard import QueryRefused
     from ledger.reconcile.downloads import CorruptDownload, UnsafeArchive
     from ledger.reconcile.engine import PauseLoop
     from ledger.reconcile.steps.create import HeldBack
@@ -55,6 +56,9 @@ _LAZY = {
     "Ledger": "ledger.api",
     "Result": "ledger.api",
     "chat_batch": "ledger.chat.batch",
+    "ArtifactError": "ledger.artifacts.errors",
+    "ArtifactCorrupt": "ledger.artifacts.errors",
+    "ArtifactUnreachable": "ledger.artifacts.errors",
     "RowProblem": "ledger.build.bodies",
     "ChatError": "ledger.chat.types",
     "ContextTooLong": "ledger.chat.types",
@@ -63,7 +67,7 @@ _LAZY = {
     "ProviderUnreachable": "ledger.chat.types",
     "IllegalTransition": "ledger.core.states",
     "StaleWrite": "ledger.core.store",
-    "QueryRefused": "ledger.query.sql",
+    "QueryRefused": "ledger.query.sql_guard",
     "CorruptDownload": "ledger.reconcile.downloads",
     "UnsafeArchive": "ledger.reconcile.downloads",
     "PauseLoop": "ledger.reconcile.engine",
@@ -74,6 +78,9 @@ _LAZY = {
 
 __all__ = [
     "TRANSITIONS",
+    "ArtifactCorrupt",
+    "ArtifactError",
+    "ArtifactUnreachable",
     "ChatError",
     "ConfigError",
     "ContextTooLong",

@@ -380,30 +380,20 @@ def chat_client(
     key = settings.require_api_key()
     # A server that needs no key (Ollama) still gets one: both SDKs insist on a string.
     api_key = key or "no-key-needed"
-    context_check = ContextGuard(dict(settings.max_context_tokens)).check
+    common: dict[str, Any] = {
+        "api_key": api_key,
+        "base_url": settings.base_url,
+        "model": settings.model,
+        "provider": settings.name,
+        "context_check": ContextGuard(dict(settings.max_context_tokens)).check,
+        "timeout": settings.timeout,
+        "max_retries": max_retries,
+        "http_client": http_client,
+    }
     if settings.kind == "anthropic":
         from adapters.anthropic.chat import AnthropicChatClient
 
-        return AnthropicChatClient(
-            api_key=api_key,
-            base_url=settings.base_url,
-            model=settings.model,
-            provider=settings.name,
-            context_check=context_check,
-            timeout=settings.timeout,
-            max_retries=max_retries,
-            http_client=http_client,
-        )
+        return AnthropicChatClient(**common)
     from adapters.openai.chat import OpenAIChatClient
 
-    return OpenAIChatClient(
-        api_key=api_key,
-        base_url=settings.base_url,
-        endpoint=settings.chat_endpoint,
-        model=settings.model,
-        provider=settings.name,
-        context_check=context_check,
-        timeout=settings.timeout,
-        max_retries=max_retries,
-        http_client=http_client,
-    )
+    return OpenAIChatClient(endpoint=settings.chat_endpoint, **common)

@@ -106,7 +106,7 @@ def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = No
         if statuses:
             lines.append(
                 f"  requests: {statuses}; tokens in {run['input_tokens']} "
-                f"out {run['output_tokens']}; cost ${run['cost_usd']:.4f}"
+                f"out {run['output_tokens']}; cost {_cost(run['cost_usd'])}"
             )
         rows = [[job[c] for c in JOB_STATUS_COLUMNS] for job in run["jobs"]]
         if rows:
@@ -211,6 +211,11 @@ def install_stop_signals(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def _cost(amount: float | None) -> str:
+    # None: a normalized job's model has no price, so the run's cost is unknown, not $0.
+    return "unknown (no price for the model)" if amount is None else f"${amount:.4f}"
 
 
 def format_plan(plan: BuildPlan) -> str:

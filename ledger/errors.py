@@ -6,6 +6,9 @@ wrong (0 is success). `ledger --debug` (or `LEDGER_DEBUG=1`) shows the traceback
 
     LedgerError                     1
     ├── HeldBack                    1  a job waits for room under a cap; nothing was sent
+    ├── ArtifactError               1  a shard or result file could not be stored or read intact
+    │   ├── ArtifactCorrupt         1  its bytes differ from the recorded sha256 or size
+    │   └── ArtifactUnreachable     1  it is gone, or its store cannot be reached or written
     ├── InputError                  2  a file, a line, a field or an option is wrong
     │   ├── ConfigError             2  ledger.toml; the database's URL, driver, path or revision
     │   ├── RowProblem              2  one bad input row
@@ -33,11 +36,12 @@ wrong (0 is success). `ledger --debug` (or `LEDGER_DEBUG=1`) shows the traceback
 
 The roots and the batch-provider errors are defined here. A leaf whose meaning belongs to one
 module is defined in it: RowProblem in ledger.build.bodies, ContextTooLong and the ChatErrors in
-ledger.chat.types, QueryRefused in ledger.query.sql, RequestSetError in
+ledger.chat.types, QueryRefused in ledger.query.sql_guard, RequestSetError in
 adapters.anthropic.requests, StaleWrite in ledger.core.store, IllegalTransition in
 ledger.core.states, UnreadableLine in ledger.results.schema, CorruptDownload and UnsafeArchive in
 ledger.reconcile.downloads, PauseLoop in ledger.reconcile.engine, HeldBack in
-ledger.reconcile.steps.create. `ledger` exports them all.
+ledger.reconcile.steps.create, the ArtifactErrors in ledger.artifacts.errors. `ledger` exports
+them all.
 Some keep `ValueError` or `RuntimeError` as a second base, so code that caught them as such
 still does.
 

@@ -31,6 +31,7 @@ def isolated_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "ANTHROPIC_BASE_URL",
         "LEDGER_CRASH_AT",
         "LEDGER_CONFIG",
+        "LEDGER_PRICES",
     ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

@@ -80,14 +80,15 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def create_ledger_engine(url: str) -> Engine:
+def create_ledger_engine(url: str, **engine_options: Any) -> Engine:
     """An engine with the ledger's connection settings, without touching the schema;
-    ConfigError for a scheme SQLAlchemy does not know or a driver that is not installed."""
+    ConfigError for a scheme SQLAlchemy does not know or a driver that is not installed.
+    `engine_options` go to SQLAlchemy's `create_engine` (a pool class, say)."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     parsed = parse_url(url)
     try:
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, **engine_options)
     except NoSuchModuleError:
         raise ConfigError(
             f"{shown_url(parsed)}: unknown database scheme {parsed.drivername!r} "
@@ -95,7 +96,7 @@ def create_ledger_engine(url: str) -> Engine:
         ) from None
     except ImportError as error:
         postgresql = parsed.get_backend_name() == "postgresql"
-        hint = "; pip install 'ledger[postgres]'" if postgresql else ""
+        hint = "; pip install 'llm-batch-ledger[postgres]'" if postgresql else ""
         raise ConfigError(
             f"{shown_url(parsed)}: the {parsed.drivername} driver is not installed ({error}){hint}"
         ) from error

@@ -47,7 +47,7 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
                     "request_statuses": request_counts,
                     "input_tokens": sum(j.input_tokens or 0 for j in jobs),
                     "output_tokens": sum(j.output_tokens or 0 for j in jobs),
-                    "cost_usd": round(sum(j.cost_usd or 0.0 for j in jobs), 6),
+                    "cost_usd": _run_cost(jobs),
                     "jobs": [
                         {
                             "job_id": job.id,
@@ -67,6 +67,13 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
                 }
             )
         return report
+
+
+def _run_cost(jobs: Any) -> float | None:
+    # The normalized jobs' costs; one without a cost (its model has no price) makes the run's
+    # cost unknown rather than an undercount.
+    costs = [job.cost_usd for job in jobs if job.results_path is not None]
+    return None if None in costs else round(sum(costs), 6)
 
 
 def job_detail(engine: Engine, job_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:

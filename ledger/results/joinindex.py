@@ -46,6 +46,8 @@ class Parked(NamedTuple):
     input_tokens: int | None
     output_tokens: int | None
     cached_tokens: int | None
+    #: USD of this request at the job's model's price (None: no price).
+    cost_usd: float | None = None
 
 
 class OrderedRow(NamedTuple):
@@ -147,11 +149,11 @@ class JoinIndex:
         rank: int,
         status: str,
         http_status: int | None,
-        tokens: tuple[int | None, int | None, int | None],
+        tokens: tuple[int | None, int | None, int | None, float | None],
     ) -> None:
         """Park the result record of the request at `position`, replacing any parked before.
 
-        `tokens` are the input, output and cached tokens.
+        `tokens` are the input, output and cached tokens, and the request's cost in USD.
         """
         self._spill.write(record)
         self._parked[position] = Parked(

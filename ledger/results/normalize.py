@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -53,7 +53,7 @@ from ledger.results.schema import (
     unanswered_result,
 )
 from ledger.results.unanswered import BatchEnd, batch_end
-from ledger.usage.pricing import PriceTable, load_price_table
+from ledger.usage.pricing import Price, PriceTable, load_price_table, request_cost
 
 #: How many custom_ids the event detail lists when lines conflict (the count is always whole).
 CONFLICTS_LISTED = 20
@@ -94,6 +94,8 @@ class _JobContext:
     json_by_default: bool
     #: How the batch ended: what a request no line answered ends as.
     end: BatchEnd
+    #: The job's model's price; None: unknown, so the job's cost is unknown.
+    price: Price | None = None
 
 
 @dataclass
@@ -102,6 +104,7 @@ class _Tally:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 def normalize_job(
@@ -124,6 +127,7 @@ def normalize_job(
     if lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
     job = _load_job(engine, job_id)
+    job = replace(job, price=(prices or load_price_table()).price_for(job.model))
     results_dir = (
         Path(workdir_for_results)
         if workdir_for_results is not None
@@ -160,9 +164,7 @@ def normalize_job(
                 input_tokens=tally.input_tokens,
                 output_tokens=tally.output_tokens,
                 cached_tokens=tally.cached_tokens,
-                cost_usd=(prices or load_price_table()).cost(
-                    job.model, tally.input_tokens, tally.output_tokens, tally.cached_tokens
-                ),
+                cost_usd=None if job.price is None else tally.cost_usd,
             )
             if before_record is not None:
                 before_record()  # the crash-test hook: results written, nothing recorded yet
@@ -287,10 +289,13 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
         if rank <= request.parked_rank:
             return
     usage = record["usage"]
+    # Priced per request, from the body's own usage: cache writes and long-context bands
+    # are per request, and the normalized usage keeps neither.
+    cost = request_cost(job.price, (body or {}).get("usage"))
     tokens = (
-        (usage["input_tokens"], usage["output_tokens"], usage["cached_tokens"])
+        (usage["input_tokens"], usage["output_tokens"], usage["cached_tokens"], cost)
         if usage
-        else (None, None, None)
+        else (None, None, None, cost)
     )
     index.park(request.position, orjson.dumps(record), rank, status, record["http_status"], tokens)
 
@@ -318,6 +323,7 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                 tally.input_tokens += parked.input_tokens or 0
                 tally.output_tokens += parked.output_tokens or 0
                 tally.cached_tokens += parked.cached_tokens or 0
+                tally.cost_usd += parked.cost_usd or 0.0
                 out.write(index.record(parked))
             out.write(b"\n")
         out.flush()

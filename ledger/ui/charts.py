@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from ledger.core.models import Job, JobEvent, Request
@@ -45,15 +45,18 @@ def finished_over_time(connection: Connection, run_id: int) -> dict[str, list[li
 @dataclass(frozen=True)
 class ModelCost:
     model: str
-    cost_usd: float
+    #: None: unknown (a normalized job of this model has no price).
+    cost_usd: float | None
     #: What `ledger submit` estimated for this model; None without token counting.
     estimate_usd: float | None
 
 
 def cost_by_model(connection: Connection, run_id: int, prices: PriceTable) -> list[ModelCost]:
     """The run's cost so far per model (retries included), beside the estimate for it."""
+    # A normalized job without a cost (no price for its model) makes its model's cost unknown.
+    unpriced = case((and_(Job.results_path.is_not(None), Job.cost_usd.is_(None)), 1), else_=0)
     spent = connection.execute(
-        select(Job.model, func.coalesce(func.sum(Job.cost_usd), 0.0))
+        select(Job.model, func.coalesce(func.sum(Job.cost_usd), 0.0), func.sum(unpriced))
         .where(Job.run_id == run_id)
         .group_by(Job.model)
         .order_by(Job.model)
@@ -64,12 +67,12 @@ def cost_by_model(connection: Connection, run_id: int, prices: PriceTable) -> li
     return [
         ModelCost(
             model=model,
-            cost_usd=float(cost or 0.0),
+            cost_usd=None if unknown else float(cost or 0.0),
             estimate_usd=(
                 estimate_cost(prices, by_model[model]).total_usd if model in by_model else None
             ),
         )
-        for model, cost in spent
+        for model, cost, unknown in spent
     ]
 
 
@@ -90,6 +93,6 @@ def chart_data(
         # A list, not a mapping: `tojson` sorts keys, and the statuses keep their own order.
         "finished": series,
         "models": [cost.model for cost in costs],
-        "cost": [round(cost.cost_usd, 6) for cost in costs],
+        "cost": [None if c.cost_usd is None else round(c.cost_usd, 6) for c in costs],
         "estimate": [None if c.estimate_usd is None else round(c.estimate_usd, 6) for c in costs],
     }

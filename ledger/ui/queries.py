@@ -50,13 +50,22 @@ class RunSummary:
     statuses: dict[str, int] = field(default_factory=dict)
     #: Requests of jobs not normalized yet that their provider reports finished.
     at_provider: int = 0
-    cost_usd: float = 0.0
+    #: The cost of the jobs that have one; see `cost`.
+    priced_usd: float = 0.0
+    #: Normalized jobs without a cost (their model has no price).
+    unpriced_jobs: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     estimate: CostEstimate | None = None
     #: When the first batch was sent, and when the last job changed (for a finished run).
     started_at: float | None = None
     last_change_at: float | None = None
+
+    @property
+    def cost(self) -> float | None:
+        """The cost so far; None (unknown, not an undercount) when a normalized job's model has
+        no price, as `ledger status` says."""
+        return None if self.unpriced_jobs else self.priced_usd
 
     @property
     def jobs(self) -> int:
@@ -158,6 +167,7 @@ def _add_job_figures(connection: Connection, runs: dict[int, RunSummary], ids: l
     reported = func.coalesce(Job.requests_completed, 0) + func.coalesce(Job.requests_failed, 0)
     # Capped per job: a provider's counts never make a job more than done.
     finished_at_provider = case((reported > Job.request_count, Job.request_count), else_=reported)
+    unpriced = case((and_(Job.results_path.is_not(None), Job.cost_usd.is_(None)), 1), else_=0)
     query = (
         select(
             Job.run_id,
@@ -165,6 +175,7 @@ def _add_job_figures(connection: Connection, runs: dict[int, RunSummary], ids: l
             func.count(),
             func.sum(finished_at_provider),
             func.coalesce(func.sum(Job.cost_usd), 0.0),
+            func.sum(unpriced),
             func.coalesce(func.sum(Job.input_tokens), 0),
             func.coalesce(func.sum(Job.output_tokens), 0),
             func.min(Job.submitted_at),
@@ -179,6 +190,7 @@ def _add_job_figures(connection: Connection, runs: dict[int, RunSummary], ids: l
         count,
         provider_done,
         cost,
+        unpriced_jobs,
         tokens_in,
         tokens_out,
         sent,
@@ -188,7 +200,8 @@ def _add_job_figures(connection: Connection, runs: dict[int, RunSummary], ids: l
         run.job_states[state] = count
         if state != State.NORMALIZED.value:
             run.at_provider += int(provider_done or 0)
-        run.cost_usd += float(cost or 0.0)
+        run.priced_usd += float(cost or 0.0)
+        run.unpriced_jobs += int(unpriced_jobs or 0)
         run.input_tokens += int(tokens_in or 0)
         run.output_tokens += int(tokens_out or 0)
         if sent is not None:

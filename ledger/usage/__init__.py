@@ -1,1 +1,2 @@
-"""What a request costs: token counting (tiktoken, offline) and the batch price table."""
+"""Models and what they cost: the model table (limits, sampling rules, batch prices), the
+build-time checks against it, token counting (tiktoken, offline) and pricing."""

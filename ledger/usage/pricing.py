@@ -1,53 +1,39 @@
-"""What requests cost: a per-model price table at Batch API rates, and costs computed from it.
+"""What requests cost: the model table's batch prices, an estimate before anything is sent, and
+the actual cost of the usage a provider reports.
 
-The table ships as `ledger/data/prices.toml`; a user's file (`--prices FILE` or `$LEDGER_PRICES`)
-replaces or adds models. The same functions serve the estimate before anything is sent and the
-actual cost from the usage a provider reports.
+Prices come from the model table (`ledger.usage.capabilities`: the packaged
+`ledger/usage/data/models.toml`, `ledger.toml`'s `[models."NAME"]` tables, then `--prices FILE`
+or `$LEDGER_PRICES`). A model without a price costs None, "unknown", everywhere: never $0.
+The arithmetic of one price (cached input, cache writes, long-context bands) is
+`ledger.usage.price`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from ledger.errors import InputError
+from ledger.usage.capabilities import PRICES_ENV, ModelTable, load_model_table, undated_name
+from ledger.usage.capabilities import packaged_table_file as packaged_price_file
+from ledger.usage.price import LongContext, Price, TokenUsage, token_usage
 
-#: The environment variable naming a price file, when `--prices` is not given.
-PRICES_ENV = "LEDGER_PRICES"
-
-#: A dated snapshot or alias suffix: gpt-4o-2024-08-06, gpt-3.5-turbo-0125,
-#: claude-3-5-haiku-20241022, claude-3-5-haiku-latest.
-_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$")
-
-
-@dataclass(frozen=True)
-class Price:
-    """USD per 1 million tokens, at batch rates."""
-
-    input_per_million: float
-    output_per_million: float
-    #: Prompt tokens read from the provider's prompt cache; None: priced as other input.
-    cached_input_per_million: float | None = None
-
-    def cost(self, input_tokens: int, output_tokens: int = 0, cached_tokens: int = 0) -> float:
-        """USD for this many input and output tokens; `cached_tokens` are part of the input."""
-        cached = min(cached_tokens, input_tokens)
-        cached_rate = (
-            self.input_per_million
-            if self.cached_input_per_million is None
-            else self.cached_input_per_million
-        )
-        return (
-            (input_tokens - cached) * self.input_per_million
-            + cached * cached_rate
-            + output_tokens * self.output_per_million
-        ) / 1_000_000
+__all__ = [
+    "PRICES_ENV",
+    "CostEstimate",
+    "LongContext",
+    "ModelUsage",
+    "Price",
+    "PriceTable",
+    "TokenUsage",
+    "estimate_cost",
+    "load_price_table",
+    "packaged_price_file",
+    "request_cost",
+    "token_usage",
+    "usd",
+]
 
 
 @dataclass(frozen=True)
@@ -57,78 +43,57 @@ class PriceTable:
     prices: Mapping[str, Price]
     sources: tuple[str, ...] = ()
 
+    @classmethod
+    def from_models(cls, table: ModelTable) -> PriceTable:
+        """The prices of a model table's rows that have one."""
+        prices = {name: row.price for name, row in table.rows.items() if row.price is not None}
+        return cls(prices=prices, sources=table.origins)
+
     def price_for(self, model: str) -> Price | None:
-        """The model's price; a dated snapshot falls back to its model's price."""
+        """The model's price; a dated snapshot without its own price gets its model's."""
         price = self.prices.get(model)
-        if price is None:
-            undated = _SNAPSHOT.sub("", model)
-            price = self.prices.get(undated) if undated != model else None
+        undated = undated_name(model)
+        if price is None and undated is not None:
+            price = self.prices.get(undated)
         return price
 
     def cost(
-        self, model: str, input_tokens: int, output_tokens: int = 0, cached_tokens: int = 0
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int = 0,
+        cached_tokens: int = 0,
+        cache_write_5m_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> float | None:
         """USD for a model's usage, or None (unknown, never free) when it has no price."""
         price = self.price_for(model)
-        return None if price is None else price.cost(input_tokens, output_tokens, cached_tokens)
-
-
-def packaged_price_file() -> Path:
-    """The price table shipped inside the package."""
-    return Path(str(resources.files("ledger.usage").joinpath("data", "prices.toml")))
-
-
-def read_price_file(path: str | os.PathLike[str]) -> dict[str, Price]:
-    """The `[models."NAME"] input = .. output = ..` entries of one TOML price file."""
-    where = str(path)
-    try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"{where}: no such price file") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise InputError(f"{where}: not a readable TOML price table ({error})") from None
-    models = document.get("models")
-    if not isinstance(models, dict):
-        raise InputError(f'{where}: no [models."NAME"] tables')
-    return {name: _price_entry(where, name, entry) for name, entry in models.items()}
-
-
-def _price_entry(where: str, model: str, entry: Any) -> Price:
-    if not isinstance(entry, dict):
-        raise InputError(f'{where}: models."{model}" must be a table with input and output')
-    values: list[float] = []
-    for key in ("input", "output"):
-        value = entry.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise InputError(
-                f'{where}: models."{model}": field "{key}": must be a number >= 0 (USD per 1M)'
-            )
-        values.append(float(value))
-    cached = entry.get("cached_input")
-    if cached is not None and (
-        isinstance(cached, bool) or not isinstance(cached, int | float) or cached < 0
-    ):
-        raise InputError(
-            f'{where}: models."{model}": field "cached_input": must be a number >= 0 (USD per 1M)'
+        if price is None:
+            return None
+        return price.cost(
+            input_tokens, output_tokens, cached_tokens, cache_write_5m_tokens, cache_write_1h_tokens
         )
-    return Price(
-        input_per_million=values[0],
-        output_per_million=values[1],
-        cached_input_per_million=None if cached is None else float(cached),
-    )
 
 
-def load_price_table(override: str | os.PathLike[str] | None = None) -> PriceTable:
-    """The packaged prices, with `override` (or `$LEDGER_PRICES`) replacing or adding models."""
-    packaged = packaged_price_file()
-    prices = read_price_file(packaged)
-    sources = [str(packaged)]
-    chosen = override if override is not None else os.environ.get(PRICES_ENV) or None
-    if chosen is not None:
-        prices.update(read_price_file(chosen))
-        sources.append(str(chosen))
-    return PriceTable(prices=prices, sources=tuple(sources))
+def load_price_table(
+    override: str | os.PathLike[str] | None = None,
+    *,
+    models: Mapping[str, Mapping[str, Any]] | None = None,
+) -> PriceTable:
+    """The packaged prices, then `models` (ledger.toml's), then `override` or `$LEDGER_PRICES`."""
+    return PriceTable.from_models(load_model_table(models, price_file=override))
+
+
+def request_cost(price: Price | None, usage: Any) -> float | None:
+    """USD for one response body's `usage` (any provider's naming); 0.0 without usage.
+
+    None when there is no price: the cost is unknown. Price each request on its own, so that a
+    long-context band applies to the requests that crossed it.
+    """
+    if price is None:
+        return None
+    tokens = token_usage(usage)
+    return 0.0 if tokens is None else price.cost_of(tokens)
 
 
 @dataclass(frozen=True)
@@ -142,41 +107,61 @@ class ModelUsage:
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """A cost before anything is sent: input, plus output at the requests' max output tokens."""
+    """A cost before anything is sent: input, plus output at the requests' max output tokens.
+
+    Input is priced as if nothing were read from a prompt cache, so the figure is an upper bound
+    for what is priced.
+    """
 
     input_tokens: int
+    #: USD of the priced models' input (the unpriced models' tokens are not in it).
     input_usd: float
     #: Sum of the requests' max output tokens; None when some request has no maximum.
     output_tokens: int | None
     output_usd: float | None
     #: Models the table has no price for; their tokens are not in the USD figures.
     unpriced_models: tuple[str, ...] = field(default=())
+    #: Models that have a price (so an estimate with none of them is "unknown", not $0).
+    priced_models: tuple[str, ...] = field(default=())
 
     @property
-    def total_usd(self) -> float:
-        """Input plus (when estimated) output, in USD."""
+    def priced_usd(self) -> float:
+        """Input plus (when estimated) output, in USD, of the models that have a price."""
         return self.input_usd + (self.output_usd or 0.0)
+
+    @property
+    def total_usd(self) -> float | None:
+        """The whole estimate in USD; None (unknown) when some model has no price."""
+        return None if self.unpriced_models else self.priced_usd
 
     def describe(self) -> str:
         """One line saying what the figure includes."""
+        unpriced = ", ".join(self.unpriced_models)
+        if self.unpriced_models and not self.priced_models:
+            return f"unknown: no price for {unpriced} (add it to ledger.toml or --prices)"
+        figure = usd(self.priced_usd)
+        if self.unpriced_models:
+            figure = f"at least {figure}"
         if self.output_usd is None:
             what = (
-                f"{usd(self.total_usd)}: input only ({self.input_tokens:,} tokens); output not "
+                f"{figure}: input only ({self.input_tokens:,} tokens); output not "
                 "estimated (no max_output_tokens on every request)"
             )
         else:
             what = (
-                f"{usd(self.total_usd)}: input {usd(self.input_usd)} ({self.input_tokens:,} "
+                f"{figure}: input {usd(self.input_usd)} ({self.input_tokens:,} "
                 f"tokens) + output at most {usd(self.output_usd)} (at max_output_tokens, "
                 f"{self.output_tokens:,} tokens)"
             )
         if self.unpriced_models:
-            what += f"; no price for {', '.join(self.unpriced_models)} (not included)"
+            what += f"; no price for {unpriced} (not included: cost unknown)"
         return what
 
 
-def usd(amount: float) -> str:
-    """`$12.34`, or enough decimals to show a small amount: `$0.000425`."""
+def usd(amount: float | None) -> str:
+    """`$12.34`, enough decimals to show a small amount (`$0.000425`), or `unknown`."""
+    if amount is None:
+        return "unknown"
     if amount >= 1 or amount == 0:
         return f"${amount:,.2f}"
     return "$" + f"{amount:.6f}".rstrip("0")
@@ -189,6 +174,7 @@ def estimate_cost(table: PriceTable, usage: Iterable[ModelUsage]) -> CostEstimat
     input_usd = 0.0
     output_usd = 0.0
     unpriced: list[str] = []
+    priced: list[str] = []
     for part in usage:
         input_tokens += part.input_tokens
         if part.output_tokens is None or output_tokens is None:
@@ -200,6 +186,8 @@ def estimate_cost(table: PriceTable, usage: Iterable[ModelUsage]) -> CostEstimat
             if part.model not in unpriced:
                 unpriced.append(part.model)
             continue
+        if part.model not in priced:
+            priced.append(part.model)
         input_usd += price.cost(part.input_tokens)
         output_usd += price.cost(0, part.output_tokens or 0)
     return CostEstimate(
@@ -208,4 +196,5 @@ def estimate_cost(table: PriceTable, usage: Iterable[ModelUsage]) -> CostEstimat
         output_tokens=output_tokens,
         output_usd=None if output_tokens is None else output_usd,
         unpriced_models=tuple(unpriced),
+        priced_models=tuple(priced),
     )

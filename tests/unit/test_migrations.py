@@ -6,18 +6,28 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Engine
 
+from ledger.artifacts import tables as artifact_tables
 from ledger.core.db import alembic_config, open_ledger, schema_revision
 from ledger.core.models import Base
 
-TABLES = {"runs", "jobs", "job_events", "requests"}
+TABLES = {"runs", "jobs", "job_events", "requests", "artifacts", "artifact_chunks"}
 VIEWS = {"job_history", "job_overview", "run_progress"}
 
 
 def head() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+
+
+def ledger_metadata() -> MetaData:
+    """Every table the migrations create: the job tables and the artifact store's."""
+    combined = MetaData()
+    for metadata in (Base.metadata, artifact_tables.metadata):
+        for table in metadata.tables.values():
+            table.to_metadata(combined)
+    return combined
 
 
 def run_alembic(engine: Engine, verb: str, target: str) -> None:
@@ -57,7 +67,7 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
 def test_models_match_the_migrated_schema(engine: Engine) -> None:
     """compare_metadata between the models and the migrated database is empty: no drift."""
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection), ledger_metadata())
     assert diff == []
 
 

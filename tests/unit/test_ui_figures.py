@@ -81,3 +81,9 @@ def test_a_run_nothing_has_finished_in_has_no_pace() -> None:
 def test_durations_read_the_way_people_say_them(seconds: float | None, shown: str) -> None:
     """Short ones with decimals, longer ones in the two largest units."""
     assert duration(seconds) == shown
+
+
+def test_a_normalized_job_without_a_price_makes_the_cost_unknown_not_lower() -> None:
+    """Like `ledger status`: the cost of a run with an unpriced normalized job is unknown."""
+    assert summary(priced_usd=1.5).cost == 1.5
+    assert summary(priced_usd=1.5, unpriced_jobs=1).cost is None

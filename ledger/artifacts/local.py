@@ -1,0 +1,142 @@
+"""Artifacts in a folder: `<root>/ab/<sha256>`, the default for a SQLite ledger
+(`<ledger dir>/artifacts`). A folder on a mount every machine shares works for many machines.
+
+Each file is written under a temporary name in the root, fsynced and renamed into place (the
+rename made durable by syncing the folder), so a crash leaves a whole artifact or none, and a
+reader never sees half a file. Files are 0600 and folders 0700: shards hold every prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from ledger.artifacts.base import (
+    ArtifactRef,
+    Source,
+    copy_hashing,
+    copy_verified,
+    fanout,
+    file_blocks,
+    is_sha256,
+    reading,
+    verified_stream,
+)
+from ledger.artifacts.errors import ArtifactUnreachable
+from ledger.core.durable import fsync_directory, publish
+
+
+def path_from_file_url(url: str) -> Path:
+    """The folder a `file:///...` URL names (only local, absolute paths)."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path:
+        raise ValueError(f"not a local file URL: {url}")
+    return Path(unquote(parts.path))
+
+
+class LocalFolderStore:
+    """Artifacts as files under one folder."""
+
+    kind = "local"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).absolute()
+
+    @property
+    def url(self) -> str:
+        return self.root.as_uri()
+
+    def path_of(self, sha256: str) -> Path:
+        """Where the artifact with this sha256 is (or would be) kept."""
+        return self.root / fanout(sha256)
+
+    def put(self, source: Source) -> ArtifactRef:
+        with reading(source) as stream:
+            partial = self._create_partial()
+            try:
+                sha256, size = self._write(stream, partial)
+                final = self.path_of(sha256)
+                # Renaming over an existing copy is harmless (the same bytes) and repairs a
+                # damaged one; it is also the one step two concurrent puts may both take.
+                try:
+                    self._make_folder(final.parent)
+                    publish(partial, final)
+                except OSError as error:
+                    raise self._unwritable(error) from error
+            finally:
+                partial.unlink(missing_ok=True)
+        return ArtifactRef.under(self.url, sha256, size)
+
+    def open(self, ref: ArtifactRef) -> BinaryIO:
+        path = self.path_of(ref.sha256)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by file_blocks when reading ends
+        except FileNotFoundError:
+            raise ArtifactUnreachable(f"{ref.label} is missing: no file {path}") from None
+        except OSError as error:
+            raise ArtifactUnreachable(f"{ref.label} cannot be opened: {error}") from error
+        return verified_stream(ref, file_blocks(handle))
+
+    def copy_to(self, ref: ArtifactRef, path: str | os.PathLike[str]) -> None:
+        copy_verified(self.open(ref), path)
+
+    def exists(self, ref: ArtifactRef) -> bool:
+        return self.path_of(ref.sha256).is_file()
+
+    def delete(self, ref: ArtifactRef) -> None:
+        path = self.path_of(ref.sha256)
+        if path.exists():
+            path.unlink(missing_ok=True)
+            fsync_directory(path.parent)
+
+    def list(self) -> Iterator[ArtifactRef]:
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if len(folder.name) != 2 or not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if is_sha256(path.name) and path.name.startswith(folder.name):
+                    yield ArtifactRef.under(self.url, path.name, path.stat().st_size)
+
+    def _create_partial(self) -> Path:
+        partial = self.root / f".incoming-{uuid.uuid4().hex}.partial"
+        try:
+            self._make_folder(self.root)
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as error:
+            raise self._unwritable(error) from error
+        return partial
+
+    def _make_folder(self, folder: Path) -> None:
+        if folder.is_dir():
+            return
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fsync_directory(folder.parent)
+
+    def _write(self, stream: BinaryIO, partial: Path) -> tuple[str, int]:
+        """Copy `stream` into `partial` and fsync it. A failed write (a full disk, a read-only
+        mount) is the store's ArtifactUnreachable; a failed read stays the source's own error."""
+        with open(partial, "wb") as out:
+
+            def write(block: bytes) -> None:
+                try:
+                    out.write(block)
+                except OSError as error:
+                    raise self._unwritable(error) from error
+
+            sha256, size = copy_hashing(stream, write)
+            try:
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as error:
+                raise self._unwritable(error) from error
+        return sha256, size
+
+    def _unwritable(self, error: OSError) -> ArtifactUnreachable:
+        reason = error.strerror or str(error)
+        return ArtifactUnreachable(f"the artifact store {self.url} cannot be written: {reason}")

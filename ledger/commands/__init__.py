@@ -1,0 +1,60 @@
+"""The `ledger` commands, a module per kind, each command a few lines over a library call.
+
+`cli.py` holds the group (options every command shares, errors meeting exit codes) and adds the
+commands of `read`, `run` and `tools`. Like cli.py these modules import only click and
+`ledger.settings` when loaded: every library module is imported inside the command that needs
+it, so starting `ledger` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ledger.config import LedgerConfig
+
+# Choices click needs to build --help. They are spelled out here so that starting `ledger` loads
+# neither the emulator nor the database layer; tests/unit/test_cli.py keeps each equal to
+# the library's own (named in the comment).
+#: ledger.emulator.SCENARIOS
+EMULATOR_SCENARIOS = (
+    "normal",
+    "expire",
+    "cancel",
+    "fail_validation",
+    "token_limit_exceeded",
+    "request_failures",
+    "all_fail",
+    "slow_finalizing",
+    "not_found_grace",
+    "zipped_output",
+)
+#: ledger.results.export.FORMATS
+RESULT_FORMATS = ("jsonl", "csv")
+#: ledger.results.schema.STATUSES
+RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
+#: ledger.query.sql.DEFAULT_TIME_BUDGET
+SQL_TIME_BUDGET = 10.0
+#: ledger.query.sql.DEFAULT_MAX_ROWS
+SQL_MAX_ROWS = 10_000
+
+
+def ledger_engine(ctx: click.Context) -> Engine:
+    """The ledger `--db` names, opened (created and migrated when needed)."""
+    from ledger.core.db import open_ledger
+
+    return open_ledger(ctx.obj["db"])
+
+
+def ledger_config(ctx: click.Context) -> LedgerConfig:
+    """The settings `--config` (or ./ledger.toml) holds, read once by the group."""
+    return ctx.obj["config"]
+
+
+def echo_transition(job_id: int, old: object, new: object) -> None:
+    """Print one state change as a command that sends follows it."""
+    click.echo(f"job {job_id}: {old} -> {new}")

@@ -1,0 +1,255 @@
+"""Commands that move runs: submit, retry, reconcile, cancel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger import settings
+from ledger.commands import (
+    echo_transition,
+    ledger_config,
+    ledger_engine,
+)
+from ledger.errors import LedgerError
+
+
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("ledger")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@click.command()
+@click.option("--run", "run_name", default=None, help="Only this run's jobs (default: all).")
+@click.option("--loop", is_flag=True, help="Keep reconciling until SIGINT or SIGTERM.")
+@click.option(
+    "--until-done",
+    is_flag=True,
+    help="Loop until no job has a step left (all normalized, or stuck for a person to look at).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Provider base URL for jobs not yet sent, recorded on each (default: the provider's in "
+    "ledger.toml, else $OPENAI_BASE_URL).",
+)
+@settings.options("reconcile")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step (debug level).")
+@click.pass_context
+def reconcile(
+    ctx: click.Context,
+    loop: bool,
+    until_done: bool,
+    interval: float,
+    verbose: bool,
+    **options: Any,
+) -> None:
+    """Advance jobs through their provider: upload, create, poll, download, normalize.
+
+    One pass by default; --loop keeps going, --until-done stops once nothing is left to do.
+    SIGINT/SIGTERM finish the current step and release leases.
+    """
+    from ledger.config import batch_provider_for
+    from ledger.console import ProgressDisplay, install_stop_signals
+    from ledger.reconcile.engine import PauseLoop, ReconcileOptions, Reconciler
+
+    _configure_logging(verbose)
+    engine = ledger_engine(ctx)
+    display = ProgressDisplay(engine, options["run_name"])
+    reconciler = Reconciler(
+        engine,
+        ReconcileOptions(**options),
+        provider_for=batch_provider_for(ledger_config(ctx)),
+        on_transition=display.on_transition,
+    )
+    install_stop_signals(reconciler.stop_requested.set)
+    try:
+        if loop or until_done:
+            reconciler.run_loop(interval=interval, until_done=until_done, on_pass=display.on_pass)
+        else:
+            report = reconciler.run_pass()
+            display.on_pass(report)
+            if report.paused:
+                raise PauseLoop(report.paused)
+    except PauseLoop as pause:
+        raise LedgerError(f"paused: {pause}") from None
+    finally:
+        display.close()
+
+
+@click.command()
+@click.argument("target")
+@click.option("--base-url", default=None, help="Provider base URL for jobs with none recorded.")
+@click.pass_context
+def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
+    """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
+    provider (their partial results are still downloaded)."""
+    from ledger.config import batch_provider_for
+    from ledger.query.report import job_ids_for
+    from ledger.reconcile.cancel import cancel_jobs
+
+    engine = ledger_engine(ctx)
+    job_ids = job_ids_for(engine, target)
+    provider_for = batch_provider_for(ledger_config(ctx))
+    outcomes = cancel_jobs(engine, job_ids, base_url=base_url, provider_for=provider_for)
+    for job_id, outcome in outcomes.items():
+        click.echo(f"job {job_id}: {outcome}")
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--run",
+    "run_name",
+    help="Run name: letters, digits, _ . - (at most 200; default: the input file's name "
+    "without suffix).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Build and record the jobs, send nothing (a later submit or reconcile sends them).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Provider base URL, recorded on each job (default: the provider's in ledger.toml, else "
+    "$OPENAI_BASE_URL).",
+)
+@click.option("--limit", type=int, help="Take only the first N valid requests.")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Report bad rows and leave them out, instead of refusing the input.",
+)
+@settings.options("submit")
+@click.pass_context
+def submit(
+    ctx: click.Context,
+    input_path: Path,
+    dry_run: bool,
+    base_url: str | None,
+    provider: str | None,
+    poll_min: float,
+    **options: Any,
+) -> None:
+    """Build INPUT into Batch API shard files, record the run, then upload and create its batches.
+
+    INPUT is JSONL or CSV: ready Batch API lines, or rows with an id and a prompt, messages or
+    input. Prints the plan: jobs, requests, bytes, estimated tokens and cost. With --dry-run
+    nothing is sent. Submitting the same input under the same run name again sends only what
+    was not sent yet; `ledger reconcile` takes the batches the rest of the way.
+    """
+    from ledger.build.run import BuildOptions, build_fields, build_run
+    from ledger.config import submit_provider
+    from ledger.console import format_plan
+
+    build_options = BuildOptions(
+        provider=submit_provider(ledger_config(ctx), provider), **build_fields(options)
+    )
+    engine = ledger_engine(ctx)
+    plan = build_run(
+        engine,
+        input_path,
+        build_options,
+        on_skip=lambda message: click.echo(f"skipped: {message}", err=True),
+    )
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if plan.skipped:
+        click.echo(f"skipped {plan.skipped} invalid row(s)", err=True)
+    click.echo(format_plan(plan))
+    if plan.existing:
+        click.echo(f"run {plan.run_name} was already built from this input: nothing rebuilt.")
+    if dry_run:
+        click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
+        return
+    from ledger.config import batch_provider_for
+    from ledger.reconcile.send import send_run
+
+    report = send_run(
+        engine,
+        plan.run_name,
+        base_url=base_url,
+        poll_min=poll_min,
+        provider_for=batch_provider_for(ledger_config(ctx)),
+        on_transition=echo_transition,
+    )
+    if report.paused:
+        raise LedgerError(f"paused: {report.paused}")
+    for error in report.errors:
+        click.echo(f"warning: {error}", err=True)
+    click.echo(f"sent run {plan.run_name}; `ledger reconcile --run {plan.run_name}` follows it.")
+
+
+@click.command()
+@click.argument("run_name", metavar="RUN")
+@click.option("--failed", "statuses", flag_value="failed", multiple=True, help="Failed requests.")
+@click.option("--expired", "statuses", flag_value="expired", multiple=True, help="Expired ones.")
+@click.option(
+    "--cancelled", "statuses", flag_value="cancelled", multiple=True, help="Cancelled ones."
+)
+@click.option(
+    "--missing", "statuses", flag_value="missing", multiple=True, help="Ones with no result."
+)
+@click.option("--dry-run", is_flag=True, help="Build and record the retry job, send nothing.")
+@click.option("--base-url", default=None, help="Provider base URL (default: the parent job's).")
+@settings.options("retry")
+@click.pass_context
+def retry(
+    ctx: click.Context,
+    run_name: str,
+    statuses: tuple[str, ...],
+    dry_run: bool,
+    base_url: str | None,
+    poll_min: float,
+) -> None:
+    """Rerun the requests of RUN that did not succeed, in a new job of the same run.
+
+    With no flag, every failed, expired, cancelled and missing request is retried. Requests
+    that succeeded are never sent again; once the retry job is normalized its results replace
+    the old ones in `ledger results`.
+    """
+    from ledger.config import batch_provider_for
+    from ledger.reconcile.send import send_run
+    from ledger.results.retry import RETRYABLE, retry_run
+
+    engine = ledger_engine(ctx)
+    plan = retry_run(engine, run_name, statuses or RETRYABLE)
+    for job_id, path, count, parents in plan.jobs:
+        click.echo(
+            f"job {job_id}: {count} request(s) from job(s) "
+            f"{', '.join(map(str, parents))} -> {path.name}"
+        )
+    if dry_run:
+        click.echo(f"dry run: {plan.request_count} request(s) recorded for retry; nothing sent.")
+        return
+    report = send_run(
+        engine,
+        run_name,
+        base_url=base_url,
+        poll_min=poll_min,
+        provider_for=batch_provider_for(ledger_config(ctx)),
+        on_transition=echo_transition,
+    )
+    if report.paused:
+        raise LedgerError(f"paused: {report.paused}")
+    click.echo(
+        f"sent {plan.request_count} request(s); `ledger reconcile --run {run_name}` follows."
+    )
+
+
+#: The commands `cli.py` adds to the group.
+COMMANDS: tuple[click.Command, ...] = (
+    reconcile,
+    cancel,
+    submit,
+    retry,
+)

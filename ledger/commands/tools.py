@@ -1,0 +1,169 @@
+"""Tools around the ledger: the emulator, the offline demo, doctor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledger.commands import (
+    EMULATOR_SCENARIOS,
+    ledger_config,
+)
+from ledger.errors import InputError
+
+
+@click.group()
+def emulator() -> None:
+    """A local OpenAI Batch API (and Anthropic Message Batches API) for offline rehearsals."""
+
+
+@emulator.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=0, show_default=True, help="Port to bind (0: a free one).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep files and batches in this directory across restarts (default: in memory).",
+)
+@click.option("--api-key", default=None, help="Accept only this bearer key (default: any key).")
+@click.option(
+    "--stage-seconds",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Wall seconds per lifecycle stage.",
+)
+@click.option(
+    "--polls-per-stage",
+    type=int,
+    default=None,
+    help="Move a batch one stage every N GETs of it instead of by wall time.",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(EMULATOR_SCENARIOS),
+    default="normal",
+    show_default=True,
+    help="Default scenario for new batches.",
+)
+@click.option(
+    "--scenario-rule",
+    "scenario_rules",
+    multiple=True,
+    metavar="TEXT=SCENARIO",
+    help="Play SCENARIO for batches whose input file name contains TEXT (repeatable).",
+)
+@click.option(
+    "--failure-rate",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Share of requests that fail in the request_failures scenario.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="JSON",
+    help='Inject a fault, e.g. \'{"kind": "http_500", "every": 3}\' (repeatable).',
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every shuffle.")
+@click.option("--verbose", is_flag=True, help="Log each request on stderr.")
+def emulator_serve(
+    host: str,
+    port: int,
+    state_dir: str | None,
+    api_key: str | None,
+    stage_seconds: float,
+    polls_per_stage: int | None,
+    scenario: str,
+    scenario_rules: tuple[str, ...],
+    failure_rate: float,
+    faults: tuple[str, ...],
+    seed: int,
+    verbose: bool,
+) -> None:
+    """Serve the emulator until SIGINT or SIGTERM; prints its base URL first.
+
+    Point the SDK at it: OPENAI_BASE_URL=<base URL> OPENAI_API_KEY=sk-anything. The Anthropic
+    Message Batches routes are there too: ANTHROPIC_BASE_URL=<base URL without /v1>.
+    """
+    from ledger.emulator import Emulator, EmulatorConfig, run_until_signalled
+    from ledger.emulator.config import parse_fault, parse_scenario_rule
+
+    try:
+        config = EmulatorConfig(
+            host=host,
+            port=port,
+            state_dir=state_dir,
+            api_key=api_key,
+            stage_seconds=stage_seconds,
+            polls_per_stage=polls_per_stage,
+            scenario=scenario,
+            scenario_rules=[parse_scenario_rule(rule) for rule in scenario_rules],
+            failure_rate=failure_rate,
+            faults=[parse_fault(fault) for fault in faults],
+            seed=seed,
+            verbose=verbose,
+        )
+        server = Emulator(config)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    try:
+        run_until_signalled(server, lambda running: click.echo(running.base_url))
+    except OSError as error:
+        raise InputError(f"cannot serve on {host}:{port}: {error}") from None
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the demo's ledger and files (default: a new temporary directory).",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["openai", "anthropic"]),
+    default="openai",
+    show_default=True,
+    help="Which batch API the emulator plays.",
+)
+def demo(directory: Path | None, provider: str) -> None:
+    """Run a whole batch lifecycle offline against the built-in emulator, in under a minute.
+
+    Submits bundled prompts as three batches (one expires part way), reconciles them to
+    normalized results, retries what expired, and shows status, results and SQL views.
+    """
+    from ledger.demo import run_demo
+
+    run_demo(directory, echo=click.echo, provider=provider)
+
+
+@click.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the database and its schema, the offline tokenizer, and each configured provider
+    (a tiny chat call, and embeddings where it has them); exit code 1 if anything fails.
+
+    Providers come from ledger.toml, else the default OpenAI one ($OPENAI_API_KEY,
+    $OPENAI_BASE_URL). Prints one line per check: `ok <check>: ...` or `FAIL <check>: ...`.
+    """
+    from ledger.query.doctor import run_checks
+
+    results = run_checks(ledger_config(ctx), ctx.obj["db"])
+    for result in results:
+        click.echo(result.line())
+    if not all(result.ok for result in results):
+        ctx.exit(1)
+
+
+#: The commands `cli.py` adds to the group.
+COMMANDS: tuple[click.Command, ...] = (
+    emulator,
+    demo,
+    doctor,
+)
