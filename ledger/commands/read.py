@@ -1,4 +1,4 @@
-"""Commands that read the ledger: init, status, show, history, sql, results."""
+"""Commands that read the ledger: init, status, show, history, sql, results, ui."""
 
 from __future__ import annotations
 
@@ -163,6 +163,25 @@ def results(
         click.echo(f"note: jobs not normalized yet, their requests are left out: {jobs}", err=True)
 
 
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8780, show_default=True, help="Port to bind (0: a free one).")
+@click.option(
+    "--token",
+    envvar="LEDGER_UI_TOKEN",
+    default=None,
+    help="Required of every request (?token= once, then a cookie; or a Bearer header); "
+    "needed to bind anything but loopback. Default $LEDGER_UI_TOKEN.",
+)
+@click.pass_context
+def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
+    """Serve a live, read-only dashboard of the ledger in the browser (the `ui` extra):
+    runs and their progress, jobs and their timelines, requests, errors and charts."""
+    from ledger.ui import serve
+
+    serve(ctx.obj["db"], host=host, port=port, token=token, echo=click.echo)
+
+
 #: The commands `cli.py` adds to the group.
 COMMANDS: tuple[click.Command, ...] = (
     init,
@@ -171,4 +190,5 @@ COMMANDS: tuple[click.Command, ...] = (
     history,
     sql,
     results,
+    ui,
 )
