@@ -38,7 +38,13 @@ from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
 from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
-from ledger.build.run_directory import make_staging_dir, move_into_place, resolve_workdir
+from ledger.build.run_directory import (
+    make_staging_dir,
+    move_into_place,
+    remove_staging_dirs,
+    resolve_workdir,
+    stale_staging_dirs,
+)
 from ledger.build.shards import ShardLimits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 from ledger.core.durable import write_durably
@@ -169,6 +175,8 @@ def build_run(
         return recorded_plan(engine, name, prices, expect=(source_path, options))
     workdir = resolve_workdir(engine, options.workdir)
     run_dir = workdir / "runs" / name
+    # An earlier submit of this run killed mid-build left its staging directory behind.
+    remove_staging_dirs(stale_staging_dirs(workdir, name))
     staging = make_staging_dir(workdir, name)
     built: Built | None = None
     try:
