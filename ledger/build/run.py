@@ -13,9 +13,11 @@ The plan it reports is `ledger.build.plan`, the run directory's manifest.json is
 
 from __future__ import annotations
 
+import errno
 import gc
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -48,7 +50,7 @@ from ledger.build.run_directory import (
 from ledger.build.shards import ShardLimits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 from ledger.core.durable import write_durably
-from ledger.errors import InputError
+from ledger.errors import InputError, StorageError
 from ledger.usage.pricing import load_price_table
 
 # Names other modules import from here; they live in the modules named above.
@@ -187,6 +189,13 @@ def build_run(
             shards_done = time.perf_counter()
             run_id = _record(engine, name, source_path, options, built, staging, run_dir)
         timings = {"build": shards_done - started, "record": time.perf_counter() - shards_done}
+    except (OSError, sqlite3.OperationalError) as error:
+        if not _disk_full(error):
+            raise
+        raise StorageError(
+            f"{workdir}: no space left on the device while building run {name!r} "
+            "(its partial files are removed; free some space and submit again)"
+        ) from error
     finally:
         if built is not None:
             built.spool.close()
@@ -194,6 +203,14 @@ def build_run(
     plan = recorded_plan(engine, name, prices)
     assert plan.run_id == run_id and built is not None
     return replace(plan, skipped=built.skipped, warnings=built.warnings, timings=timings)
+
+
+def _disk_full(error: OSError | sqlite3.OperationalError) -> bool:
+    """Whether a write failed for want of space: a shard's write (ENOSPC, or EDQUOT over a
+    quota) or the spool's SQLite ("database or disk is full")."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "disk is full" in str(error)
 
 
 @contextmanager
