@@ -13,9 +13,11 @@ The plan it reports is `ledger.build.plan`, the run directory's manifest.json is
 
 from __future__ import annotations
 
+import errno
 import gc
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,11 +40,17 @@ from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
 from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
-from ledger.build.run_directory import make_staging_dir, move_into_place, resolve_workdir
+from ledger.build.run_directory import (
+    make_staging_dir,
+    move_into_place,
+    remove_staging_dirs,
+    resolve_workdir,
+    stale_staging_dirs,
+)
 from ledger.build.shards import ShardLimits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 from ledger.core.durable import write_durably
-from ledger.errors import InputError
+from ledger.errors import InputError, StorageError
 from ledger.usage.pricing import load_price_table
 
 # Names other modules import from here; they live in the modules named above.
@@ -169,6 +177,8 @@ def build_run(
         return recorded_plan(engine, name, prices, expect=(source_path, options))
     workdir = resolve_workdir(engine, options.workdir)
     run_dir = workdir / "runs" / name
+    # An earlier submit of this run killed mid-build left its staging directory behind.
+    remove_staging_dirs(stale_staging_dirs(workdir, name))
     staging = make_staging_dir(workdir, name)
     built: Built | None = None
     try:
@@ -179,6 +189,13 @@ def build_run(
             shards_done = time.perf_counter()
             run_id = _record(engine, name, source_path, options, built, staging, run_dir)
         timings = {"build": shards_done - started, "record": time.perf_counter() - shards_done}
+    except (OSError, sqlite3.OperationalError) as error:
+        if not _disk_full(error):
+            raise
+        raise StorageError(
+            f"{workdir}: no space left on the device while building run {name!r} "
+            "(its partial files are removed; free some space and submit again)"
+        ) from error
     finally:
         if built is not None:
             built.spool.close()
@@ -186,6 +203,14 @@ def build_run(
     plan = recorded_plan(engine, name, prices)
     assert plan.run_id == run_id and built is not None
     return replace(plan, skipped=built.skipped, warnings=built.warnings, timings=timings)
+
+
+def _disk_full(error: OSError | sqlite3.OperationalError) -> bool:
+    """Whether a write failed for want of space: a shard's write (ENOSPC, or EDQUOT over a
+    quota) or the spool's SQLite ("database or disk is full")."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "disk is full" in str(error)
 
 
 @contextmanager

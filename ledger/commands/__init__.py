@@ -43,11 +43,12 @@ SQL_TIME_BUDGET = 10.0
 SQL_MAX_ROWS = 10_000
 
 
-def ledger_engine(ctx: click.Context) -> Engine:
-    """The ledger `--db` names, opened (created and migrated when needed)."""
+def ledger_engine(ctx: click.Context, *, readonly: bool = False) -> Engine:
+    """The ledger `--db` names, opened (created and migrated when needed; `readonly`: for
+    reading only, see `open_ledger`)."""
     from ledger.core.db import open_ledger
 
-    return open_ledger(ctx.obj["db"])
+    return open_ledger(ctx.obj["db"], readonly=readonly)
 
 
 def ledger_config(ctx: click.Context) -> LedgerConfig:

@@ -37,7 +37,7 @@ def status(ctx: click.Context, run_name: str | None, as_json: bool) -> None:
     from ledger.console import format_status
     from ledger.query.report import status_report
 
-    report = status_report(ledger_engine(ctx), run_name)
+    report = status_report(ledger_engine(ctx, readonly=True), run_name)
     click.echo(json.dumps(report, indent=2) if as_json else format_status(report, run_name))
 
 
@@ -52,7 +52,7 @@ def show(ctx: click.Context, job_id: int, as_json: bool) -> None:
     from ledger.console import format_job
     from ledger.query.report import job_detail
 
-    found = job_detail(ledger_engine(ctx), job_id)
+    found = job_detail(ledger_engine(ctx, readonly=True), job_id)
     if found is None:
         raise InputError(f"no job with id {job_id}")
     job, events = found
@@ -73,7 +73,7 @@ def history(ctx: click.Context, limit: int, as_json: bool) -> None:
     from ledger.console import format_history
     from ledger.query.report import recent_events
 
-    events = recent_events(ledger_engine(ctx), limit)
+    events = recent_events(ledger_engine(ctx, readonly=True), limit)
     click.echo(json.dumps(events, indent=2, default=str) if as_json else format_history(events))
 
 
@@ -157,7 +157,9 @@ def results(
     """
     from ledger.results.export import export_results
 
-    summary = export_results(ledger_engine(ctx), run_name, output, fmt=fmt, statuses=statuses)
+    summary = export_results(
+        ledger_engine(ctx, readonly=True), run_name, output, fmt=fmt, statuses=statuses
+    )
     if summary.jobs_not_normalized:
         jobs = ", ".join(str(job_id) for job_id in summary.jobs_not_normalized)
         click.echo(f"note: jobs not normalized yet, their requests are left out: {jobs}", err=True)

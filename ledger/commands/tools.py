@@ -161,9 +161,43 @@ def doctor(ctx: click.Context) -> None:
         ctx.exit(1)
 
 
+@click.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where runs/ lives (default: the SQLite ledger's directory, else the current one).",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.pass_context
+def gc(ctx: click.Context, workdir: Path | None, dry_run: bool) -> None:
+    """Remove what killed builds left behind: the staging directories (partial shard files and a
+    spool database) of `ledger submit` processes that are gone, or untouched for a day.
+
+    A build in progress is never touched, nor a directory whose builder cannot be proved dead
+    (another machine's, say) until a day has passed. Prints one line per directory. The next
+    submit of the same run removes its own leftovers too.
+    """
+    from ledger.build.run_directory import default_workdir, remove_staging_dirs, stale_staging_dirs
+    from ledger.core.db import resolve_url
+
+    where = (
+        workdir.expanduser().resolve() if workdir else default_workdir(resolve_url(ctx.obj["db"]))
+    )
+    leftovers = stale_staging_dirs(where)
+    if not dry_run:
+        remove_staging_dirs(leftovers)
+    for leftover in leftovers:
+        verb = "would remove" if dry_run else "removed"
+        click.echo(f"{verb} {leftover.path} (run {leftover.run}: {leftover.reason})")
+    if not leftovers:
+        click.echo(f"no build leftovers in {where}")
+
+
 #: The commands `cli.py` adds to the group.
 COMMANDS: tuple[click.Command, ...] = (
     emulator,
     demo,
     doctor,
+    gc,
 )

@@ -1,9 +1,17 @@
 """Opening a ledger: engine, SQLite pragmas, write transactions, migrations to head.
 
-`open_ledger()` is the one place a database is opened, and it always upgrades the schema to the
-newest migration, so no user ever runs a migrate step by hand. It is also where a database ledger
-cannot use is reported: a URL, scheme, driver, path or schema revision that is wrong raises
-ConfigError; a server that cannot be reached, StorageError. Either is one line naming the database.
+`open_ledger()` is the one place a database is opened, and it upgrades the schema to the newest
+migration when the database is behind, so no user ever runs a migrate step by hand. It first reads
+the recorded revision without taking any lock, and runs Alembic only when that differs from
+`SCHEMA_HEAD`: opening a current ledger writes nothing. Concurrent upgrades of one PostgreSQL
+database are serialized by an advisory lock (SQLite's BEGIN IMMEDIATE serializes them already).
+`open_ledger(readonly=True)` is for commands that only read: SQLite opened `mode=ro` with deferred
+transactions (so it answers while another process holds the write lock, and on a file it may not
+write), PostgreSQL in read-only sessions; a schema that is behind is reported, never migrated.
+
+It is also where a database ledger cannot use is reported: a URL, scheme, driver, path or schema
+revision that is wrong raises ConfigError; a server that cannot be reached, StorageError. Either
+is one line naming the database.
 """
 
 from __future__ import annotations
@@ -31,6 +39,18 @@ DEFAULT_DB = "ledger.db"
 
 #: How long a writer waits for SQLite's write lock before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: The newest migration's revision. Asking Alembic costs importing it (about 0.1 s) on every
+#: open; tests/unit/test_opening.py keeps this equal to the head of migrations/versions/.
+SCHEMA_HEAD = "0002"
+
+#: The PostgreSQL advisory lock held while migrating, so processes opening a fresh database at
+#: once upgrade it one after the other instead of racing to create the same tables ("ledg").
+MIGRATION_LOCK_ID = 0x6C656467
+
+#: The execution option that makes a SQLite connection begin a deferred (reading) transaction
+#: instead of BEGIN IMMEDIATE.
+_DEFERRED = "ledger_deferred_begin"
 
 #: `user:password@` in a URL, whether or not SQLAlchemy can parse the rest.
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@/]*@")
@@ -80,13 +100,16 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def create_ledger_engine(url: str, **engine_options: Any) -> Engine:
+def create_ledger_engine(url: str, *, readonly: bool = False, **engine_options: Any) -> Engine:
     """An engine with the ledger's connection settings, without touching the schema;
     ConfigError for a scheme SQLAlchemy does not know or a driver that is not installed.
+    `readonly`: every connection reads only (SQLite `mode=ro`, PostgreSQL read-only sessions).
     `engine_options` go to SQLAlchemy's `create_engine` (a pool class, say)."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     parsed = parse_url(url)
+    if readonly:
+        engine_options = {**engine_options, **_readonly_options(parsed)}
     try:
         engine = create_engine(parsed, **engine_options)
     except NoSuchModuleError:
@@ -103,11 +126,30 @@ def create_ledger_engine(url: str, **engine_options: Any) -> Engine:
     except ArgumentError as error:
         raise ConfigError(f"{shown_url(parsed)}: {error}") from error
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, readonly=readonly)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _readonly_options(parsed: URL) -> dict[str, Any]:
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return {"execution_options": {"postgresql_readonly": True}}
+    if backend != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return {}
+    import sqlite3
+    from urllib.parse import quote
+
+    path = Path(parsed.database)
+    uri = f"file:{quote(str(path))}?mode=ro"
+    if not os.access(path.parent, os.W_OK) and not Path(f"{path}-shm").exists():
+        # SQLite cannot read a WAL database without its -shm file, and cannot create one in a
+        # folder it may not write. Nobody can be writing the database then (a writer would have
+        # created it), so it is safe to read as immutable.
+        uri += "&immutable=1"
+    return {"creator": lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)}
+
+
+def _configure_sqlite(engine: Engine, *, readonly: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's begin event issue BEGIN itself: pysqlite's own implicit BEGIN is
@@ -115,7 +157,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # claim it (measured). BEGIN IMMEDIATE takes the write lock up front instead.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not readonly:  # a read-only connection cannot change the journal mode
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -123,17 +166,33 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reading needs no write lock, and must not wait for one another process holds.
+        deferred = readonly or connection.get_execution_options().get(_DEFERRED, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
-def open_ledger(target: str | os.PathLike[str] | None = None) -> Engine:
-    """Open (creating if needed) the ledger at `target` and upgrade it to the newest schema."""
+def open_ledger(target: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine:
+    """Open the ledger at `target`, upgrading it to the newest schema when it is behind.
+
+    `readonly`: open it for reading only, and raise ConfigError when its schema is behind
+    instead of migrating. A ledger that does not exist yet is created either way (so a first
+    `ledger status` shows an empty ledger)."""
     url = resolve_url(target)
     path = sqlite_path(url)
     if path is not None:
-        _prepare_sqlite_file(path)
-    engine = create_ledger_engine(url)
+        created = _prepare_sqlite_file(path)
+        if created and readonly:
+            return open_ledger(target)
+    engine = create_ledger_engine(url, readonly=readonly)
     try:
+        revision = stored_revision(engine)
+        if revision == SCHEMA_HEAD:
+            return engine
+        if readonly:
+            if revision is None:  # an empty database: create the ledger, as a first open does
+                engine.dispose()
+                return open_ledger(target)
+            _refuse_behind(engine, revision)
         upgrade_to_head(engine)
     except BaseException:
         engine.dispose()
@@ -141,7 +200,9 @@ def open_ledger(target: str | os.PathLike[str] | None = None) -> Engine:
     return engine
 
 
-def _prepare_sqlite_file(path: Path) -> None:
+def _prepare_sqlite_file(path: Path) -> bool:
+    """Check the path and create the file if missing, 0600: it holds every prompt's metadata,
+    and SQLite gives its -wal and -shm files the database file's mode. True if created."""
     # SQLite itself only says "unable to open database file".
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, not a ledger database file")
@@ -149,6 +210,47 @@ def _prepare_sqlite_file(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"{path}: cannot create {path.parent} ({error.strerror})") from error
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot create the database file ({error.strerror})") from error
+    return True
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """The revision(s) recorded in the database, read without taking a write lock (None for a
+    database no migration has touched)."""
+    from sqlalchemy import inspect, text
+
+    with database_errors(engine.url), engine.connect() as connection:
+        connection = connection.execution_options(**{_DEFERRED: True})
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return ", ".join(sorted(rows)) or None
+
+
+def _refuse_behind(engine: Engine, revision: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    if revision not in known:
+        raise ConfigError(_unknown_revision(engine, f"schema revision {revision!r}"))
+    raise ConfigError(
+        f"{_where(engine.url)}: the schema is at revision {revision!r}, older than this "
+        f"ledger's {SCHEMA_HEAD!r}; reading commands do not migrate it: run `ledger init`"
+    )
+
+
+def _unknown_revision(engine: Engine, known: str) -> str:
+    return (
+        f"{_where(engine.url)}: the database is at {known}, which this version of "
+        "ledger does not know (did a newer ledger upgrade it?)"
+    )
 
 
 #: Words of a PostgreSQL server refusing what the URL names (a database, a user, a password), as
@@ -207,18 +309,35 @@ def upgrade_to_head(engine: Engine) -> None:
     config = alembic_config()
     with database_errors(engine.url), engine.connect() as connection:
         config.attributes["connection"] = connection
-        try:
-            command.upgrade(config, "head")
-        except CommandError as error:
-            # The database records a revision none of our migrations has: a newer ledger
-            # upgraded it, or it is not a ledger. Upgrading it anyway could only do harm.
-            connection.rollback()
-            revision = _recorded_revision(connection)
-            known = f"schema revision {revision!r}" if revision else _first_line(error)
-            raise ConfigError(
-                f"{_where(engine.url)}: the database is at {known}, which this version of "
-                "ledger does not know (did a newer ledger upgrade it?)"
-            ) from error
+        with _migration_lock(connection):
+            try:
+                command.upgrade(config, "head")
+            except CommandError as error:
+                # The database records a revision none of our migrations has: a newer ledger
+                # upgraded it, or it is not a ledger. Upgrading it anyway could only do harm.
+                connection.rollback()
+                revision = _recorded_revision(connection)
+                known = f"schema revision {revision!r}" if revision else _first_line(error)
+                raise ConfigError(_unknown_revision(engine, known)) from error
+            connection.commit()
+
+
+@contextmanager
+def _migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold MIGRATION_LOCK_ID on a PostgreSQL session while migrating. The lock is the
+    session's, not the transaction's, so Alembic may commit as it goes; Alembic reads the
+    recorded revision after it is taken, so a process that waited finds the work done."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    lock = {"id": MIGRATION_LOCK_ID}
+    connection.exec_driver_sql("SELECT pg_advisory_lock(%(id)s)", lock)
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.rollback()  # a failed migration leaves the transaction aborted
+        connection.exec_driver_sql("SELECT pg_advisory_unlock(%(id)s)", lock)
         connection.commit()
 
 
