@@ -41,6 +41,7 @@ from ledger.core.states import TRANSITIONS, State
 from ledger.core.store import Lease, StaleWrite, claim, expire_dead_local_leases, process_owner
 from ledger.errors import InputError, LedgerError, StorageError
 from ledger.reconcile.context import StepContext, StepOutcome
+from ledger.reconcile.heartbeat import LeaseHeartbeat
 from ledger.reconcile.options import ACTIVE_STATES, ReconcileOptions
 from ledger.reconcile.progress import deferred_progress_update
 from ledger.reconcile.steps.create import create
@@ -123,8 +124,13 @@ class Reconciler:
         before = self._context.transitions
         if leases:
             workers = max(1, min(self.options.concurrency, len(leases)))
+            # While the steps run, their leases are renewed: a slow step never loses its lease.
+            heartbeat = LeaseHeartbeat(self.engine, leases, self.options.lease_seconds)
             try:
-                with ThreadPoolExecutor(workers, thread_name_prefix="ledger-step") as pool:
+                with (
+                    heartbeat,
+                    ThreadPoolExecutor(workers, thread_name_prefix="ledger-step") as pool,
+                ):
                     rows = self._load_many([lease.job_id for lease in leases])
                     firsts = [rows[lease.job_id] for lease in leases]
                     for error in pool.map(self._drive_safely, leases, firsts):
