@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import OperationalError
 
 from adapters import get_provider
 from adapters.base import (
@@ -151,7 +152,16 @@ class Reconciler:
     ) -> None:
         """Run passes until stopped (or, with until_done, until no job is left to step)."""
         while not self.stop_requested.is_set():
-            report = self.run_pass()
+            try:
+                report = self.run_pass()
+            except OperationalError as error:
+                if not database_locked(error):
+                    raise
+                # Another process held SQLite's write lock past the busy timeout: nothing was
+                # written, the leases this pass took (if any) lapse; try the whole pass later.
+                log.warning("database is locked by another process; next pass in %.1f s", interval)
+                self.stop_requested.wait(max(interval, 0.01))
+                continue
             if on_pass is not None:
                 on_pass(report)
             if report.paused:
@@ -188,6 +198,10 @@ class Reconciler:
             log.warning("job %s: lost its lease (%s)", lease.job_id, error)
             return str(error)
         except Exception as error:  # one job's bug must not stop the others; it is recorded
+            if isinstance(error, OperationalError) and database_locked(error):
+                # Not the job's problem (and no bug): its lease lapses, a later pass resumes it.
+                log.warning("job %s: database is locked by another process", lease.job_id)
+                return f"job {lease.job_id}: database is locked"
             log.exception("job %s: unexpected error", lease.job_id)
             self._context.record_problem(
                 lease, f"unexpected error: {error!r}", self.options.poll_max
@@ -265,6 +279,11 @@ class Reconciler:
         if run_id is None:
             raise InputError(f"no run named {run_name!r}")
         return int(run_id)
+
+
+def database_locked(error: OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another process's write lock (the busy timeout)."""
+    return "database is locked" in str(error.orig)
 
 
 __all__ = [
