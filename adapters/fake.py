@@ -6,7 +6,9 @@ so the reconciler and normalization run unchanged on it. Outcomes and faults are
   `cancelled`, `failed`, `token_limit`, `all_failed`), and in how many polls;
 - `fail_next(method, error, after_effect=...)` makes the next call of a method raise, either
   before doing anything or after doing it (a lost reply: the object exists, the caller does not
-  know).
+  know);
+- `clock_offset` sets the provider's clock apart from ours (files and batches are stamped with
+  it, and `find_batches` honours `created_after` by it, as the real listings do).
 The HTTP-level twin of this, for the real SDK, is `ledger.emulator`.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,14 +67,17 @@ class FakeProvider:
     base_url: str | None = "fake://provider"
     default_outcome: str = "completed"
     default_polls: int = 2
+    #: Seconds the provider's clock runs ahead of ours (negative: behind).
+    clock_offset: float = 0.0
     calls: list[tuple[str, str]] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     batches: dict[str, FakeBatch] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
+    #: Each file's creation time by the provider's clock.
+    file_times: dict[str, int] = field(default_factory=dict)
     _planned: list[tuple[str, int]] = field(default_factory=list)
     _faults: dict[str, list[Fault]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _clock: itertools.count[int] = field(default_factory=lambda: itertools.count(1_700_000_000))
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- scripting --------------------------------------------------------------------------
@@ -87,6 +93,10 @@ class FakeProvider:
         """The next call of `method` raises `error()`, before or after taking effect."""
         self._faults.setdefault(method, []).append(Fault(error, after_effect))
 
+    def now(self) -> int:
+        """The provider's clock."""
+        return int(time.time() + self.clock_offset)
+
     def created(self) -> Counter[str]:
         """Batches created per `ledger_job` metadata value."""
         return Counter(b.metadata.get("ledger_job", "") for b in self.batches.values())
@@ -98,6 +108,7 @@ class FakeProvider:
             fault = self._fault("upload_input")
             file_id = f"file-{next(self._ids)}"
             self.files[file_id] = (filename, path.read_bytes())
+            self.file_times[file_id] = self.now()
             self._raise_after(fault)
             return self._remote(file_id)
 
@@ -123,7 +134,7 @@ class FakeProvider:
                 input_file_id=input_file_id,
                 endpoint=endpoint,
                 metadata=dict(metadata),
-                created_at=next(self._clock),
+                created_at=self.now(),
                 outcome=outcome,
                 polls_to_finish=polls,
             )
@@ -140,6 +151,7 @@ class FakeProvider:
                 self._snapshot(b)
                 for b in self.batches.values()
                 if b.input_file_id == input_file_id
+                and b.created_at >= created_after
                 and all(b.metadata.get(k) == v for k, v in metadata.items())
             ]
 
@@ -201,7 +213,7 @@ class FakeProvider:
 
     def _remote(self, file_id: str) -> RemoteFile:
         name, content = self.files[file_id]
-        return RemoteFile(file_id, name, len(content), 0)
+        return RemoteFile(file_id, name, len(content), self.file_times.get(file_id, 0))
 
     def _finish(self, batch: FakeBatch) -> None:
         if batch.outcome in ("failed", "token_limit"):

@@ -73,8 +73,15 @@ class Job(Base):
     # sent as file name / batch metadata, so a crash is recovered by adoption, not repetition.
     submit_token: Mapped[str | None] = mapped_column(String(64))
     input_file_id: Mapped[str | None] = mapped_column(String(200))
+    # The upload's creation time by the provider's clock: it bounds the search for a batch
+    # created before a crash, since our clock and the provider's may disagree.
+    input_file_created_at: Mapped[float | None] = mapped_column(Double)
     batch_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     provider_status: Mapped[str | None] = mapped_column(String(40))
+    # The batch's current run of 404s after the grace (how many, since when by the database
+    # clock): one 404 proves nothing, so a batch is declared missing only after a streak.
+    not_found_count: Mapped[int | None] = mapped_column(Integer)
+    first_not_found_at: Mapped[float | None] = mapped_column(Double)
     output_file_id: Mapped[str | None] = mapped_column(String(200))
     error_file_id: Mapped[str | None] = mapped_column(String(200))
     output_path: Mapped[str | None] = mapped_column(Text)

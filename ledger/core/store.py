@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from ledger.core.db import db_now
@@ -311,6 +311,29 @@ def release(connection: Connection, lease: Lease, *, next_check_in: float | None
         update(Job).where(Job.id == lease.job_id, Job.fence == lease.fence).values(values)
     )
     return result.rowcount == 1
+
+
+def renew_leases(connection: Connection, leases: Sequence[Lease], lease_seconds: float) -> int:
+    """Extend the leases still held (same owner and fence, not yet expired) by `lease_seconds`
+    from now; returns how many were renewed. A lease given back, lost or taken over is left
+    alone, so a renewal can never resurrect a claim another reconciler now holds."""
+    renewed = 0
+    now = db_now()
+    for start in range(0, len(leases), 500):
+        chunk = leases[start : start + 500]
+        for owner in {lease.owner for lease in chunk}:
+            pairs = [(lease.job_id, lease.fence) for lease in chunk if lease.owner == owner]
+            result = connection.execute(
+                update(Job)
+                .where(
+                    tuple_(Job.id, Job.fence).in_(pairs),
+                    Job.lease_owner == owner,
+                    Job.lease_expires_at > now,
+                )
+                .values(lease_expires_at=now + lease_seconds)
+            )
+            renewed += result.rowcount
+    return renewed
 
 
 def expire_dead_local_leases(connection: Connection) -> list[str]:

@@ -13,7 +13,15 @@ from adapters import get_provider
 from adapters.base import BatchProvider, ProviderError
 from ledger.core.models import Job
 from ledger.core.states import IN_FLIGHT, State
-from ledger.core.store import Lease, advance, claim, process_owner, release, update_leased
+from ledger.core.store import (
+    Lease,
+    advance,
+    claim,
+    expire_dead_local_leases,
+    process_owner,
+    release,
+    update_leased,
+)
 
 
 def cancel_jobs(
@@ -27,7 +35,8 @@ def cancel_jobs(
     """Cancel jobs: unsent ones at once, live batches at the provider. Returns job -> outcome.
 
     A job another reconciler holds right now is waited for briefly; its cancellation is then
-    finished by the next reconcile pass, which sees the provider's `cancelled`.
+    finished by the next reconcile pass, which sees the provider's `cancelled`. A lease whose
+    owner is provably dead is taken over at once, as the reconciler does.
     """
     owner = process_owner()
     outcomes: dict[int, str] = {}
@@ -36,6 +45,8 @@ def cancel_jobs(
         if not pending:
             break
         with engine.begin() as connection:
+            # A killed reconciler's leases would otherwise answer "busy" until they lapse.
+            expire_dead_local_leases(connection)
             leases = claim(
                 connection,
                 owner,

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import OperationalError
 
 from adapters import get_provider
 from adapters.base import (
@@ -41,6 +42,7 @@ from ledger.core.states import TRANSITIONS, State
 from ledger.core.store import Lease, StaleWrite, claim, expire_dead_local_leases, process_owner
 from ledger.errors import InputError, LedgerError, StorageError
 from ledger.reconcile.context import StepContext, StepOutcome
+from ledger.reconcile.heartbeat import LeaseHeartbeat
 from ledger.reconcile.options import ACTIVE_STATES, ReconcileOptions
 from ledger.reconcile.progress import deferred_progress_update
 from ledger.reconcile.steps.create import create
@@ -123,8 +125,13 @@ class Reconciler:
         before = self._context.transitions
         if leases:
             workers = max(1, min(self.options.concurrency, len(leases)))
+            # While the steps run, their leases are renewed: a slow step never loses its lease.
+            heartbeat = LeaseHeartbeat(self.engine, leases, self.options.lease_seconds)
             try:
-                with ThreadPoolExecutor(workers, thread_name_prefix="ledger-step") as pool:
+                with (
+                    heartbeat,
+                    ThreadPoolExecutor(workers, thread_name_prefix="ledger-step") as pool,
+                ):
                     rows = self._load_many([lease.job_id for lease in leases])
                     firsts = [rows[lease.job_id] for lease in leases]
                     for error in pool.map(self._drive_safely, leases, firsts):
@@ -145,7 +152,16 @@ class Reconciler:
     ) -> None:
         """Run passes until stopped (or, with until_done, until no job is left to step)."""
         while not self.stop_requested.is_set():
-            report = self.run_pass()
+            try:
+                report = self.run_pass()
+            except OperationalError as error:
+                if not database_locked(error):
+                    raise
+                # Another process held SQLite's write lock past the busy timeout: nothing was
+                # written, the leases this pass took (if any) lapse; try the whole pass later.
+                log.warning("database is locked by another process; next pass in %.1f s", interval)
+                self.stop_requested.wait(max(interval, 0.01))
+                continue
             if on_pass is not None:
                 on_pass(report)
             if report.paused:
@@ -182,6 +198,10 @@ class Reconciler:
             log.warning("job %s: lost its lease (%s)", lease.job_id, error)
             return str(error)
         except Exception as error:  # one job's bug must not stop the others; it is recorded
+            if isinstance(error, OperationalError) and database_locked(error):
+                # Not the job's problem (and no bug): its lease lapses, a later pass resumes it.
+                log.warning("job %s: database is locked by another process", lease.job_id)
+                return f"job {lease.job_id}: database is locked"
             log.exception("job %s: unexpected error", lease.job_id)
             self._context.record_problem(
                 lease, f"unexpected error: {error!r}", self.options.poll_max
@@ -259,6 +279,11 @@ class Reconciler:
         if run_id is None:
             raise InputError(f"no run named {run_name!r}")
         return int(run_id)
+
+
+def database_locked(error: OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another process's write lock (the busy timeout)."""
+    return "database is locked" in str(error.orig)
 
 
 __all__ = [

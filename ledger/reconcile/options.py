@@ -43,6 +43,10 @@ class ReconcileOptions:
     max_enqueued_tokens: int | None = settings.default("max_enqueued_tokens")
     #: A batch not found right after create is looked for again within this window.
     not_found_grace: float = settings.default("not_found_grace")
+    #: Past the grace, a batch is declared missing only after this many 404s in a row ...
+    not_found_answers: int = 3
+    #: ... spanning at least this many seconds, and only if a lookup by its tag finds nothing.
+    not_found_window: float = 600.0
     #: Only these states are stepped (`ledger submit` uses upload and create only).
     states: Sequence[State] = ACTIVE_STATES
     #: Largest number of jobs one pass claims.

@@ -16,7 +16,7 @@ from ledger import settings
 from ledger.core.db import read_db_now
 from ledger.core.models import Job
 from ledger.core.states import State
-from ledger.core.store import advance, claim, process_owner, release
+from ledger.core.store import advance, claim, expire_dead_local_leases, process_owner, release
 from ledger.errors import InputError
 from ledger.reconcile.engine import PassReport, ReconcileOptions, Reconciler
 
@@ -58,6 +58,7 @@ def adopt_batch(
     The reconciler then polls, downloads and normalizes it like any other."""
     owner = process_owner()
     with engine.begin() as connection:
+        expire_dead_local_leases(connection)  # as the reconciler does: a dead owner holds nothing
         leases = claim(
             connection, owner, states=[State.BUILT], limit=1, job_ids=[job_id], due_only=False
         )

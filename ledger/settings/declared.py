@@ -187,7 +187,7 @@ SETTINGS: dict[str, Setting] = {
             "not_found_grace",
             "float",
             600.0,
-            "Seconds a new batch may answer 404 before its job is failed.",
+            "Seconds a new batch may answer 404 before 404s count toward declaring it gone.",
             _RECONCILE,
             accepts=_NOT_NEGATIVE,
         ),

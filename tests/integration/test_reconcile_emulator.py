@@ -136,6 +136,22 @@ def test_fault_storms_lost_replies_and_cut_downloads_still_end_right(
         assert request_statuses(engine, job_id) == ["succeeded"] * 5
 
 
+def test_a_spurious_404_after_the_grace_loses_no_result(
+    engine: Engine, emulator: Any, api_key: str, tmp_path: Path
+) -> None:
+    """A batch that answers 404 once after the grace is polled again, not failed: every result
+    is downloaded and the job records no failure."""
+    emulator.configure(scenario="not_found_grace", not_found_gets=2)
+    job_id = add_built_job(engine, tmp_path, "r", ["a", "b", "c"])
+    reconcile_until_done(engine, emulator, not_found_grace=0.0)
+    assert job_row(engine, job_id).state == "normalized"
+    assert request_statuses(engine, job_id) == ["succeeded"] * 3
+    with engine.connect() as connection:
+        moves = connection.execute(select(JobEvent.to_state).where(JobEvent.job_id == job_id))
+        assert "failed" not in set(moves.scalars())
+    assert batches_per_job(emulator) == {str(job_id): 1}
+
+
 def test_max_enqueued_tokens_holds_jobs_back(
     engine: Engine, emulator: Any, api_key: str, tmp_path: Path
 ) -> None:

@@ -26,6 +26,10 @@ log = logging.getLogger("ledger.reconcile")
 #: intent time: the provider's clock and the database's may disagree.
 CLOCK_SKEW_MARGIN = 900
 
+#: Margin (seconds) below the upload's time by the provider's clock: the provider's own servers
+#: may disagree a little with one another, never by half an hour.
+PROVIDER_CLOCK_MARGIN = 300
+
 
 class HeldBack(LedgerError):
     """The enqueued-token cap has no room for this job's batch yet; nothing was recorded.
@@ -61,7 +65,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
         return provider.find_batches(
             input_file_id=job.input_file_id,
             metadata={"ledger_job": str(job.id), "ledger_token": token},
-            created_after=int((job.submitted_at or job.created_at) - CLOCK_SKEW_MARGIN),
+            created_after=adoption_horizon(job),
         )
 
     def discard(duplicate: BatchSnapshot) -> None:
@@ -101,6 +105,20 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
     )
     crash_point("after_create_recorded")
     return StepOutcome.DONE
+
+
+def adoption_horizon(job: Row[Any]) -> int:
+    """The `created_after` bound of a search for the job's batch, by the provider's clock.
+
+    The batch was created after its input file was uploaded, and both times come from the
+    provider's clock, so the upload's `created_at` (recorded by the upload step) bounds the
+    search whatever our clock says: a provider 30 minutes behind us no longer hides the batch and
+    makes a duplicate. The bound by our clock is kept when lower (a provider ahead of us), and
+    is the only one for a job uploaded before the upload time was recorded."""
+    ours = (job.submitted_at or job.created_at) - CLOCK_SKEW_MARGIN
+    if job.input_file_created_at:
+        return int(min(ours, job.input_file_created_at - PROVIDER_CLOCK_MARGIN))
+    return int(ours)
 
 
 def batch_metadata(engine: Engine, job: Row[Any], token: str) -> dict[str, str]:

@@ -56,6 +56,8 @@ def upload(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
             "adopted": uploaded.adopted,
         },
         input_file_id=uploaded.remote.id,
+        # The provider's clock, read from its own answer: it bounds later adoption searches.
+        input_file_created_at=uploaded.remote.created_at or None,
         submit_token=None,
         base_url=provider.base_url,
         last_error=None,
