@@ -131,6 +131,10 @@ class Request(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "custom_id", name="uq_requests_run_custom_id"),
         Index("ix_requests_job_status", "job_id", "status"),
+        # The queries `bench/scale.py` times at 10M rows: a run's failures and per-status counts,
+        # and the most expensive requests (migration 0005).
+        Index("ix_requests_run_status", "run_id", "status"),
+        Index("ix_requests_cost_usd", "cost_usd"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -146,3 +150,6 @@ class Request(Base):
     est_input_tokens: Mapped[int | None] = mapped_column(Integer)
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
+    # Priced at normalize from the result's own usage; NULL while pending or when the model has
+    # no price.
+    cost_usd: Mapped[float | None] = mapped_column(Double)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from ledger.build.record import PENDING
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, JobEvent, Request, Run
+from ledger.core.states import State
+from ledger.results.schema import STATUSES, SUCCEEDED
 
 
 def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str, Any]]:
@@ -25,13 +28,7 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
             jobs = connection.execute(
                 select(Job).where(Job.run_id == run.id).order_by(Job.shard_index)
             ).all()
-            request_counts = dict(
-                connection.execute(
-                    select(Request.status, func.count())
-                    .where(Request.run_id == run.id)
-                    .group_by(Request.status)
-                ).all()
-            )
+            request_counts = request_status_counts(connection, run, jobs)
             job_states: dict[str, int] = {}
             for job in jobs:
                 job_states[job.state] = job_states.get(job.state, 0) + 1
@@ -67,6 +64,36 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
                 }
             )
         return report
+
+
+def request_status_counts(connection: Connection, run: Any, jobs: Any) -> dict[str, int]:
+    """How many of `run`'s requests have each status, without counting the largest.
+
+    Counting a run's rows of one status walks that many entries of ix_requests_run_status (1M
+    rows: about 0.1 s on SQLite), so every status is counted but the one that is likely the
+    largest, which is the run's request count less the others: `succeeded` once most jobs are
+    normalized, `pending` before.
+    """
+    in_flight = sum(job.request_count for job in jobs if job.state != State.NORMALIZED)
+    derived = PENDING if in_flight * 2 > run.request_count else SUCCEEDED
+    counted = [status for status in (PENDING, *STATUSES) if status != derived]
+    counts = _count_statuses(connection, run.id, counted)
+    rest = run.request_count - sum(counts.values())
+    if rest < 0:  # rows the run's count does not know of: count them all instead
+        counted.append(derived)
+        return _count_statuses(connection, run.id, counted)
+    if rest:
+        counts[derived] = rest
+    return dict(sorted(counts.items()))
+
+
+def _count_statuses(connection: Connection, run_id: int, statuses: list[str]) -> dict[str, int]:
+    counts = connection.execute(
+        select(Request.status, func.count())
+        .where(Request.run_id == run_id, Request.status.in_(statuses))
+        .group_by(Request.status)
+    ).all()
+    return {status: count for status, count in sorted(counts)}
 
 
 def _run_cost(jobs: Any) -> float | None:

@@ -1,5 +1,5 @@
 """The last step of normalizing a job: every request row of the job takes its result's status,
-HTTP status, error and tokens, in the job's one closing transaction (`normalize._record`)."""
+HTTP status, error, tokens and cost, in the job's one closing transaction (`normalize._record`)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ _UPDATE_REQUEST = (
         error_message=bindparam("b_error_message"),
         input_tokens=bindparam("b_input_tokens"),
         output_tokens=bindparam("b_output_tokens"),
+        cost_usd=bindparam("b_cost_usd"),
     )
 )
 
@@ -55,9 +56,11 @@ def _request_updates(
         parked = row.parked
         if parked is None:
             status, http_status, error, tokens = unanswered_status, None, unanswered_error, None
+            cost = None
         else:
             status, http_status = parked.status, parked.http_status
             tokens = (parked.input_tokens, parked.output_tokens)
+            cost = parked.cost_usd
             # Only failures carry an error; their records are small, so read them back.
             error = orjson.loads(index.record(parked))["error"] if status != SUCCEEDED else None
         yield {
@@ -69,6 +72,7 @@ def _request_updates(
             "b_error_message": error["message"] if error else None,
             "b_input_tokens": tokens[0] if tokens else None,
             "b_output_tokens": tokens[1] if tokens else None,
+            "b_cost_usd": cost,
         }
 
 
