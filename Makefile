@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 demo: $(STAMP)
 	$(BIN)/ledger demo

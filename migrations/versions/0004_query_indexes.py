@@ -3,9 +3,9 @@
 `bench/scale.py` times each query at 10M request rows: the failed requests of a run, the most
 expensive requests, `ledger status` and `run_progress` (issue 16).
 
-Revision ID: 0005
-Revises: 0002
-Create Date: 2026-12-05 09:00:00.000000
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-29 05:00:00.000000
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
