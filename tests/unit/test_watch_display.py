@@ -111,3 +111,19 @@ def test_on_done_and_metrics_need_a_loop(tmp_path: Path) -> None:
     """--on-done and --metrics-port on a single pass are refused (exit 2)."""
     code, _, err = invoke("--db", str(tmp_path / "l.db"), "reconcile", "--on-done", "true")
     assert code == 2 and "need --loop or --until-done" in err
+
+
+def test_cancel_and_results_speak_json_to_scripts(tmp_path: Path) -> None:
+    """cancel --json lists each job's outcome; results --json-summary puts a summary on stderr."""
+    _, [first, second] = ledger_with_run(tmp_path)
+    db = str(tmp_path / "ledger.db")
+    code, out, err = invoke("--db", db, "results", "eval-1", "--json-summary")
+    assert (code, out) == (0, "")
+    assert json.loads(err) == {
+        "run": "eval-1",
+        "written": 0,
+        "jobs_not_normalized": [first, second],
+    }
+    code, out, _ = invoke("--db", db, "cancel", "eval-1", "--json")
+    assert code == 0
+    assert [row["job_id"] for row in json.loads(out)] == [first, second]
