@@ -27,17 +27,23 @@ def init(ctx: click.Context) -> None:
 
 
 @click.command()
-@click.option("--run", "run_name", default=None, help="Only this run.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.argument("run_name", metavar="[RUN]", required=False)
+@click.option("--run", "run_option", default=None, hidden=True, help="Same as RUN (older form).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every run with its jobs).")
 @click.pass_context
-def status(ctx: click.Context, run_name: str | None, as_json: bool) -> None:
-    """Show each run and its jobs: state, request counts, tokens, cost and age."""
+def status(ctx: click.Context, run_name: str | None, run_option: str | None, as_json: bool) -> None:
+    """Show each run on one line: provider, model, requests done by status, jobs by state, cost
+    and its last error. With RUN, that run's line and a table of its jobs (state, model, batch,
+    last error)."""
     import json
 
     from ledger.console import format_status
     from ledger.query.report import status_report
 
+    run_name = run_name or run_option
     report = status_report(ledger_engine(ctx, readonly=True), run_name)
+    if run_name is not None and not report:
+        raise InputError(f"no run named {run_name!r}")
     click.echo(json.dumps(report, indent=2) if as_json else format_status(report, run_name))
 
 
@@ -146,9 +152,19 @@ def sql(
     type=click.Choice(RESULT_STATUSES),
     help="Only results with this status (repeat for several).",
 )
+@click.option(
+    "--json-summary",
+    is_flag=True,
+    help="Write a summary object on stderr after the results: run, written, jobs_not_normalized.",
+)
 @click.pass_context
 def results(
-    ctx: click.Context, run_name: str, fmt: str, output: BinaryIO, statuses: tuple[str, ...]
+    ctx: click.Context,
+    run_name: str,
+    fmt: str,
+    output: BinaryIO,
+    statuses: tuple[str, ...],
+    json_summary: bool,
 ) -> None:
     """Write a run's results: one per input request, in input order (see docs/results.md).
 
@@ -160,7 +176,13 @@ def results(
     summary = export_results(
         ledger_engine(ctx, readonly=True), run_name, output, fmt=fmt, statuses=statuses
     )
-    if summary.jobs_not_normalized:
+    if json_summary:
+        import json
+
+        fields = {"run": run_name, "written": summary.written}
+        fields["jobs_not_normalized"] = list(summary.jobs_not_normalized)
+        click.echo(json.dumps(fields), err=True)
+    elif summary.jobs_not_normalized:
         jobs = ", ".join(str(job_id) for job_id in summary.jobs_not_normalized)
         click.echo(f"note: jobs not normalized yet, their requests are left out: {jobs}", err=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +15,6 @@ from ledger.commands import (
     ledger_engine,
 )
 from ledger.errors import LedgerError
-
-
-def _configure_logging(verbose: bool) -> None:
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("ledger")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @click.command()
@@ -42,6 +32,35 @@ def _configure_logging(verbose: bool) -> None:
     "ledger.toml, else $OPENAI_BASE_URL).",
 )
 @settings.options("reconcile")
+@click.option(
+    "--on-done",
+    "on_done",
+    default=None,
+    metavar="CMD",
+    help="With --loop or --until-done: run CMD through the shell once each run ends (every job "
+    "normalized), with $LEDGER_RUN and $LEDGER_RUN_STATUS (succeeded, partial, failed) set.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="With --loop or --until-done: serve Prometheus metrics on 127.0.0.1:PORT/metrics "
+    "(needs the `metrics` extra).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface the metrics are served on.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr: text, or one JSON object a line with run, job and batch ids "
+    "(json logs each transition).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every step (debug level).")
 @click.pass_context
 def reconcile(
@@ -49,31 +68,64 @@ def reconcile(
     loop: bool,
     until_done: bool,
     interval: float,
+    on_done: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    log_format: str,
     verbose: bool,
     **options: Any,
 ) -> None:
     """Advance jobs through their provider: upload, create, poll, download, normalize.
 
     One pass by default; --loop keeps going, --until-done stops once nothing is left to do.
-    SIGINT/SIGTERM finish the current step and release leases.
+    On a terminal a live table shows each run's progress; otherwise plain lines (see
+    docs/reconcile.md). SIGINT/SIGTERM finish the current step and release leases.
     """
     from ledger.config import batch_provider_for
-    from ledger.console import ProgressDisplay, install_stop_signals
-    from ledger.reconcile.engine import PauseLoop, ReconcileOptions, Reconciler
+    from ledger.console import install_stop_signals, progress_display
+    from ledger.errors import InputError
+    from ledger.observe.logs import configure_logging
+    from ledger.reconcile.engine import PassReport, PauseLoop, ReconcileOptions, Reconciler
 
-    _configure_logging(verbose)
+    looping = loop or until_done
+    if (on_done or metrics_port is not None) and not looping:
+        raise InputError("--on-done and --metrics-port need --loop or --until-done")
     engine = ledger_engine(ctx)
-    display = ProgressDisplay(engine, options["run_name"])
+    configure_logging(verbose, log_format, engine)
+    provider_for = batch_provider_for(ledger_config(ctx))
+    metrics = None
+    if metrics_port is not None:
+        metrics = _metrics(engine, options["run_name"])
+        provider_for = metrics.wrap(provider_for)
+    display = progress_display(engine, options["run_name"])
     reconciler = Reconciler(
         engine,
         ReconcileOptions(**options),
-        provider_for=batch_provider_for(ledger_config(ctx)),
+        provider_for=provider_for,
         on_transition=display.on_transition,
     )
+    hooks = [display.on_pass]
+    if on_done:
+        from ledger.observe.ondone import OnDone
+
+        hooks.append(OnDone(engine, options["run_name"], on_done).on_pass)
+
+    def on_pass(report: PassReport) -> None:
+        for hook in hooks:
+            hook(report)
+
     install_stop_signals(reconciler.stop_requested.set)
+    if metrics is not None:
+        metrics.watch(reconciler)
+        try:
+            port = metrics.serve(metrics_port or 0, metrics_host)
+        except OSError as error:
+            raise InputError(f"cannot serve metrics on {metrics_host}: {error}") from None
+        click.echo(f"metrics on http://{metrics_host}:{port}/metrics", err=True)
     try:
-        if loop or until_done:
-            reconciler.run_loop(interval=interval, until_done=until_done, on_pass=display.on_pass)
+        display.start()
+        if looping:
+            reconciler.run_loop(interval=interval, until_done=until_done, on_pass=on_pass)
         else:
             report = reconciler.run_pass()
             display.on_pass(report)
@@ -83,13 +135,28 @@ def reconcile(
         raise LedgerError(f"paused: {pause}") from None
     finally:
         display.close()
+        if metrics is not None:
+            metrics.close()
+
+
+def _metrics(engine: Any, run_name: str | None) -> Any:
+    try:
+        from ledger.observe.metrics import Metrics
+    except ImportError:
+        from ledger.errors import ConfigError
+
+        raise ConfigError(
+            "--metrics-port needs prometheus_client: pip install 'llm-batch-ledger[metrics]'"
+        ) from None
+    return Metrics(engine, run_name)
 
 
 @click.command()
 @click.argument("target")
 @click.option("--base-url", default=None, help="Provider base URL for jobs with none recorded.")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"job_id": ..., "outcome": ...}].')
 @click.pass_context
-def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
+def cancel(ctx: click.Context, target: str, base_url: str | None, as_json: bool) -> None:
     """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
     provider (their partial results are still downloaded)."""
     from ledger.config import batch_provider_for
@@ -100,6 +167,10 @@ def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
     job_ids = job_ids_for(engine, target)
     provider_for = batch_provider_for(ledger_config(ctx))
     outcomes = cancel_jobs(engine, job_ids, base_url=base_url, provider_for=provider_for)
+    if as_json:
+        rows = [{"job_id": job_id, "outcome": str(o)} for job_id, o in outcomes.items()]
+        click.echo(json.dumps(rows, indent=2))
+        return
     for job_id, outcome in outcomes.items():
         click.echo(f"job {job_id}: {outcome}")
 
@@ -130,6 +201,12 @@ def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
     help="Report bad rows and leave them out, instead of refusing the input.",
 )
 @settings.options("submit")
+@click.option(
+    "--json-output",
+    "as_json",
+    is_flag=True,
+    help="Print the plan and outcome as one JSON object (--json is the requests' JSON mode).",
+)
 @click.pass_context
 def submit(
     ctx: click.Context,
@@ -138,6 +215,7 @@ def submit(
     base_url: str | None,
     provider: str | None,
     poll_min: float,
+    as_json: bool,
     **options: Any,
 ) -> None:
     """Build INPUT into Batch API shard files, record the run, then upload and create its batches.
@@ -149,7 +227,7 @@ def submit(
     """
     from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.config import submit_provider
-    from ledger.console import format_plan
+    from ledger.console import format_plan, plan_fields
 
     build_options = BuildOptions(
         provider=submit_provider(ledger_config(ctx), provider), **build_fields(options)
@@ -165,11 +243,15 @@ def submit(
         click.echo(f"warning: {warning}", err=True)
     if plan.skipped:
         click.echo(f"skipped {plan.skipped} invalid row(s)", err=True)
-    click.echo(format_plan(plan))
-    if plan.existing:
+    if not as_json:
+        click.echo(format_plan(plan))
+    if plan.existing and not as_json:
         click.echo(f"run {plan.run_name} was already built from this input: nothing rebuilt.")
     if dry_run:
-        click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
+        if as_json:
+            click.echo(json.dumps(plan_fields(plan, sent=False, errors=[]), indent=2))
+        else:
+            click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
         return
     from ledger.config import batch_provider_for
     from ledger.reconcile.send import send_run
@@ -180,13 +262,18 @@ def submit(
         base_url=base_url,
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
-        on_transition=echo_transition,
+        on_transition=None if as_json else echo_transition,
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
-    click.echo(f"sent run {plan.run_name}; `ledger reconcile --run {plan.run_name}` follows it.")
+    if as_json:
+        click.echo(json.dumps(plan_fields(plan, sent=True, errors=report.errors), indent=2))
+    else:
+        click.echo(
+            f"sent run {plan.run_name}; `ledger reconcile --run {plan.run_name}` follows it."
+        )
 
 
 @click.command()
@@ -202,6 +289,7 @@ def submit(
 @click.option("--dry-run", is_flag=True, help="Build and record the retry job, send nothing.")
 @click.option("--base-url", default=None, help="Provider base URL (default: the parent job's).")
 @settings.options("retry")
+@click.option("--json", "as_json", is_flag=True, help="Print the retry jobs as one JSON object.")
 @click.pass_context
 def retry(
     ctx: click.Context,
@@ -210,6 +298,7 @@ def retry(
     dry_run: bool,
     base_url: str | None,
     poll_min: float,
+    as_json: bool,
 ) -> None:
     """Rerun the requests of RUN that did not succeed, in a new job of the same run.
 
@@ -223,11 +312,23 @@ def retry(
 
     engine = ledger_engine(ctx)
     plan = retry_run(engine, run_name, statuses or RETRYABLE)
-    for job_id, path, count, parents in plan.jobs:
+    summary = {
+        "run": run_name,
+        "requests": plan.request_count,
+        "sent": not dry_run,
+        "jobs": [
+            {"job_id": job_id, "requests": count, "parents": parents, "file": str(path)}
+            for job_id, path, count, parents in plan.jobs
+        ],
+    }
+    for job_id, path, count, parents in plan.jobs if not as_json else ():
         click.echo(
             f"job {job_id}: {count} request(s) from job(s) "
             f"{', '.join(map(str, parents))} -> {path.name}"
         )
+    if dry_run and as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
     if dry_run:
         click.echo(f"dry run: {plan.request_count} request(s) recorded for retry; nothing sent.")
         return
@@ -237,10 +338,13 @@ def retry(
         base_url=base_url,
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
-        on_transition=echo_transition,
+        on_transition=None if as_json else echo_transition,
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
     click.echo(
         f"sent {plan.request_count} request(s); `ledger reconcile --run {run_name}` follows."
     )

@@ -144,8 +144,11 @@ def demo(directory: Path | None, provider: str) -> None:
 
 
 @click.command()
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"ok": ..., "checks": [{name, ok, detail}]}.'
+)
 @click.pass_context
-def doctor(ctx: click.Context) -> None:
+def doctor(ctx: click.Context, as_json: bool) -> None:
     """Check the database and its schema, the offline tokenizer, and each configured provider
     (a tiny chat call, and embeddings where it has them); exit code 1 if anything fails.
 
@@ -155,7 +158,12 @@ def doctor(ctx: click.Context) -> None:
     from ledger.query.doctor import run_checks
 
     results = run_checks(ledger_config(ctx), ctx.obj["db"])
-    for result in results:
+    if as_json:
+        import json
+
+        checks = [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results]
+        click.echo(json.dumps({"ok": all(r.ok for r in results), "checks": checks}, indent=2))
+    for result in results if not as_json else ():
         click.echo(result.line())
     if not all(result.ok for result in results):
         ctx.exit(1)

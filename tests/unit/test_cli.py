@@ -48,7 +48,7 @@ def test_status_show_and_history_report_a_job(tmp_path: Path) -> None:
     engine = open_ledger(tmp_path / "other.db")
     [job_id] = add_jobs(engine, add_run(engine, "eval-1"), 1)
     code, out, _ = invoke("--db", str(tmp_path / "other.db"), "status")
-    assert code == 0 and "run eval-1" in out and "built" in out
+    assert code == 0 and "eval-1: openai" in out and "1 built" in out
     code, out, _ = invoke("--db", str(tmp_path / "other.db"), "status", "--json")
     report = json.loads(out)
     assert report[0]["jobs"][0]["job_id"] == job_id
