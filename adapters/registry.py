@@ -15,7 +15,11 @@ A provider is registered as a factory, called with two positional arguments:
   the provider's output and error lines. Without one they are read as OpenAI Batch lines, the
   format OpenAI-compatible servers write.
 
-The built-ins are `openai` and `anthropic`. Another package adds a provider, without touching this
+The built-ins are `openai` and `anthropic`, and the OpenAI-compatible batch hosts `azure`, `groq`,
+`together` and `xai` (profiles of the OpenAI adapter: `adapters.openai.profiles`). A
+`[providers.NAME]` section of `ledger.toml` can add another compatible host without code
+(`register_profile`). A factory may carry `limits`, the most one batch holds, which the build
+cuts shards to (`batch_limits`). Another package adds a provider, without touching this
 repository, with an entry point in the group `ledger.providers` that loads to its factory:
 
     [project.entry-points."ledger.providers"]
@@ -33,11 +37,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from adapters.base import BatchProvider, MissingAPIKey
+from adapters.openai.profiles import HOST_KEYS, HOSTS, HostProfile, declared_profile
 from adapters.results import ResultReader
 from ledger.errors import InputError
 
@@ -92,6 +97,36 @@ class AnthropicFactory:
         return READER
 
 
+class ProfileFactory:
+    """An OpenAI-compatible batch host: the OpenAI adapter under the host's profile."""
+
+    def __init__(self, profile: HostProfile) -> None:
+        self.profile = profile
+        self.name = profile.name
+        #: The variable the key is read from when the caller gives none.
+        self.api_key_env = profile.api_key_env
+
+    def __call__(self, base_url: str | None, api_key: str | None) -> BatchProvider:
+        from adapters.openai.batch import OpenAIBatchProvider
+
+        env = self.api_key_env
+        # A host declared with no key variable needs no key; the SDK insists on a string.
+        key = _key(api_key, env, self.name) if env else api_key or "no-key-needed"
+        return OpenAIBatchProvider(base_url=base_url, api_key=key, profile=self.profile)
+
+    @property
+    def result_reader(self) -> ResultReader:
+        # Output and error lines are OpenAI's on every compatible host.
+        from adapters.openai.lines import READER
+
+        return READER
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        """The most requests and bytes one batch of this host holds."""
+        return self.profile.max_requests, self.profile.max_bytes
+
+
 def _key(given: str | None, variable: str, name: str) -> str:
     key = given or os.environ.get(variable)
     if not key:
@@ -100,7 +135,11 @@ def _key(given: str | None, variable: str, name: str) -> str:
 
 
 #: The providers that ship with ledger; entry points never replace these.
-BUILT_INS: dict[str, Factory] = {"openai": OpenAIFactory(), "anthropic": AnthropicFactory()}
+BUILT_INS: dict[str, Factory] = {
+    "openai": OpenAIFactory(),
+    "anthropic": AnthropicFactory(),
+    **{name: ProfileFactory(profile) for name, profile in HOSTS.items()},
+}
 
 
 class EntryPointFactory:
@@ -205,6 +244,32 @@ def _factory(name: str) -> Factory:
     except KeyError:
         known = ", ".join(provider_names())
         raise InputError(f"unknown provider {name!r} (known: {known})") from None
+
+
+def declare_host(name: str, table: Mapping[str, object], key_env: str | None) -> bool:
+    """Register the OpenAI-compatible host a `[providers.NAME]` table of ledger.toml declares,
+    if it declares one: any of `HOST_KEYS`, or `batch = true` on a name no adapter has (or one
+    declared before: read again, it is declared again). Whether it did; InputError for a table
+    that cannot be one (`.key: problem`)."""
+    factory = REGISTRY.get(name)
+    declared = factory is None or (isinstance(factory, ProfileFactory) and name not in BUILT_INS)
+    if not (any(key in table for key in HOST_KEYS) or (table.get("batch") is True and declared)):
+        return False
+    register_profile(declared_profile(name, table, key_env))
+    return True
+
+
+def register_profile(profile: HostProfile) -> None:
+    """Make a compatible host declared in `ledger.toml` a provider (a built-in name keeps its
+    own factory: a config file must not reroute a built-in's requests and key)."""
+    if profile.name in BUILT_INS:
+        raise InputError(f": {profile.name} is built in; its batch host cannot be redeclared")
+    REGISTRY[profile.name] = ProfileFactory(profile)
+
+
+def batch_limits(name: str) -> tuple[int, int] | None:
+    """The most requests and bytes one batch of provider `name` holds, when its factory says."""
+    return getattr(_factory(name), "limits", None)
 
 
 def get_provider(

@@ -17,11 +17,15 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from adapters.chat_types import DEFAULT_TIMEOUT
+from adapters.openai.profiles import HOST_KEYS
+from adapters.registry import declare_host
 from ledger.errors import ConfigError, InputError, MissingAPIKey
 from ledger.settings import SETTINGS
+from ledger.settings.toml_checks import check_type as _check_type
+from ledger.settings.toml_checks import unknown_key as _unknown
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
@@ -41,9 +45,6 @@ KINDS = ("openai", "anthropic")
 #: Synchronous endpoints an OpenAI-kind provider can chat through.
 CHAT_ENDPOINTS = ("chat", "responses")
 
-#: Keys that look like a secret: refused with a pointer to `api_key_env`.
-_SECRET_KEYS = frozenset({"api_key", "key", "token", "secret", "password", "auth_token"})
-
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -58,6 +59,8 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "chat_endpoint": (str,),
     "max_context_tokens": (dict,),
     "timeout": (int, float),
+    # What an OpenAI-compatible batch host declared here does differently from OpenAI.
+    **HOST_KEYS,
 }
 
 
@@ -125,9 +128,15 @@ class LedgerConfig:
 
 
 def builtin_settings(name: str) -> ProviderSettings | None:
-    """The settings a provider named `openai` or `anthropic` has without any file."""
+    """The settings a built-in provider (`openai`, `anthropic`, or a compatible batch host:
+    `azure`, `groq`, `together`, `xai`) has without any file."""
+    from adapters.openai.profiles import HOSTS
     from adapters.registry import REGISTRY
 
+    host = HOSTS.get(name)
+    if host is not None:
+        url, env = host.configured_base_url(), host.api_key_env
+        return ProviderSettings(name, "openai", url, batch=True, api_key_env=env)
     if name == "openai":
         return ProviderSettings(
             name="openai",
@@ -242,6 +251,11 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     timeout = section.get("timeout", base.timeout)
     if timeout <= 0:
         raise ConfigError(f"{path}: {where}.timeout: must be more than 0 seconds")
+    try:
+        if kind == "openai" and declare_host(name, section, env or base.api_key_env):
+            base = replace(base, batch=True)
+    except InputError as error:
+        raise ConfigError(f"{path}: {where}{error}") from None
     return replace(
         base,
         base_url=section.get("base_url", base.base_url),
@@ -259,35 +273,6 @@ def _table(value: Any, path: Path, where: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: {where} must be a table")
     return value
-
-
-def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
-    # bool is an int to Python, but TOML's true is not a number.
-    is_bool_for_number = isinstance(value, bool) and bool not in types
-    if is_bool_for_number or not isinstance(value, types):
-        wanted = " or ".join(_TYPE_WORDS[t] for t in types)
-        raise ConfigError(f"{path}: {key}: expected {wanted}, got {value!r}")
-
-
-_TYPE_WORDS = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    dict: "a table",
-}
-
-
-def _unknown(
-    path: Path, key: str, where: str, known: Mapping[str, Any] | tuple[str, ...]
-) -> NoReturn:
-    name = f"{where}.{key}" if where else key
-    if key in _SECRET_KEYS:
-        raise ConfigError(
-            f"{path}: {name}: keys never live in the config file; name the environment "
-            "variable that holds it with api_key_env"
-        )
-    raise ConfigError(f"{path}: unknown key {name!r} (known: {', '.join(known)})")
 
 
 # -- the factory ---------------------------------------------------------------------------

@@ -1,15 +1,20 @@
 """The OpenAI Batch API through the official `openai` SDK (3.x, on httpx2).
 
 Works with api.openai.com and any compatible server (`OPENAI_BASE_URL` / `--base-url`: the
-built-in emulator, Azure-style gateways). The SDK's own retries are off: a retried upload or
-create after a timeout can make a second file or batch (measured: one timed-out create sent
-three POSTs), so retrying is the reconciler's job, which looks for the object by its tag first.
+built-in emulator, gateways), and with the compatible batch hosts (Azure, Groq, Together, xAI, or
+one declared in `ledger.toml`) through their `HostProfile` (`adapters.openai.profiles`).
+
+The SDK's own retries are off: a retried upload or create after a timeout can make a second
+file or batch (measured: one timed-out create sent three POSTs), so retrying is the reconciler's
+job, which looks for the object by its tag first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,6 +36,7 @@ from adapters.base import (
     scrub,
 )
 from adapters.base import retry_after as retry_after_seconds
+from adapters.openai.profiles import OPENAI, HostProfile
 from ledger.core.states import State
 
 #: Provider status -> ledger state. `finalizing` and `cancelling` are still running batches.
@@ -52,8 +58,6 @@ DEFAULT_TIMEOUT = httpx2.Timeout(120.0, connect=10.0)
 class OpenAIBatchProvider:
     """`adapters.base.BatchProvider` over the OpenAI Files and Batches API."""
 
-    name = "openai"
-
     def __init__(
         self,
         *,
@@ -61,8 +65,15 @@ class OpenAIBatchProvider:
         api_key: str | None = None,
         timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
         http_client: httpx2.Client | None = None,
+        profile: HostProfile = OPENAI,
     ) -> None:
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.profile = profile
+        self.name = profile.name
+        # $OPENAI_BASE_URL is OpenAI's own variable: another host never falls back to it.
+        if base_url is None:
+            from_env = os.environ.get("OPENAI_BASE_URL")
+            base_url = from_env if profile is OPENAI else profile.default_base_url()
+        self.base_url = base_url or None
         # The caller reads the key: ledger.config from the provider's `api_key_env`, the
         # registry's factory from the usual variable when it is given none.
         if not api_key:
@@ -111,19 +122,36 @@ class OpenAIBatchProvider:
     # -- files ------------------------------------------------------------------------------
 
     def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
-        with path.open("rb") as stream:
+        with self._upload_stream(path) as stream:
             created = self._call(
                 self._client.files.create,
                 file=(filename, stream, "application/jsonl"),
-                purpose="batch",
+                purpose=cast(Any, self.profile.upload_purpose),
                 side_effect=True,
             )
         return RemoteFile(created.id, created.filename, created.bytes, created.created_at)
 
+    @contextlib.contextmanager
+    def _upload_stream(self, path: Path) -> Iterator[Any]:
+        """The shard, or its lines in the host's envelope: rewritten line by line into a
+        temporary file, from the shard alone, so a retried upload sends the same bytes."""
+        with path.open("rb") as shard:
+            if not self.profile.rewrites_lines:
+                yield shard
+                return
+            with tempfile.TemporaryFile() as rewritten:
+                for line in shard:
+                    if line.strip():
+                        rewritten.write(self.profile.upload_line(line) + b"\n")
+                rewritten.seek(0)
+                yield rewritten
+
     def find_uploads(self, filename: str) -> list[RemoteFile]:
         found = [
             RemoteFile(f.id, f.filename, f.bytes, f.created_at)
-            for f in self._call(self._client.files.list, purpose="batch", limit=10_000)
+            for f in self._call(
+                self._client.files.list, purpose=self.profile.upload_purpose, limit=10_000
+            )
             if f.filename == filename
         ]
         return sorted(found, key=lambda f: (f.created_at, f.id))
@@ -154,15 +182,19 @@ class OpenAIBatchProvider:
     def create_batch(
         self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
     ) -> BatchSnapshot:
+        profile = self.profile
         batch = self._call(
             self._client.batches.create,
             input_file_id=input_file_id,
-            endpoint=cast(Any, endpoint),
-            completion_window="24h",
-            metadata=metadata,
+            endpoint=cast(Any, profile.endpoint_path(endpoint)),
+            completion_window=cast(Any, profile.completion_window),
+            metadata=metadata if profile.batch_metadata else openai.omit,
             side_effect=True,
         )
-        return snapshot(batch)
+        wrapped = (batch.model_extra or {}).get("job")
+        if profile.create_wraps_job and isinstance(wrapped, dict):
+            batch = Batch.construct(**cast(dict[str, Any], wrapped))
+        return self._snapshot(batch)
 
     def find_batches(
         self, *, input_file_id: str, metadata: dict[str, str], created_after: int
@@ -173,21 +205,30 @@ class OpenAIBatchProvider:
             if batch.created_at < created_after:
                 break
             tags = batch.metadata or {}
-            if batch.input_file_id == input_file_id and all(
+            # A host that keeps no metadata: the input file (named after the job) is the tag.
+            tagged = not self.profile.batch_metadata or all(
                 tags.get(k) == v for k, v in metadata.items()
-            ):
-                found.append(snapshot(batch))
+            )
+            if batch.input_file_id == input_file_id and tagged:
+                found.append(self._snapshot(batch))
         return sorted(found, key=lambda b: (b.created_at, b.id))
 
     def get_batch(self, batch_id: str) -> BatchSnapshot:
-        return snapshot(self._call(self._client.batches.retrieve, batch_id))
+        return self._snapshot(self._call(self._client.batches.retrieve, batch_id))
 
     def cancel_batch(self, batch_id: str) -> BatchSnapshot:
-        return snapshot(self._call(self._client.batches.cancel, batch_id))
+        return self._snapshot(self._call(self._client.batches.cancel, batch_id))
+
+    def _snapshot(self, batch: Batch) -> BatchSnapshot:
+        return snapshot(batch, self.profile.statuses)
 
 
-def snapshot(batch: Batch) -> BatchSnapshot:
-    """The ledger's view of an SDK `Batch`."""
+def snapshot(batch: Batch, statuses: Mapping[str, str] | None = None) -> BatchSnapshot:
+    """The ledger's view of an SDK `Batch`; `statuses` maps a host's status words to OpenAI's."""
+    word = str(batch.status)
+    state = STATUS_TO_STATE.get((statuses or {}).get(word, word))
+    if state is None:
+        raise TransientError(f"batch {batch.id}: unknown status {word!r}")
     counts = batch.request_counts
     usage = batch.usage
     errors = tuple(
@@ -196,8 +237,8 @@ def snapshot(batch: Batch) -> BatchSnapshot:
     )
     return BatchSnapshot(
         id=batch.id,
-        state=STATUS_TO_STATE[batch.status],
-        provider_status=batch.status,
+        state=state,
+        provider_status=word,
         input_file_id=batch.input_file_id,
         created_at=batch.created_at,
         output_file_id=batch.output_file_id,

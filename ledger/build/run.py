@@ -47,7 +47,7 @@ from ledger.build.run_directory import (
     resolve_workdir,
     stale_staging_dirs,
 )
-from ledger.build.shards import ShardLimits
+from ledger.build.shards import ShardLimits, within_provider_limits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 from ledger.core.durable import write_durably
 from ledger.errors import InputError, StorageError
@@ -137,8 +137,9 @@ class BuildOptions:
         self.body_options(endpoint).check()
 
     def shard_limits(self) -> ShardLimits:
-        """The limits one shard is cut to."""
-        return ShardLimits(self.max_requests, self.max_bytes, self.max_tokens_per_job)
+        """The limits one shard is cut to: the options', within the provider's."""
+        limits = ShardLimits(self.max_requests, self.max_bytes, self.max_tokens_per_job)
+        return within_provider_limits(limits, self.provider)
 
     def body_options(self, endpoint: str) -> BodyOptions:
         """How simple rows become bodies for `endpoint`."""

@@ -11,7 +11,7 @@ import bisect
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -63,6 +63,22 @@ class ShardLimits:
                 f"about {tokens} input tokens, more than --max-tokens-per-job {self.max_tokens}"
             )
         return None
+
+
+def within_provider_limits(limits: ShardLimits, provider: str) -> ShardLimits:
+    """`limits`, lowered to what one batch of `provider` holds where that is less (Together:
+    100 MB); the registry's factory says (`adapters.registry.batch_limits`). The shard's bytes
+    are counted as built: a host whose envelope is rewritten at upload gets shorter lines."""
+    from adapters.registry import REGISTRY, batch_limits
+
+    most = batch_limits(provider) if provider in REGISTRY else None
+    if most is None:
+        return limits
+    return replace(
+        limits,
+        max_requests=min(limits.max_requests, most[0]),
+        max_bytes=min(limits.max_bytes, most[1]),
+    )
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ledger.emulator import anthropic_routes
+from ledger.emulator import anthropic_routes, hosts
 from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig, FaultRule
 from ledger.emulator.errors import ApiError, bad_request
 from ledger.emulator.routes import Request, Response, json_response, match_route
@@ -41,7 +41,11 @@ def handle(emulator: Emulator, request: Request) -> Reply:
     """Answer one request read whole (raises `ApiError`, or `Dropped` for no answer at all)."""
     if request.path.startswith("/_emulator/"):
         return Reply(_control(emulator, request))
-    anthropic = anthropic_routes.owns(request.path)
+    host, path = hosts.split(request.path)
+    if host is not None:
+        # A compatible host's prefix (`/together/v1/...`): OpenAI's routes, with its quirks.
+        request = replace(request, path=path, host=host)
+    anthropic = host is None and anthropic_routes.owns(request.path)
     if anthropic:
         matched = anthropic_routes.match_route(request.method, request.path)
     else:

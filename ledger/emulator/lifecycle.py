@@ -10,9 +10,11 @@ missed, each timestamp set when that stage would have begun); with the poll cloc
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.errors import ApiError
+from ledger.emulator.hosts import HOSTS
 from ledger.emulator.scenarios import jsonl, run_requests, usage_json, zipped
 from ledger.emulator.store import FINAL_STATUSES as FINAL
 from ledger.emulator.store import BatchRecord, Store
@@ -86,7 +88,12 @@ def _move(store: Store, batch: BatchRecord, config: EmulatorConfig, at: float) -
         _leave_validating(store, batch, config, at)
     elif batch.status == "in_progress":
         scenario = batch.plan.scenario
-        if scenario == "expire":
+        host = HOSTS.get(batch.host or "")
+        if scenario == "expire" and host is not None and not host.expires:
+            # Azure does not expire a batch past its window: it runs on, then completes.
+            _enter(batch, "in_progress", at, 2 + batch.plan.slow_finalizing_stages)
+            batch.plan = replace(batch.plan, scenario="overdue")
+        elif scenario == "expire":
             batch.done_fraction = batch.plan.partial_fraction
             _enter(batch, "expired", at)
             batch.timestamps["expired_at"] = stamp
@@ -126,6 +133,7 @@ def _leave_validating(store: Store, batch: BatchRecord, config: EmulatorConfig, 
         batch.endpoint,
         max_requests=config.max_requests_per_batch,
         max_bytes=config.max_batch_file_bytes,
+        line_url=_line_url(batch),
     )
     if requests:
         batch.model = requests[0].body["model"]
@@ -145,6 +153,16 @@ def _leave_validating(store: Store, batch: BatchRecord, config: EmulatorConfig, 
         batch.request_counts = {"total": len(requests), "completed": 0, "failed": 0}
         _enter(batch, "in_progress", at)
         batch.timestamps["in_progress_at"] = int(at)
+
+
+def _line_url(batch: BatchRecord) -> str | None:
+    """The `url` the batch's lines name, as its host names its endpoint (hosts.py)."""
+    host = HOSTS.get(batch.host or "")
+    if host is None:
+        return batch.endpoint
+    if host.body_only_lines:
+        return None
+    return batch.endpoint if host.v1_endpoints else batch.endpoint.removeprefix("/v1")
 
 
 def _fail(batch: BatchRecord, at: float, code: str, message: str, param: str | None = None) -> None:
@@ -168,6 +186,7 @@ def _settle(store: Store, batch: BatchRecord, config: EmulatorConfig, stamp: int
         batch.endpoint,
         max_requests=sys.maxsize,
         max_bytes=sys.maxsize,
+        line_url=_line_url(batch),
     )
     results = run_requests(
         batch, requests, seed=config.seed, created=stamp, dims=config.embedding_dimensions

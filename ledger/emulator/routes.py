@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,6 +24,7 @@ from ledger.emulator.errors import (
     missing_parameter,
     not_found,
 )
+from ledger.emulator.hosts import Host, create_body, present_batch, present_file
 from ledger.emulator.scenarios import (
     SCENARIO_HEADER,
     SCENARIO_METADATA_KEY,
@@ -66,6 +67,8 @@ class Request:
     query: dict[str, list[str]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: The compatible host whose prefix the path came under (hosts.py); None: OpenAI's.
+    host: Host | None = None
 
 
 @dataclass
@@ -134,6 +137,11 @@ class Api:
         purpose = fields["purpose"].content.decode("utf-8", "replace")
         expiry = _form_expiry(fields)
         config = self._config()
+        batch_purpose = request.host.upload_purpose if request.host else "batch"
+        if purpose == batch_purpose:
+            purpose = "batch"  # stored as OpenAI's word; checked as a batch input
+        elif purpose == "batch":
+            raise invalid_value("purpose", purpose, [batch_purpose])
         check_upload(upload.filename, purpose, upload.content, config.max_upload_bytes)
         now = int(self._clock())
         if expiry is not None:
@@ -149,10 +157,12 @@ class Api:
                 expires_at=expires_at,
             )
             self.store.save()
-        return json_response(record.to_api())
+        return json_response(present_file(request.host, record.to_api()))
 
     def _list_files(self, _: str | None, request: Request) -> Response:
         purpose = _query(request, "purpose")
+        if request.host is not None and purpose == request.host.upload_purpose:
+            purpose = "batch"
         order = _query(request, "order") or "desc"
         if order not in ("asc", "desc"):
             raise invalid_value("order", order, ["asc", "desc"])
@@ -163,10 +173,11 @@ class Api:
             page = _page(
                 files, after, limit, lambda f: not f.deleted and purpose in (None, f.purpose)
             )
+            page["data"] = [present_file(request.host, f) for f in page["data"]]
             return json_response(page)
 
-    def _retrieve_file(self, file_id: str | None, _: Request) -> Response:
-        return json_response(self._file(file_id).to_api())
+    def _retrieve_file(self, file_id: str | None, request: Request) -> Response:
+        return json_response(present_file(request.host, self._file(file_id).to_api()))
 
     def _file_content(self, file_id: str | None, _: Request) -> Response:
         with self.store.lock:
@@ -183,7 +194,10 @@ class Api:
     # Batches
 
     def _create_batch(self, _: str | None, request: Request) -> Response:
-        params = check_batch_params(_json_body(request))
+        body, longer_window = create_body(request.host, _json_body(request))
+        params = check_batch_params(body)
+        if longer_window is not None:
+            params = replace(params, completion_window=longer_window)
         config = self._config()
         now = self._clock()
         with self.store.lock:
@@ -223,10 +237,13 @@ class Api:
                 plan=plan,
                 stage_started=now,
                 hidden_gets=plan.not_found_gets,
+                host=request.host.name if request.host else None,
             )
             self.store.add_batch(batch)
             self.store.save()
-            return json_response(batch.to_api())
+            shown = present_batch(request.host, batch.to_api())
+            wraps = request.host is not None and request.host.create_wraps_job
+            return json_response({"job": shown} if wraps else shown)
 
     def _list_batches(self, _: str | None, request: Request) -> Response:
         limit = _limit(request, default=20, maximum=100)
@@ -237,9 +254,13 @@ class Api:
             changed = [lifecycle.advance(self.store, b, config, now, polled=False) for b in batches]
             if any(changed):
                 self.store.save()
-            return json_response(_page(batches, after, limit, lambda b: True))
+            # Each host is its own service: it lists only the batches made through it.
+            host = request.host.name if request.host else None
+            page = _page(batches, after, limit, lambda b: b.host == host)
+            page["data"] = [present_batch(request.host, b) for b in page["data"]]
+            return json_response(page)
 
-    def _retrieve_batch(self, batch_id: str | None, _: Request) -> Response:
+    def _retrieve_batch(self, batch_id: str | None, request: Request) -> Response:
         config, now = self._config(), self._clock()
         with self.store.lock:
             batch = self._batch(batch_id)
@@ -250,16 +271,16 @@ class Api:
                 raise _no_batch(batch.id)
             if lifecycle.advance(self.store, batch, config, now, polled=True):
                 self.store.save()
-            return json_response(batch.to_api())
+            return json_response(present_batch(request.host, batch.to_api()))
 
-    def _cancel_batch(self, batch_id: str | None, _: Request) -> Response:
+    def _cancel_batch(self, batch_id: str | None, request: Request) -> Response:
         config, now = self._config(), self._clock()
         with self.store.lock:
             batch = self._batch(batch_id)
             lifecycle.advance(self.store, batch, config, now, polled=False)
             lifecycle.cancel(batch, now)
             self.store.save()
-            return json_response(batch.to_api())
+            return json_response(present_batch(request.host, batch.to_api()))
 
     # Lookups
 

@@ -37,6 +37,9 @@ def collect(store: Store, requests: Mapping[str, int], faults: Mapping[str, int]
             "by_status": dict(Counter(b.status for b in batches)),
             "by_scenario": dict(Counter(b.plan.scenario for b in batches)),
             "by_metadata": {key: dict(values) for key, values in by_metadata.items()},
+            # A host that keeps no metadata (Together): its input file names the job.
+            "by_input_filename": dict(Counter(b.input_filename for b in batches)),
+            "by_host": dict(Counter(b.host or "openai" for b in batches)),
         },
         # Message Batches have no metadata: the first custom_id and the fingerprint of the
         # request set (its params alone) are what prove no request set was sent twice.

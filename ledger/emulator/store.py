@@ -139,6 +139,8 @@ class BatchRecord:
     done_fraction: float | None = None
     #: Whether the input passed validation (a batch cancelled while validating never ran).
     validated: bool = False
+    #: The compatible host whose routes created it (hosts.py); None: OpenAI's `/v1`.
+    host: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         """The Batch JSON."""

@@ -186,9 +186,16 @@ def check_upload(filename: str, purpose: str, content: bytes, max_bytes: int) ->
 
 
 def check_input_file(
-    content: bytes, endpoint: str, *, max_requests: int, max_bytes: int
+    content: bytes,
+    endpoint: str,
+    *,
+    max_requests: int,
+    max_bytes: int,
+    line_url: str | None = "",
 ) -> tuple[list[InputRequest], list[dict[str, Any]]]:
-    """Validate a batch input file: its requests, and the errors (empty when it is valid)."""
+    """Validate a batch input file: its requests, and the errors (empty when it is valid).
+    `line_url` is the `url` each line names: "" the endpoint itself; None for a host whose lines
+    are `{custom_id, body}` alone (hosts.py)."""
     if len(content) > max_bytes:
         return [], [
             _error(
@@ -212,7 +219,7 @@ def check_input_file(
     seen_ids: set[str] = set()
     model: str | None = None
     for number, raw in lines:
-        problem = _check_line(raw, endpoint)
+        problem = _check_line(raw, endpoint, endpoint if line_url == "" else line_url)
         if isinstance(problem, dict):
             errors.append({**problem, "line": number})
             continue
@@ -246,7 +253,9 @@ def check_input_file(
     return requests, errors
 
 
-def _check_line(raw: bytes, endpoint: str) -> dict[str, Any] | tuple[str, dict[str, Any]]:
+def _check_line(
+    raw: bytes, endpoint: str, line_url: str | None
+) -> dict[str, Any] | tuple[str, dict[str, Any]]:
     """An error (without its line) or the line's custom_id and body."""
     try:
         item = json.loads(raw)
@@ -255,7 +264,7 @@ def _check_line(raw: bytes, endpoint: str) -> dict[str, Any] | tuple[str, dict[s
     if not isinstance(item, dict):
         return _error("invalid_request", "Each line must be a JSON object.")
     for name in ("custom_id", "method", "url", "body"):
-        if name not in item:
+        if name not in item and (line_url is not None or name in ("custom_id", "body")):
             return _error(
                 "missing_required_parameter",
                 f"Missing required parameter: '{name}'.",
@@ -266,13 +275,15 @@ def _check_line(raw: bytes, endpoint: str) -> dict[str, Any] | tuple[str, dict[s
         return _error(
             "invalid_request", "The custom_id must be a non-empty string.", param="custom_id"
         )
-    if item["method"] != "POST":
+    if line_url is None:
+        pass  # a body-only host: no method or url to check
+    elif item["method"] != "POST":
         return _error(
             "invalid_request",
             f"Invalid value for 'method': {item['method']!r}. Only 'POST' is supported.",
             param="method",
         )
-    if item["url"] != endpoint:
+    elif item["url"] != line_url:
         return _error(
             "invalid_url",
             "The URL provided for this request does not match the batch endpoint.",

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
 from ledger.build.record import shard_job_fields
 from ledger.build.run import manifest_job
-from ledger.build.shards import Shard, ShardLimits, ShardSet
+from ledger.build.shards import Shard, ShardLimits, ShardSet, within_provider_limits
 from ledger.core.durable import write_durably
 from ledger.core.models import Job, Request, Run
 from ledger.core.states import State
@@ -91,7 +91,9 @@ def retry_run(
     if not wanted:
         raise InputError(f"nothing to retry: no request of run {run_name!r} is {'/'.join(chosen)}")
     shard_dir = Path(parents[0].input_path).parent
-    shard_set = ShardSet(shard_dir, limits or ShardLimits(), first_index=first_index)
+    # The retry goes to the run's provider: its shards are cut to that provider's limits too.
+    limits = within_provider_limits(limits or ShardLimits(), parents[0].provider)
+    shard_set = ShardSet(shard_dir, limits, first_index=first_index)
     origin: dict[int, list[int]] = defaultdict(list)  # new shard index -> parent job ids
     ids_of_shard: dict[int, list[str]] = defaultdict(list)
     try:

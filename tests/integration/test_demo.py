@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cli import cli
@@ -32,3 +33,20 @@ def test_demo_runs_the_same_lifecycle_on_anthropic_message_batches(tmp_path: Pat
     assert "requests: 24 succeeded" in result.output
     assert "expired" in result.output.split("4. ledger retry")[0]
     assert "The emulator created 4 message batches" in result.output
+
+
+@pytest.mark.parametrize("provider", ["azure", "groq", "together", "xai"])
+def test_demo_runs_on_each_compatible_host(tmp_path: Path, provider: str) -> None:
+    """--provider NAME: the host's routes and quirks; Azure runs its late batch on instead."""
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--dir", str(tmp_path / "d"), "--provider", provider],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "requests: 24 succeeded" in result.output
+    batches = 3 if provider == "azure" else 4
+    assert f"The emulator created {batches} batches and {batches} input files" in result.output
+    with Ledger.open(tmp_path / "d" / "ledger.db") as ledger:
+        [run] = ledger.status("demo")
+    assert run["provider"] == provider
