@@ -151,8 +151,11 @@ def submit(
     from ledger.config import submit_provider
     from ledger.console import format_plan
 
+    config = ledger_config(ctx)
     build_options = BuildOptions(
-        provider=submit_provider(ledger_config(ctx), provider), **build_fields(options)
+        provider=submit_provider(config, provider),
+        models=config.models,
+        **build_fields(options),
     )
     engine = ledger_engine(ctx)
     plan = build_run(
