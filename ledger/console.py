@@ -103,6 +103,10 @@ def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = No
             f"run {run['run']}: {run['provider']} {run['model']} {run['endpoint']}, "
             f"{run['requests']} requests, {len(run['jobs'])} jobs ({states or 'none'})"
         )
+        if run["held"]:
+            lines.append(
+                f"  held: {run['held']} job(s) of a dry run, sent by `ledger send {run['run']}`"
+            )
         if statuses:
             lines.append(
                 f"  requests: {statuses}; tokens in {run['input_tokens']} "

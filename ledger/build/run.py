@@ -176,12 +176,14 @@ def build_run(
     options: BuildOptions | None = None,
     *,
     on_skip: SkipReporter | None = None,
+    held_reason: str | None = None,
 ) -> BuildPlan:
     """Build `input_path` into shard files and record the run and its jobs as `built`.
 
     Raises `InputError` (nothing written) for a bad input or options, and for a run name that
     already holds a different input or other options. `on_skip` hears each row left out by
-    `skip_invalid`.
+    `skip_invalid`. With `held_reason` ("dry run") the jobs are recorded held, in the same
+    transaction: no reconciler sends them until they are released (`ledger send`).
     """
     options = options or BuildOptions()
     options.check()
@@ -203,7 +205,9 @@ def build_run(
             source = InputFile(source_path, str(input_path))
             built = build_shards(source, staging, options, on_skip, table)
             shards_done = time.perf_counter()
-            run_id = _record(engine, name, source_path, options, built, staging, run_dir)
+            run_id = _record(
+                engine, name, source_path, options, built, staging, run_dir, held_reason
+            )
         timings = {"build": shards_done - started, "record": time.perf_counter() - shards_done}
     finally:
         if built is not None:
@@ -250,6 +254,7 @@ def _record(
     built: Built,
     staging: Path,
     run_dir: Path,
+    held_reason: str | None,
 ) -> int:
     """Record the run, its jobs and requests; move the staging directory into place; commit."""
     moved = False
@@ -273,7 +278,13 @@ def _record(
                 ) from None
             shard_dir = run_dir / SHARD_DIR
             job_ids = insert_jobs(
-                connection, run_id, options.provider, built.endpoint, built.shards, shard_dir
+                connection,
+                run_id,
+                options.provider,
+                built.endpoint,
+                built.shards,
+                shard_dir,
+                held_reason,
             )
             shard_of = built.shard_set.shard_of
             insert_requests(

@@ -38,6 +38,8 @@ def status(ctx: click.Context, run_name: str | None, as_json: bool) -> None:
     from ledger.query.report import status_report
 
     report = status_report(ledger_engine(ctx), run_name)
+    if run_name is not None and not report:
+        raise InputError(f"no run named {run_name!r}")
     click.echo(json.dumps(report, indent=2) if as_json else format_status(report, run_name))
 
 

@@ -115,7 +115,8 @@ def cancel(ctx: click.Context, target: str, base_url: str | None) -> None:
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Build and record the jobs, send nothing (a later submit or reconcile sends them).",
+    help="Build and record the jobs, held: nothing is sent, not even by a running reconcile, "
+    "until `ledger send RUN` or a submit without --dry-run.",
 )
 @click.option(
     "--base-url",
@@ -163,6 +164,7 @@ def submit(
         input_path,
         build_options,
         on_skip=lambda message: click.echo(f"skipped: {message}", err=True),
+        held_reason="dry run" if dry_run else None,
     )
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -172,14 +174,37 @@ def submit(
     if plan.existing:
         click.echo(f"run {plan.run_name} was already built from this input: nothing rebuilt.")
     if dry_run:
-        click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
+        click.echo(
+            f"dry run: {len(plan.jobs)} job(s) built and recorded, held; nothing sent "
+            f"(`ledger send {plan.run_name}` sends them)."
+        )
         return
-    from ledger.config import batch_provider_for
-    from ledger.reconcile.send import send_run
+    _send(ctx, plan.run_name, base_url, poll_min)
 
+
+@click.command()
+@click.argument("run_name", metavar="RUN")
+@click.option("--base-url", default=None, help="Provider base URL for jobs with none recorded.")
+@settings.options("send")
+@click.pass_context
+def send(ctx: click.Context, run_name: str, base_url: str | None, poll_min: float) -> None:
+    """Send RUN's batches: release the jobs a `submit --dry-run` held, then upload and create
+    them, as `ledger submit` does; `ledger reconcile` takes them the rest of the way."""
+    _send(ctx, run_name, base_url, poll_min)
+
+
+def _send(ctx: click.Context, run_name: str, base_url: str | None, poll_min: float) -> None:
+    """Release the run's held jobs and send what is built (submit and send)."""
+    from ledger.config import batch_provider_for
+    from ledger.reconcile.send import release_run, send_run
+
+    engine = ledger_engine(ctx)
+    released = release_run(engine, run_name)
+    if released:
+        click.echo(f"released {released} held job(s) of run {run_name}.")
     report = send_run(
         engine,
-        plan.run_name,
+        run_name,
         base_url=base_url,
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
@@ -189,7 +214,7 @@ def submit(
         raise LedgerError(f"paused: {report.paused}")
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
-    click.echo(f"sent run {plan.run_name}; `ledger reconcile --run {plan.run_name}` follows it.")
+    click.echo(f"sent run {run_name}; `ledger reconcile --run {run_name}` follows it.")
 
 
 @click.command()
@@ -254,5 +279,6 @@ COMMANDS: tuple[click.Command, ...] = (
     reconcile,
     cancel,
     submit,
+    send,
     retry,
 )

@@ -43,6 +43,7 @@ def cancel_jobs(
                 limit=len(pending),
                 job_ids=pending,
                 due_only=False,
+                include_held=True,
             )
         for lease in leases:
             pending.remove(lease.job_id)
