@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from support.buildkit import prompts, query, submit, write_jsonl
 
 from cli import cli
@@ -14,7 +14,7 @@ from ledger.core.states import State
 from ledger.core.store import claim, process_owner
 
 
-def ledger(*args: str) -> object:
+def ledger(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
