@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ledger.build.plan import BuildPlan
     from ledger.core.states import State
     from ledger.reconcile.engine import PassReport
+    from ledger.usage.listing import PriceListing
 
 #: The columns of each run's job table in `ledger status`.
 JOB_STATUS_COLUMNS = (
@@ -117,6 +118,46 @@ def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = No
             lines.append(format_table(JOB_STATUS_COLUMNS, rows))
         lines.append("")
     return "\n".join(lines)
+
+
+#: `ledger prices`: the columns of the table (rates are batch USD per 1M tokens).
+PRICE_COLUMNS = (
+    "model", "provider", "in", "cached", "out", "context", "max out", "checked", "source",
+)  # fmt: skip
+
+
+def format_prices(listing: PriceListing) -> str:
+    """`ledger prices`: one row per model, then the ledger's models that have no price."""
+    rows = [
+        [
+            row.model,
+            row.provider,
+            _rate(row.input),
+            _rate(row.cached_input),
+            _rate(row.output),
+            _count(row.context_window),
+            _count(row.max_output_tokens),
+            row.checked.isoformat() if row.checked else None,
+            row.sources[0] if row.sources else None,
+        ]
+        for row in listing.rows
+    ]
+    lines = [format_table(PRICE_COLUMNS, rows)] if rows else ["no such model in the table"]
+    lines.append("batch prices, USD per 1M tokens; sources and notes: `ledger prices --json`")
+    for model in listing.unpriced:
+        lines.append(
+            f'no price: {model}: its cost shows as unknown; add a [models."{model}"] row with '
+            "input and output to ledger.toml, or a --prices file"
+        )
+    return "\n".join(lines)
+
+
+def _rate(value: float | None) -> str | None:
+    return None if value is None else f"${value:g}"
+
+
+def _count(value: int | None) -> str | None:
+    return None if value is None else f"{value:,}"
 
 
 def format_job(job: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> str:

@@ -1,4 +1,4 @@
-"""Commands that read the ledger: init, status, show, history, sql, results."""
+"""Commands that read the ledger: init, status, show, history, sql, results, prices."""
 
 from __future__ import annotations
 
@@ -24,6 +24,35 @@ def init(ctx: click.Context) -> None:
 
     engine = ledger_engine(ctx)
     click.echo(f"ledger ready: {engine.url.render_as_string()} (schema {schema_revision(engine)})")
+
+
+@click.command()
+@click.argument("model", required=False)
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A price file over the packaged table (else $LEDGER_PRICES).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def prices(ctx: click.Context, model: str | None, prices: str | None, as_json: bool) -> None:
+    """List the model table's batch prices (USD per 1M tokens) and limits, or MODEL's, with each
+    row's source and the date it was checked; then the ledger's models that have no price."""
+    import json
+
+    from ledger.commands import ledger_config
+    from ledger.console import format_prices
+    from ledger.usage.capabilities import load_model_table
+    from ledger.usage.listing import price_listing
+
+    table = load_model_table(ledger_config(ctx).models, price_file=prices)
+    listing = price_listing(ledger_engine(ctx), model, table=table)
+    if as_json:
+        rows = [row.as_dict() for row in listing.rows]
+        click.echo(json.dumps({"models": rows, "unpriced": listing.unpriced}, indent=2))
+    else:
+        click.echo(format_prices(listing))
 
 
 @click.command()
@@ -173,4 +202,5 @@ COMMANDS: tuple[click.Command, ...] = (
     history,
     sql,
     results,
+    prices,
 )
