@@ -44,7 +44,9 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
         "estimated cost: $0.000002: input only (27 tokens); output not estimated "
         "(no max_output_tokens on every request)"
     )
-    assert lines[7] == "dry run: 2 job(s) built and recorded; nothing sent."
+    assert lines[7] == (
+        "dry run: 2 job(s) built and recorded, held; nothing sent (`ledger send eval` sends them)."
+    )
     assert result.stderr == ""
     assert query("select state from jobs") == [{"state": "built"}, {"state": "built"}]
 
