@@ -172,7 +172,11 @@ def test_an_unknown_model_warns_and_still_counts(tmp_path: Path) -> None:
     write_jsonl("in.jsonl", [{"id": "a", "prompt": "hello world"}])
     result = submit("in.jsonl", "--model", "acme-1")
     assert result.exit_code == 0
-    assert result.stderr == ("warning: unknown model 'acme-1': estimating tokens with o200k_base\n")
+    assert result.stderr == (
+        "warning: unknown model 'acme-1': estimating tokens with o200k_base\n"
+        "warning: model acme-1: not in the model table: its parameters are not checked and it "
+        "has no price\n"
+    )
     assert "9 est. input tokens" in result.stdout and "no price for acme-1" in result.stdout
 
 
