@@ -14,6 +14,8 @@ A provider is registered as a factory, called with two positional arguments:
 - A factory may carry a `result_reader` attribute, an `adapters.results.ResultReader` that reads
   the provider's output and error lines. Without one they are read as OpenAI Batch lines, the
   format OpenAI-compatible servers write.
+- A factory may carry a `request_rules` attribute, a `RequestRules` naming the endpoints it
+  takes and a check of each request; the build refuses what they refuse.
 
 The built-ins are `openai` and `anthropic`, and the OpenAI-compatible batch hosts `azure`, `groq`,
 `together` and `xai` (profiles of the OpenAI adapter: `adapters.openai.profiles`). A
@@ -38,6 +40,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -53,6 +56,17 @@ ENTRY_POINT_GROUP = "ledger.providers"
 
 #: What a provider is registered as.
 Factory = Callable[[str | None, str | None], BatchProvider]
+
+
+@dataclass(frozen=True)
+class RequestRules:
+    """What a provider's batches take, checked when a run is built: a request the provider
+    would refuse is refused then, before anything is recorded or sent."""
+
+    #: The endpoints its shard lines may name (the first is the default); None: any.
+    endpoints: tuple[str, ...] | None = None
+    #: Why one request (custom_id, body) cannot go, or None; None: nothing to check.
+    problem: Callable[[str, Any], str | None] | None = None
 
 
 class OpenAIFactory:
@@ -95,6 +109,12 @@ class AnthropicFactory:
         from adapters.anthropic.lines import READER
 
         return READER
+
+    @property
+    def request_rules(self) -> RequestRules:
+        from adapters.anthropic.requests import CHAT_ENDPOINT, request_problem
+
+        return RequestRules(endpoints=(CHAT_ENDPOINT,), problem=request_problem)
 
 
 class ProfileFactory:
@@ -278,6 +298,13 @@ def get_provider(
     """The adapter registered under `name`, talking to `base_url` (None: its default) with
     `api_key` (None: the provider's usual variable); InputError for an unknown name."""
     return _factory(name)(base_url, api_key)
+
+
+def request_rules(name: str) -> RequestRules:
+    """What provider `name` takes (a factory's `request_rules` attribute); no rules when it
+    states none. InputError for an unknown name."""
+    rules = getattr(_factory(name), "request_rules", None)
+    return rules if isinstance(rules, RequestRules) else RequestRules()
 
 
 def result_reader(name: str) -> ResultReader:

@@ -154,6 +154,7 @@ class Ledger:
         configured.pop("poll_min", None)  # how soon a sent batch is polled: self.poll_min
         chosen = {**build_fields(configured), **options}
         provider = submit_provider(self.config, chosen.pop("provider", None))
+        chosen.setdefault("models", self.config.models)
         plan = build_run(self.engine, Path(input_path), BuildOptions(provider=provider, **chosen))
         if send:
             self._send(plan.run_name)

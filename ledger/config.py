@@ -4,9 +4,10 @@ adapter or a synchronous chat client, for the CLI and the Python API alike.
 The file is `--config FILE`, else `$LEDGER_CONFIG`, else `./ledger.toml` when there is one; none
 is needed. `[defaults]` gives defaults to the settings of `ledger submit`, `retry` and
 `reconcile` and of the Python API (each declared in ledger.settings, which checks them);
-`[providers.NAME]` says where a provider is and how to reach it. API keys never live in the file:
-a provider names the environment variable holding its key. Unknown keys are refused with the file
-and the key named, so a typo never silently does nothing. See docs/config.md.
+`[providers.NAME]` says where a provider is and how to reach it, `[models."NAME"]` changes the
+model table (docs/models.md). API keys never live in the file: a provider names the environment
+variable holding its key. Unknown keys are refused with the file and the key named, so a typo never
+silently does nothing. See docs/config.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ledger.errors import ConfigError, InputError, MissingAPIKey
 from ledger.settings import SETTINGS
 from ledger.settings.toml_checks import check_type as _check_type
 from ledger.settings.toml_checks import unknown_key as _unknown
+from ledger.usage.capabilities import check_rows
 
 if TYPE_CHECKING:
     from adapters.base import BatchProvider
@@ -112,6 +114,8 @@ class LedgerConfig:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: `[providers.NAME]` sections, with the built-in settings of their name filled in.
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+    #: `[models."NAME"]` rows, checked, laid over the packaged model table.
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def command_defaults(self) -> dict[str, dict[str, Any]]:
         """The defaults by command and parameter name (click's `default_map`)."""
@@ -189,13 +193,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
 def parse_config(document: Mapping[str, Any], path: Path) -> LedgerConfig:
     """Check a parsed `ledger.toml` (read from `path`) and build its settings."""
     for key in document:
-        if key not in ("defaults", "providers"):
-            _unknown(path, key, "", ("defaults", "providers"))
+        if key not in ("defaults", "providers", "models"):
+            _unknown(path, key, "", ("defaults", "providers", "models"))
     defaults = _parse_defaults(_table(document.get("defaults", {}), path, "[defaults]"), path)
     providers: dict[str, ProviderSettings] = {}
     for name, section in _table(document.get("providers", {}), path, "[providers]").items():
         providers[name] = _parse_provider(name, _table(section, path, f"[providers.{name}]"), path)
-    return LedgerConfig(path=path.resolve(), defaults=defaults, providers=providers)
+    # A bad row is an InputError naming the file, the model and the field.
+    models = check_rows(_table(document.get("models", {}), path, "[models]"), str(path))
+    return LedgerConfig(path.resolve(), defaults, providers, models)
 
 
 def _parse_defaults(section: Mapping[str, Any], path: Path) -> dict[str, Any]:
@@ -216,6 +222,8 @@ def _parse_defaults(section: Mapping[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> ProviderSettings:
+    from adapters.registry import REGISTRY
+
     where = f"providers.{name}"
     for key, value in section.items():
         if key not in PROVIDER_KEYS:
@@ -225,9 +233,7 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     if kind not in KINDS:
         raise ConfigError(f"{path}: {where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
     # A name a package registered (an entry point) may batch, as a built-in name may.
-    base = builtin_settings(name) or ProviderSettings(
-        name=name, kind=kind, batch=_has_batch_adapter(name)
-    )
+    base = builtin_settings(name) or ProviderSettings(name=name, kind=kind, batch=name in REGISTRY)
     if base.kind != kind:
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
@@ -305,12 +311,6 @@ def batch_api_key(settings: ProviderSettings) -> str | None:
     """The key a batch adapter gets: from the provider's `api_key_env`. An unset variable is
     MissingAPIKey, a FatalError: it pauses the reconciler as a refused key does."""
     return settings.require_api_key()
-
-
-def _has_batch_adapter(name: str) -> bool:
-    from adapters.registry import REGISTRY
-
-    return name in REGISTRY
 
 
 def check_batch_provider(settings: ProviderSettings) -> None:

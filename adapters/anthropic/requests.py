@@ -140,12 +140,7 @@ def _request(line: bytes, number: int, shard: Path, seen: set[str]) -> dict[str,
         )
     encoded = encode_custom_id(custom_id)
     if len(encoded) > MAX_ENCODED_CHARS:
-        raise RequestSetError(
-            f"{where}: custom_id {custom_id!r} is {len(encoded)} characters once encoded for "
-            f"Anthropic (letters, digits and '-' stay, any other character becomes '_' and its "
-            f"hex bytes); {MAX_ENCODED_CHARS} fit beside the batch tag in Anthropic's "
-            f"{MAX_CUSTOM_ID_CHARS}: shorten it"
-        )
+        raise RequestSetError(f"{where}: {_long_custom_id(custom_id, encoded)}")
     if encoded in seen:
         raise RequestSetError(f"{where}: custom_id {custom_id!r} appears twice")
     seen.add(encoded)
@@ -154,3 +149,28 @@ def _request(line: bytes, number: int, shard: Path, seen: set[str]) -> dict[str,
     except RequestSetError as error:
         raise RequestSetError(f"{where} ({custom_id}): {error}") from None
     return {"custom_id": encoded, "params": params}
+
+
+def request_problem(custom_id: str, body: Any) -> str | None:
+    """Why one chat request (its custom_id and body) cannot go to Anthropic, or None.
+
+    The build asks this of every request of an Anthropic run, so that what the request set
+    would refuse at upload is refused before anything is recorded.
+    """
+    encoded = encode_custom_id(custom_id)
+    if len(encoded) > MAX_ENCODED_CHARS:
+        return _long_custom_id(custom_id, encoded)
+    try:
+        translate_body(body)
+    except RequestSetError as error:
+        return str(error)
+    return None
+
+
+def _long_custom_id(custom_id: str, encoded: str) -> str:
+    return (
+        f"custom_id {custom_id!r} is {len(encoded)} characters once encoded for "
+        f"Anthropic (letters, digits and '-' stay, any other character becomes '_' and its "
+        f"hex bytes); {MAX_ENCODED_CHARS} fit beside the batch tag in Anthropic's "
+        f"{MAX_CUSTOM_ID_CHARS}: shorten it"
+    )

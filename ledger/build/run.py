@@ -51,7 +51,8 @@ from ledger.build.shards import ShardLimits, within_provider_limits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 from ledger.core.durable import write_durably
 from ledger.errors import InputError, StorageError
-from ledger.usage.pricing import load_price_table
+from ledger.usage.capabilities import ModelTable, default_table, load_model_table
+from ledger.usage.pricing import PriceTable
 
 # Names other modules import from here; they live in the modules named above.
 __all__ = [
@@ -105,19 +106,21 @@ class BuildOptions:
     workdir: Path | None = settings.default("workdir")
     #: A price file replacing or adding models of the packaged table (else $LEDGER_PRICES).
     prices: Path | None = settings.default("prices")
+    #: ledger.toml's `[models."NAME"]` rows, over the packaged model table (not a setting).
+    models: Mapping[str, Mapping[str, Any]] | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The options that shape the built files, as stored in `runs.options` and compared on
         resubmission (not the run name, the workdir or the price table)."""
         shaping = asdict(self)
         # The provider has its own column on the run, and is compared from there.
-        for key in ("run_name", "workdir", "prices", "provider"):
+        for key in ("run_name", "workdir", "prices", "provider", "models"):
             del shaping[key]
         return shaping
 
     def check(self) -> None:
         """Refuse contradictory or out-of-range options before reading anything."""
-        from adapters import REGISTRY
+        from adapters.registry import REGISTRY, request_rules
 
         if self.provider not in REGISTRY:
             known = ", ".join(sorted(REGISTRY))
@@ -133,8 +136,30 @@ class BuildOptions:
             ):
                 if value is not None:
                     raise InputError(f"{option}: needs token counting (drop --no-count-tokens)")
-        endpoint = resolve_endpoint(self.endpoint) if self.endpoint is not None else RESPONSES
+        endpoint = self.default_endpoint()
+        if self.endpoint is not None:
+            endpoint = resolve_endpoint(self.endpoint)
+            takes = request_rules(self.provider).endpoints
+            if takes is not None and endpoint not in takes:
+                raise InputError(
+                    f"--endpoint {self.endpoint}: provider {self.provider} takes "
+                    f"{' and '.join(takes)} only"
+                )
         self.body_options(endpoint).check()
+
+    def default_endpoint(self) -> str:
+        """The endpoint of simple rows without --endpoint: the provider's first, else responses."""
+        from adapters.registry import request_rules
+
+        takes = request_rules(self.provider).endpoints
+        return takes[0] if takes else RESPONSES
+
+    def model_table(self) -> ModelTable:
+        """The model table the build checks and prices with: packaged, ledger.toml's rows, then
+        `prices` (else $LEDGER_PRICES)."""
+        if not self.models and self.prices is None:
+            return default_table()
+        return load_model_table(self.models, price_file=self.prices)
 
     def shard_limits(self) -> ShardLimits:
         """The limits one shard is cut to: the options', within the provider's."""
@@ -160,18 +185,21 @@ def build_run(
     options: BuildOptions | None = None,
     *,
     on_skip: SkipReporter | None = None,
+    held_reason: str | None = None,
 ) -> BuildPlan:
     """Build `input_path` into shard files and record the run and its jobs as `built`.
 
     Raises `InputError` (nothing written) for a bad input or options, and for a run name that
     already holds a different input or other options. `on_skip` hears each row left out by
-    `skip_invalid`.
+    `skip_invalid`. With `held_reason` ("dry run") the jobs are recorded held, in the same
+    transaction: no reconciler sends them until they are released (`ledger send`).
     """
     options = options or BuildOptions()
     options.check()
     source_path = Path(input_path)
     name = run_name_for(source_path, options.run_name)
-    prices = load_price_table(options.prices)
+    table = options.model_table()
+    prices = PriceTable.from_models(table)
     with engine.connect() as connection:
         existing = find_run(connection, name)
     if existing is not None:
@@ -186,9 +214,11 @@ def build_run(
         with _cyclic_gc_paused():
             started = time.perf_counter()
             source = InputFile(source_path, str(input_path))
-            built = build_shards(source, staging, options, on_skip)
+            built = build_shards(source, staging, options, on_skip, table)
             shards_done = time.perf_counter()
-            run_id = _record(engine, name, source_path, options, built, staging, run_dir)
+            run_id = _record(
+                engine, name, source_path, options, built, staging, run_dir, held_reason
+            )
         timings = {"build": shards_done - started, "record": time.perf_counter() - shards_done}
     except (OSError, sqlite3.OperationalError) as error:
         if not _disk_full(error):
@@ -250,6 +280,7 @@ def _record(
     built: Built,
     staging: Path,
     run_dir: Path,
+    held_reason: str | None,
 ) -> int:
     """Record the run, its jobs and requests; move the staging directory into place; commit."""
     moved = False
@@ -273,7 +304,13 @@ def _record(
                 ) from None
             shard_dir = run_dir / SHARD_DIR
             job_ids = insert_jobs(
-                connection, run_id, options.provider, built.endpoint, built.shards, shard_dir
+                connection,
+                run_id,
+                options.provider,
+                built.endpoint,
+                built.shards,
+                shard_dir,
+                held_reason,
             )
             shard_of = built.shard_set.shard_of
             insert_requests(

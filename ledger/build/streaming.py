@@ -19,6 +19,8 @@ from ledger.build.inputs import InputFile
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.errors import InputError
+from ledger.usage.capabilities import ModelTable
+from ledger.usage.checks import check_request
 from ledger.usage.tokens import TokenCounters
 
 if TYPE_CHECKING:
@@ -49,8 +51,15 @@ class Streamer:
     """The per-chunk steps of one build: make requests, count, dedupe, place."""
 
     def __init__(
-        self, source: InputFile, staging: Path, options: BuildOptions, on_skip: SkipReporter | None
+        self,
+        source: InputFile,
+        staging: Path,
+        options: BuildOptions,
+        on_skip: SkipReporter | None,
+        table: ModelTable,
     ) -> None:
+        from adapters.registry import request_rules
+
         self.source = source
         self.options = options
         self.on_skip = on_skip
@@ -62,6 +71,10 @@ class Streamer:
             resolve_endpoint(options.endpoint) if options.endpoint is not None else None
         )
         self.make: Callable[[dict[str, Any], bytes, int], BatchRequest] | None = None
+        self.table = table
+        self.rules = request_rules(options.provider)
+        #: Warnings of the model checks, each said once (a dict keeps their order).
+        self.warnings: dict[str, None] = {}
         self.accepted = 0
         self.skipped = 0
 
@@ -94,6 +107,7 @@ class Streamer:
             return
         if self.counters is not None:
             requests = self.count_tokens(requests)
+        requests = self.accepted_by_provider(requests)
         requests = self.within_limits(requests)
         requests = self.unique(requests)
         self.shards.place(requests)
@@ -131,7 +145,7 @@ class Streamer:
 
             self.make = ready
         else:
-            self.endpoint = self.endpoint or RESPONSES
+            self.endpoint = self.endpoint or self.options.default_endpoint()
             builder = RowBuilder(self.options.body_options(self.endpoint))
             self.make = lambda value, _raw, line_number: builder.request(value, line_number)
         return self.make
@@ -166,6 +180,41 @@ class Streamer:
             kept.append(request)
         return kept
 
+    def accepted_by_provider(self, requests: list[BatchRequest]) -> list[BatchRequest]:
+        """Refuse what the provider would answer 400 to (the model table's rules, and the
+        provider's own request rules); keep each warning once."""
+        assert self.endpoint is not None
+        endpoint, provider, problem_of = self.endpoint, self.options.provider, self.rules.problem
+        takes = self.rules.endpoints
+        kept = []
+        for request in requests:
+            if takes is not None and endpoint not in takes:
+                # Only ready lines can name another endpoint: --endpoint was checked earlier.
+                message = f"provider {provider} takes {' and '.join(takes)} only"
+                self.reject(RowProblem(message, "url"), request.line_number)
+                continue
+            refusal = None
+            for found in check_request(
+                request.model,
+                request.body,
+                provider=provider,
+                endpoint=endpoint,
+                counted_tokens=request.est_tokens,
+                table=self.table,
+            ):
+                if found.warning:
+                    self.warnings[str(found)] = None
+                elif refusal is None:
+                    refusal = str(found)
+            if refusal is None and problem_of is not None:
+                problem = problem_of(request.custom_id, request.body)
+                refusal = f"provider {provider}: {problem}" if problem is not None else None
+            if refusal is not None:
+                self.reject(RowProblem(refusal), request.line_number)
+                continue
+            kept.append(request)
+        return kept
+
     def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Leave out (or refuse) requests too large for any shard on their own."""
         kept = []
@@ -194,11 +243,16 @@ class Streamer:
 
 
 def build_shards(
-    source: InputFile, staging: Path, options: BuildOptions, on_skip: SkipReporter | None
+    source: InputFile,
+    staging: Path,
+    options: BuildOptions,
+    on_skip: SkipReporter | None,
+    table: ModelTable,
 ) -> Built:
-    """Stream the input into shard files in `staging`; refuse it (InputError) if it is bad."""
+    """Stream the input into shard files in `staging`; refuse it (InputError) if it is bad.
+    Each request is checked against the model `table` and the provider's request rules."""
     with source:
-        streamer = Streamer(source, staging, options, on_skip)
+        streamer = Streamer(source, staging, options, on_skip, table)
         try:
             for records in source.chunks():
                 streamer.chunk(records)
@@ -224,5 +278,20 @@ def build_shards(
         spool=streamer.spool,
         shard_set=streamer.shards,
         skipped=streamer.skipped,
-        warnings=tuple(streamer.counters.warnings) if streamer.counters else (),
+        warnings=(
+            *(streamer.counters.warnings if streamer.counters else ()),
+            *streamer.warnings,
+            *_unpriced(models, table),
+        ),
     )
+
+
+def _unpriced(models: list[str], table: ModelTable) -> list[str]:
+    """A warning for each model the table knows but has no price for (an unknown model was
+    warned about by its check): its cost shows as unknown, never $0."""
+    warnings = []
+    for model in models:
+        info = table.lookup(model)
+        if info is not None and info.price is None:
+            warnings.append(f"model {model}: no price in the model table: its cost is unknown")
+    return warnings

@@ -113,6 +113,7 @@ def chat_batch(
                 model=model or settings.model,
                 json_mode=json_mode and json_schema is None,
                 json_schema=json_schema,
+                models=config.models,
             ),
         )
         provider_for = batch_provider_for(config)

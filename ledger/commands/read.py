@@ -1,4 +1,4 @@
-"""Commands that read the ledger: init, status, show, history, sql, results, ui."""
+"""Commands that read the ledger: init, status, show, history, sql, results, prices, ui."""
 
 from __future__ import annotations
 
@@ -206,6 +206,35 @@ def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
     serve(ctx.obj["db"], host=host, port=port, token=token, echo=click.echo)
 
 
+@click.command()
+@click.argument("model", required=False)
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A price file over the packaged table (else $LEDGER_PRICES).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def prices(ctx: click.Context, model: str | None, prices: str | None, as_json: bool) -> None:
+    """List the model table's batch prices (USD per 1M tokens) and limits, or MODEL's, with each
+    row's source and the date it was checked; then the ledger's models that have no price."""
+    import json
+
+    from ledger.commands import ledger_config
+    from ledger.console import format_prices
+    from ledger.usage.capabilities import load_model_table
+    from ledger.usage.listing import price_listing
+
+    table = load_model_table(ledger_config(ctx).models, price_file=prices)
+    listing = price_listing(ledger_engine(ctx), model, table=table)
+    if as_json:
+        rows = [row.as_dict() for row in listing.rows]
+        click.echo(json.dumps({"models": rows, "unpriced": listing.unpriced}, indent=2))
+    else:
+        click.echo(format_prices(listing))
+
+
 #: The commands `cli.py` adds to the group.
 COMMANDS: tuple[click.Command, ...] = (
     init,
@@ -214,5 +243,6 @@ COMMANDS: tuple[click.Command, ...] = (
     history,
     sql,
     results,
+    prices,
     ui,
 )

@@ -186,7 +186,8 @@ def cancel(ctx: click.Context, target: str, base_url: str | None, as_json: bool)
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Build and record the jobs, send nothing (a later submit or reconcile sends them).",
+    help="Build and record the jobs, held: nothing is sent, not even by a running reconcile, "
+    "until `ledger send RUN` or a submit without --dry-run.",
 )
 @click.option(
     "--base-url",
@@ -229,8 +230,11 @@ def submit(
     from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
 
+    config = ledger_config(ctx)
     build_options = BuildOptions(
-        provider=submit_provider(ledger_config(ctx), provider), **build_fields(options)
+        provider=submit_provider(config, provider),
+        models=config.models,
+        **build_fields(options),
     )
     engine = ledger_engine(ctx)
     plan = build_run(
@@ -238,6 +242,7 @@ def submit(
         input_path,
         build_options,
         on_skip=lambda message: click.echo(f"skipped: {message}", err=True),
+        held_reason="dry run" if dry_run else None,
     )
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -251,29 +256,54 @@ def submit(
         if as_json:
             click.echo(json.dumps(plan_fields(plan, sent=False, errors=[]), indent=2))
         else:
-            click.echo(f"dry run: {len(plan.jobs)} job(s) built and recorded; nothing sent.")
+            click.echo(
+                f"dry run: {len(plan.jobs)} job(s) built and recorded, held; nothing sent "
+                f"(`ledger send {plan.run_name}` sends them)."
+            )
         return
-    from ledger.config import batch_provider_for
-    from ledger.reconcile.send import send_run
+    errors = _send(ctx, plan.run_name, base_url, poll_min, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(plan_fields(plan, sent=True, errors=errors), indent=2))
 
+
+@click.command()
+@click.argument("run_name", metavar="RUN")
+@click.option("--base-url", default=None, help="Provider base URL for jobs with none recorded.")
+@settings.options("send")
+@click.pass_context
+def send(ctx: click.Context, run_name: str, base_url: str | None, poll_min: float) -> None:
+    """Send RUN's batches: release the jobs a `submit --dry-run` held, then upload and create
+    them, as `ledger submit` does; `ledger reconcile` takes them the rest of the way."""
+    _send(ctx, run_name, base_url, poll_min)
+
+
+def _send(
+    ctx: click.Context, run_name: str, base_url: str | None, poll_min: float, *, quiet: bool = False
+) -> list[str]:
+    """Release the run's held jobs and send what is built (submit and send); the send's errors.
+    `quiet` (submit --json-output) leaves stdout to the JSON."""
+    from ledger.config import batch_provider_for
+    from ledger.reconcile.send import release_run, send_run
+
+    engine = ledger_engine(ctx)
+    released = release_run(engine, run_name)
+    if released and not quiet:
+        click.echo(f"released {released} held job(s) of run {run_name}.")
     report = send_run(
         engine,
-        plan.run_name,
+        run_name,
         base_url=base_url,
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
-        on_transition=None if as_json else echo_transition,
+        on_transition=None if quiet else echo_transition,
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
-    if as_json:
-        click.echo(json.dumps(plan_fields(plan, sent=True, errors=report.errors), indent=2))
-    else:
-        click.echo(
-            f"sent run {plan.run_name}; `ledger reconcile --run {plan.run_name}` follows it."
-        )
+    if not quiet:
+        click.echo(f"sent run {run_name}; `ledger reconcile --run {run_name}` follows it.")
+    return list(report.errors)
 
 
 @click.command()
@@ -355,5 +385,6 @@ COMMANDS: tuple[click.Command, ...] = (
     reconcile,
     cancel,
     submit,
+    send,
     retry,
 )

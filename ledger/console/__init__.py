@@ -8,6 +8,7 @@ neither should pay for the database layer (or rich) to format a table.
 
 from __future__ import annotations
 
+from ledger.console.prices import format_prices
 from ledger.console.progress import (
     LiveDisplay,
     ProgressDisplay,
@@ -40,6 +41,7 @@ __all__ = [
     "format_job",
     "format_json_rows",
     "format_plan",
+    "format_prices",
     "format_status",
     "format_table",
     "format_time",

@@ -116,7 +116,13 @@ def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = No
     """`ledger status`: one line per run; with a run's name, that line and its jobs' table."""
     if not report:
         return "no runs yet"
-    lines = [run_line(run_progress(run)) for run in report]
+    lines: list[str] = []
+    for run in report:
+        lines.append(run_line(run_progress(run)))
+        if run.get("held"):
+            lines.append(
+                f"  held: {run['held']} job(s) of a dry run, sent by `ledger send {run['run']}`"
+            )
     if run_name is not None:
         [run] = report
         rows = [

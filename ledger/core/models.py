@@ -96,6 +96,9 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     parent_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    # Why no reconciler may take the job yet ("dry run"); NULL: free to send. A dry run's jobs
+    # wait here until `ledger send` or a submit without --dry-run releases them.
+    held_reason: Mapped[str | None] = mapped_column(String(40))
     # Leasing: a reconciler owns a job while lease_expires_at is in the future; every claim bumps
     # the fence, so a writer whose lease lapsed (and was taken over) can no longer write.
     lease_owner: Mapped[str | None] = mapped_column(String(200))

@@ -184,6 +184,16 @@ def create_job(
     return job_id
 
 
+def release_held(connection: Connection, run_id: int) -> int:
+    """Let reconcilers take the run's held jobs (a dry run's); how many were held."""
+    released = connection.execute(
+        update(Job)
+        .where(Job.run_id == run_id, Job.held_reason.is_not(None))
+        .values(held_reason=None, updated_at=db_now())
+    )
+    return released.rowcount
+
+
 def claim(
     connection: Connection,
     owner: str,
@@ -194,8 +204,10 @@ def claim(
     run_id: int | None = None,
     job_ids: Sequence[int] | None = None,
     due_only: bool = True,
+    include_held: bool = False,
 ) -> list[Lease]:
-    """Lease up to `limit` unleased jobs in `states` (due ones only unless told otherwise).
+    """Lease up to `limit` unleased jobs in `states` (due ones only unless told otherwise);
+    held jobs (a dry run's) only with `include_held` (to cancel them).
 
     One statement sets owner and expiry and bumps the fence of each job it takes, so two
     reconcilers claiming at once never get the same job: SQLite serializes them with BEGIN
@@ -208,6 +220,8 @@ def claim(
     ]
     if due_only:
         conditions.append(or_(Job.next_check_at.is_(None), Job.next_check_at <= now))
+    if not include_held:
+        conditions.append(Job.held_reason.is_(None))
     if run_id is not None:
         conditions.append(Job.run_id == run_id)
     if job_ids is not None:

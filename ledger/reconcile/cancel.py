@@ -54,6 +54,7 @@ def cancel_jobs(
                 limit=len(pending),
                 job_ids=pending,
                 due_only=False,
+                include_held=True,
             )
         for lease in leases:
             pending.remove(lease.job_id)
@@ -77,7 +78,15 @@ def _cancel_one(
     try:
         if state in (State.BUILT, State.UPLOADED):
             with engine.begin() as connection:
-                advance(connection, lease, state, State.CANCELLED, detail={"by": "ledger cancel"})
+                # A cancelled dry run is released, so that reconcile marks its requests.
+                advance(
+                    connection,
+                    lease,
+                    state,
+                    State.CANCELLED,
+                    detail={"by": "ledger cancel"},
+                    held_reason=None,
+                )
             return "cancelled (never submitted)"
         if state in IN_FLIGHT:
             provider = provider_for(job.provider, job.base_url or base_url)

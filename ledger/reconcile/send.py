@@ -1,7 +1,8 @@
 """Getting a run's batches to the provider outside the reconcile loop: `ledger submit` and
 `ledger retry` send what they built at once (`send_run`), and `chat_batch` can make a job follow a
 batch created elsewhere (`adopt_batch`). Both change jobs only through the store's guarded
-transitions, exactly as the reconciler does."""
+transitions, exactly as the reconciler does. A dry run's jobs are held until `release_run`
+(`ledger send`, or a submit without --dry-run) lets them go."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from adapters import get_provider
 from adapters.base import BatchProvider, BatchSnapshot, ProviderError
 from ledger import settings
 from ledger.core.db import read_db_now
-from ledger.core.models import Job
+from ledger.core.models import Job, Run
 from ledger.core.states import State
-from ledger.core.store import advance, claim, expire_dead_local_leases, process_owner, release
+from ledger.core.store import (
+    advance,
+    claim,
+    expire_dead_local_leases,
+    process_owner,
+    release,
+    release_held,
+)
 from ledger.errors import InputError
 from ledger.reconcile.engine import PassReport, ReconcileOptions, Reconciler
 
@@ -43,6 +51,16 @@ def send_run(
     )
     reconciler = Reconciler(engine, options, provider_for=provider_for, on_transition=on_transition)
     return reconciler.run_pass()
+
+
+def release_run(engine: Engine, run_name: str) -> int:
+    """Release the held jobs of a run (a dry run's) to be sent; how many were held. InputError
+    for an unknown run."""
+    with engine.begin() as connection:
+        run_id = connection.execute(select(Run.id).where(Run.name == run_name)).scalar()
+        if run_id is None:
+            raise InputError(f"no run named {run_name!r}")
+        return release_held(connection, run_id)
 
 
 def adopt_batch(

@@ -12,7 +12,7 @@ MAX_BYTES_PER_BATCH = 200_000_000
 
 _SUBMIT = ("submit",)
 _RECONCILE = ("reconcile",)
-_POLL_MIN_IN = ("submit", "retry", "reconcile")
+_POLL_MIN_IN = ("submit", "send", "retry", "reconcile")
 _AT_LEAST_1 = Range(1)
 _NOT_NEGATIVE = Range(0)
 

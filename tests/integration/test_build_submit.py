@@ -44,7 +44,9 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
         "estimated cost: $0.000002: input only (27 tokens); output not estimated "
         "(no max_output_tokens on every request)"
     )
-    assert lines[7] == "dry run: 2 job(s) built and recorded; nothing sent."
+    assert lines[7] == (
+        "dry run: 2 job(s) built and recorded, held; nothing sent (`ledger send eval` sends them)."
+    )
     assert result.stderr == ""
     assert query("select state from jobs") == [{"state": "built"}, {"state": "built"}]
 
@@ -170,7 +172,11 @@ def test_an_unknown_model_warns_and_still_counts(tmp_path: Path) -> None:
     write_jsonl("in.jsonl", [{"id": "a", "prompt": "hello world"}])
     result = submit("in.jsonl", "--model", "acme-1")
     assert result.exit_code == 0
-    assert result.stderr == ("warning: unknown model 'acme-1': estimating tokens with o200k_base\n")
+    assert result.stderr == (
+        "warning: unknown model 'acme-1': estimating tokens with o200k_base\n"
+        "warning: model acme-1: not in the model table: its parameters are not checked and it "
+        "has no price\n"
+    )
     assert "9 est. input tokens" in result.stdout and "no price for acme-1" in result.stdout
 
 

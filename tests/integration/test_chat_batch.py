@@ -67,8 +67,11 @@ def test_many_requests_make_one_batch_with_answers_in_input_order(
 
 
 def test_json_mode_answers_come_back_parsed(tmp_path: Path, emulator: Any, api_key: str) -> None:
-    """With JSON mode every response is the parsed JSON value."""
-    requests = [{**q, "json_mode": True} for q in questions(3)]
+    """With JSON mode every response is the parsed JSON value (the prompt says "JSON", as the
+    API requires: the build refuses JSON mode without it)."""
+    requests = [
+        {"prompt": f"{q['prompt']} Answer in JSON.", "json_mode": True} for q in questions(3)
+    ]
     answers = call(tmp_path, emulator, requests)
     assert all(isinstance(a.response, dict) for a in answers), answers
 

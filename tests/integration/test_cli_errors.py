@@ -21,6 +21,7 @@ from support.drivers import LEDGER
 
 from cli import cli
 from ledger.core.db import create_ledger_engine, open_ledger
+from ledger.reconcile.send import release_run
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 
@@ -130,6 +131,9 @@ def test_reconcile_without_a_key_pauses_with_exit_1(tmp_path: Path) -> None:
     write_prompts(tmp_path / "in.jsonl")
     built = ledger("submit", "in.jsonl", "--model", "gpt-4o-mini", "--dry-run")
     assert built.exit_code == 0, built.output
+    engine = open_ledger(tmp_path / "ledger.db")
+    assert release_run(engine, "in") == 1  # a dry run's jobs are held from any reconcile
+    engine.dispose()
     result = ledger("reconcile")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.splitlines()[-1] == f"error: paused: {NO_KEY}"

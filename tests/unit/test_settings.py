@@ -134,10 +134,11 @@ def test_a_default_out_of_range_is_one_line_naming_the_file(tmp_path: Path, case
 
 
 def test_a_setting_shared_by_commands_is_a_default_of_each() -> None:
-    """[defaults] poll_min sets --poll-min of submit, retry and reconcile alike."""
+    """[defaults] poll_min sets --poll-min of submit, send, retry and reconcile alike."""
     Path("ledger.toml").write_text("[defaults]\npoll_min = 42\n", encoding="utf-8")
     assert load_config().command_defaults() == {
         "submit": {"poll_min": 42},
+        "send": {"poll_min": 42},
         "retry": {"poll_min": 42},
         "reconcile": {"poll_min": 42},
     }
