@@ -32,6 +32,9 @@ from adapters.results import (
 #: Error codes of requests the batch never ran, and the status each stands for.
 _NOT_RUN = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}
 _CLIENT_TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
+#: Responses `incomplete_details.reason` -> the finish reason chat and Anthropic results use for
+#: the same stop (the provider's own word stays in the raw body).
+INCOMPLETE_REASONS = {"max_output_tokens": "length"}
 
 
 def parse_line(raw: bytes | str) -> Outcome:
@@ -148,7 +151,9 @@ def _read_response(body: dict[str, Any]) -> Answer:
     elif status == "incomplete":
         details = body.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
-        finish_reason = reason if isinstance(reason, str) else "incomplete"
+        finish_reason = (
+            INCOMPLETE_REASONS.get(reason, reason) if isinstance(reason, str) else "incomplete"
+        )
     elif status == "failed":
         finish_reason = None
         error = _body_error({"error": body.get("error")}, None)

@@ -125,7 +125,7 @@ def test_legacy_completions_give_the_choice_text(engine: Engine, tmp_path: Path)
                 ["Once upon a"], status="incomplete", incomplete_reason="max_output_tokens"
             ),
             RESPONSES,
-            "max_output_tokens",
+            "length",  # the schema's word for every endpoint's output limit
         ),
         (
             response_body([], status="incomplete", incomplete_reason="content_filter"),
