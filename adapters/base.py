@@ -10,9 +10,13 @@ reconciler must do about them, not by HTTP status.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +33,9 @@ from ledger.errors import OutcomeUnknown as OutcomeUnknown
 from ledger.errors import ProviderError as ProviderError
 from ledger.errors import Rejected as Rejected
 from ledger.errors import TransientError as TransientError
+
+log = logging.getLogger("ledger.adapters")
+_warned_statuses: set[tuple[str, str]] = set()
 
 #: The batch error code that means "your organisation's queue is full": not the batch's fault.
 TOKEN_LIMIT_EXCEEDED = "token_limit_exceeded"
@@ -51,13 +58,45 @@ def scrub(text: str, secret: str | None) -> str:
     )
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """The seconds a `retry-after` header asks for, if it holds a number."""
+def unknown_status(provider: str, word: str) -> State:
+    """The state of a batch whose status word this adapter does not know (a new one the API
+    added): still running, so the job keeps being polled and its word is recorded as the
+    provider's status, rather than failing every poll. Warns once per word per process."""
+    if (provider, word) not in _warned_statuses:
+        _warned_statuses.add((provider, word))
+        log.warning("%s: unknown batch status %r, treated as in_progress", provider, word)
+    return State.IN_PROGRESS
+
+
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """The seconds the response asks us to wait: `retry-after-ms` (OpenAI's, more precise) first,
+    else `retry-after` as seconds or as an HTTP date (RFC 9110); None when neither reads.
+    `now` (epoch seconds) is for tests; a date already past means no wait."""
+    milliseconds = _number(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return milliseconds / 1000
     value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return seconds
     try:
-        return float(value) if value is not None else None
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT, even when it fails to say so
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
     except ValueError:
         return None
+    # `nan`, `inf` and negative waits are not waits.
+    return number if number is not None and 0 <= number < float("inf") else None
 
 
 @dataclass(frozen=True)

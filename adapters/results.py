@@ -62,6 +62,12 @@ class Answer(NamedTuple):
     error: dict[str, str | None] | None = None
     #: The model that answered, as the body names it (None: the request's model stands).
     model: str | None = None
+    #: The tool calls the answer asked for, each `{"id", "type", "name", "arguments"}` with the
+    #: arguments as the JSON text the model wrote (None: it called none).
+    tool_calls: list[dict[str, str | None]] | None = None
+    #: Every choice, when the body holds more than one (`n > 1`): each `{"index", "text",
+    #: "refusal", "finish_reason", "tool_calls"}`; the first is also the answer's own text.
+    choices: list[dict[str, Any]] | None = None
 
 
 class ResultReader(Protocol):
@@ -93,6 +99,16 @@ def as_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+
+
+def tool_call(call_id: Any, kind: str, name: Any, arguments: Any) -> dict[str, str | None]:
+    """One tool call in the result's terms; arguments that came as an object become JSON text."""
+    return {
+        "id": call_id if isinstance(call_id, str) else None,
+        "type": kind,
+        "name": name if isinstance(name, str) else None,
+        "arguments": as_text(arguments),
+    }
 
 
 def model_of(body: dict[str, Any]) -> str | None:

@@ -52,6 +52,7 @@ from adapters.base import (
     RemoteFile,
     TransientError,
     scrub,
+    unknown_status,
 )
 from adapters.base import retry_after as retry_after_seconds
 from ledger.core.states import State
@@ -77,8 +78,10 @@ def ledger_state(processing_status: str, counts: MessageBatchRequestCounts) -> S
     `completed` (per-request errors included). A status this adapter does not know yet is
     treated as running, so the job keeps being polled rather than being misfiled.
     """
-    if processing_status != "ended":
+    if processing_status in ("in_progress", "canceling"):
         return State.IN_PROGRESS
+    if processing_status != "ended":
+        return unknown_status("anthropic", processing_status)
     if counts.canceled:
         return State.CANCELLED
     if counts.expired:

@@ -22,6 +22,7 @@ from adapters.results import (
     as_text,
     model_of,
     read_json_object,
+    tool_call,
 )
 
 #: The error of a request its batch never ran, in the words OpenAI lines use.
@@ -122,6 +123,11 @@ def read_body(body: dict[str, Any], flags: int = 0) -> Answer:
         for block in body.get("content") or ()
         if type(block) is dict and block.get("type") == "text" and type(block.get("text")) is str
     ]
+    calls = [
+        tool_call(block.get("id"), "function", block.get("name"), block.get("input"))
+        for block in body.get("content") or ()
+        if type(block) is dict and block.get("type") == "tool_use"
+    ]
     stop_reason = body.get("stop_reason")
     refusal = None
     if stop_reason == "refusal":
@@ -138,6 +144,7 @@ def read_body(body: dict[str, Any], flags: int = 0) -> Answer:
         finish_reason,
         read_usage(body.get("usage")),
         model=model_of(body),
+        tool_calls=calls or None,
     )
 
 

@@ -34,6 +34,7 @@ from adapters.base import (
     RemoteFile,
     TransientError,
     scrub,
+    unknown_status,
 )
 from adapters.base import retry_after as retry_after_seconds
 from adapters.openai.profiles import OPENAI, HostProfile
@@ -228,7 +229,7 @@ def snapshot(batch: Batch, statuses: Mapping[str, str] | None = None) -> BatchSn
     word = str(batch.status)
     state = STATUS_TO_STATE.get((statuses or {}).get(word, word))
     if state is None:
-        raise TransientError(f"batch {batch.id}: unknown status {word!r}")
+        state = unknown_status("openai", word)
     counts = batch.request_counts
     usage = batch.usage
     errors = tuple(

@@ -113,7 +113,7 @@ class OpenAIChatClient:
             text=text,
             json=parsed,
             usage=ChatUsage(usage.get("input_tokens", 0), usage.get("output_tokens", 0)),
-            finish_reason=answer.finish_reason,
+            finish_reason=_own_word(body, answer.finish_reason),
             request_id=getattr(sent, "_request_id", None),
             model=str(body.get("model") or model),
             provider=self.provider,
@@ -180,3 +180,11 @@ class OpenAIChatClient:
         where = self.base_url or str(self._client.base_url)
         with sdk_errors(openai, api_key=self._api_key, where=where, base_error=openai.OpenAIError):
             return function(**params)
+
+
+def _own_word(body: dict[str, Any], finish_reason: str | None) -> str | None:
+    # A synchronous answer keeps the endpoint's own word (`max_output_tokens`), as ChatResult
+    # documents; only batch results speak the schema's `length`.
+    details = body.get("incomplete_details") if body.get("status") == "incomplete" else None
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return reason if isinstance(reason, str) else finish_reason

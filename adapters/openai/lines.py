@@ -27,11 +27,14 @@ from adapters.results import (
     as_text,
     model_of,
     read_json_object,
+    tool_call,
 )
 
 #: Error codes of requests the batch never ran, and the status each stands for.
 _NOT_RUN = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}
-_CLIENT_TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
+#: Responses `incomplete_details.reason` -> the finish reason chat and Anthropic results use for
+#: the same stop (the provider's own word stays in the raw body).
+INCOMPLETE_REASONS = {"max_output_tokens": "length"}
 
 
 def parse_line(raw: bytes | str) -> Outcome:
@@ -102,32 +105,76 @@ def read_body(body: dict[str, Any], flags: int = 0) -> Answer:
 
 
 def _read_choices(body: dict[str, Any]) -> Answer:
-    # Chat Completions (a `message`) and legacy Completions (a `text`); the first choice only.
+    # Chat Completions (a `message`) and legacy Completions (a `text`): the first choice is the
+    # answer; with `n > 1` every choice is also kept, in index order.
     choices = body.get("choices")
-    first = choices[0] if isinstance(choices, list) and choices else {}
-    first = first if isinstance(first, dict) else {}
-    message = first.get("message")
-    if isinstance(message, dict):
-        text, refusal = message.get("content"), message.get("refusal")
-    else:
-        text, refusal = first.get("text"), None
-    finish_reason = first.get("finish_reason")
-    if finish_reason == "function_call":  # the deprecated name of the same thing
-        finish_reason = "tool_calls"
+    read = (
+        [_read_choice(c) for c in choices if isinstance(c, dict)]
+        if isinstance(choices, list)
+        else []
+    )
+    read.sort(key=lambda choice: choice["index"])
+    first = read[0] if read else _read_choice({})
     return Answer(
-        text if type(text) is str else None,
-        refusal if type(refusal) is str else None,
+        first["text"],
+        first["refusal"],
         None,
-        finish_reason if type(finish_reason) is str else None,
+        first["finish_reason"],
         normalize_usage(body.get("usage")),
         model=model_of(body),
+        tool_calls=first["tool_calls"],
+        choices=read if len(read) > 1 else None,
     )
+
+
+def _read_choice(choice: dict[str, Any]) -> dict[str, Any]:
+    message = choice.get("message")
+    calls = None
+    if isinstance(message, dict):
+        text, refusal = message.get("content"), message.get("refusal")
+        calls = _chat_tool_calls(message)
+    else:
+        text, refusal = choice.get("text"), None
+    finish_reason = choice.get("finish_reason")
+    if finish_reason == "function_call":  # the deprecated name of the same thing
+        finish_reason = "tool_calls"
+    index = choice.get("index")
+    return {
+        "index": index if type(index) is int else 0,
+        "text": text if type(text) is str else None,
+        "refusal": refusal if type(refusal) is str else None,
+        "finish_reason": finish_reason if type(finish_reason) is str else None,
+        "tool_calls": calls,
+    }
+
+
+def _chat_tool_calls(message: dict[str, Any]) -> list[dict[str, str | None]] | None:
+    calls = []
+    for call in message.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            continue
+        kind = call.get("type")
+        if kind == "custom" and isinstance(custom := call.get("custom"), dict):
+            calls.append(
+                tool_call(call.get("id"), "custom", custom.get("name"), custom.get("input"))
+            )
+        elif isinstance(function := call.get("function"), dict):
+            calls.append(
+                tool_call(
+                    call.get("id"), "function", function.get("name"), function.get("arguments")
+                )
+            )
+    # The deprecated single `function_call` (no id) is the same thing, one call.
+    legacy = message.get("function_call")
+    if not calls and isinstance(legacy, dict):
+        calls.append(tool_call(None, "function", legacy.get("name"), legacy.get("arguments")))
+    return calls or None
 
 
 def _read_response(body: dict[str, Any]) -> Answer:
     texts: list[str] = []
     refusals: list[str] = []
-    called_tools = False
+    calls: list[dict[str, str | None]] = []
     for item in body.get("output") or ():
         kind = item.get("type") if type(item) is dict else None
         if kind == "message":
@@ -139,16 +186,24 @@ def _read_response(body: dict[str, Any]) -> Answer:
                     texts.append(text)
                 elif part_kind == "refusal" and type(refusal := part.get("refusal")) is str:
                     refusals.append(refusal)
-        elif kind in _CLIENT_TOOL_CALLS:
-            called_tools = True
+        elif kind == "function_call":
+            calls.append(
+                tool_call(item.get("call_id"), "function", item.get("name"), item.get("arguments"))
+            )
+        elif kind == "custom_tool_call":
+            calls.append(
+                tool_call(item.get("call_id"), "custom", item.get("name"), item.get("input"))
+            )
     status = body.get("status")
     error = None
     if status == "completed":
-        finish_reason = "tool_calls" if called_tools else "stop"
+        finish_reason = "tool_calls" if calls else "stop"
     elif status == "incomplete":
         details = body.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
-        finish_reason = reason if isinstance(reason, str) else "incomplete"
+        finish_reason = (
+            INCOMPLETE_REASONS.get(reason, reason) if isinstance(reason, str) else "incomplete"
+        )
     elif status == "failed":
         finish_reason = None
         error = _body_error({"error": body.get("error")}, None)
@@ -162,6 +217,7 @@ def _read_response(body: dict[str, Any]) -> Answer:
         normalize_usage(body.get("usage")),
         error,
         model_of(body),
+        calls or None,
     )
 
 

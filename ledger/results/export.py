@@ -25,7 +25,8 @@ from ledger.core.models import Job, Run
 from ledger.core.states import State
 from ledger.errors import InputError, LedgerError
 
-#: The columns of `ledger results --format csv`: the result flattened (no embeddings).
+#: The columns of `ledger results --format csv`: the result flattened (no embeddings); new
+#: columns go at the end, so a reader that indexes columns keeps working.
 CSV_COLUMNS: tuple[str, ...] = (
     "line_number",
     "custom_id",
@@ -42,6 +43,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "reasoning_tokens",
     "error_code",
     "error_message",
+    "tool_calls",
+    "choices",
 )
 
 FORMATS = ("jsonl", "csv")
@@ -119,10 +122,10 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
     """A result flattened to `CSV_COLUMNS`."""
     usage = record.get("usage") or {}
     error = record.get("error") or {}
-    parsed = record.get("json")
     flat = {
         **record,
-        "json": orjson.dumps(parsed).decode() if parsed is not None else None,
+        # Nested values are one cell each, as JSON text.
+        **{key: _json_text(record.get(key)) for key in ("json", "tool_calls", "choices")},
         "input_tokens": usage.get("input_tokens"),
         "output_tokens": usage.get("output_tokens"),
         "cached_tokens": usage.get("cached_tokens"),
@@ -131,6 +134,10 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
         "error_message": error.get("message"),
     }
     return ["" if flat.get(column) is None else flat[column] for column in CSV_COLUMNS]
+
+
+def _json_text(value: Any) -> str | None:
+    return orjson.dumps(value).decode() if value is not None else None
 
 
 def export_results(

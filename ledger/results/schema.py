@@ -68,6 +68,8 @@ RESULT_KEYS: tuple[str, ...] = (
     "batch_id",
     "job_id",
     "line_number",
+    "tool_calls",
+    "choices",
 )
 
 #: When two lines answer one request, the higher rank is kept (the first seen on a tie): an
@@ -144,6 +146,8 @@ def build_result(
         "batch_id": batch_id,
         "job_id": job_id,
         "line_number": line_number,
+        "tool_calls": answer.tool_calls,
+        "choices": answer.choices,
     }
 
 

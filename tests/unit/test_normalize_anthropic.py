@@ -195,3 +195,14 @@ def test_an_unknown_result_type_fails_rather_than_vanishes(engine: Engine, tmp_p
     record = one_result(engine, tmp_path, {"custom_id": "a", "result": {"type": "deferred"}})
     assert record["status"] == "failed" and record["error"]["code"] == "unknown_result"
     assert "deferred" in record["error"]["message"]
+
+
+def test_tool_use_blocks_are_kept_as_tool_calls(engine: Engine, tmp_path: Path) -> None:
+    """A tool_use block is a tool call like OpenAI's: its input object as JSON text."""
+    block = {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"city": "Oslo"}}
+    body = message(["Let me check."], stop_reason="tool_use", extra_blocks=[block])
+    record = one_result(engine, tmp_path, succeeded("a", body))
+    assert record["finish_reason"] == "tool_calls" and record["text"] == "Let me check."
+    assert record["tool_calls"] == [
+        {"id": "toolu_1", "type": "function", "name": "lookup", "arguments": '{"city":"Oslo"}'}
+    ]

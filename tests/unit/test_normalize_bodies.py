@@ -125,7 +125,7 @@ def test_legacy_completions_give_the_choice_text(engine: Engine, tmp_path: Path)
                 ["Once upon a"], status="incomplete", incomplete_reason="max_output_tokens"
             ),
             RESPONSES,
-            "max_output_tokens",
+            "length",  # the schema's word for every endpoint's output limit
         ),
         (
             response_body([], status="incomplete", incomplete_reason="content_filter"),
@@ -156,14 +156,14 @@ def test_tool_calls_are_the_finish_reason_for_both_shapes(engine: Engine, tmp_pa
     call = {
         "id": "call_1",
         "type": "function",
-        "function": {"name": "lookup", "arguments": "{}"},
+        "function": {"name": "lookup", "arguments": '{"city": "Paris"}'},
     }
     function_call = {
         "type": "function_call",
         "id": "fc_1",
         "call_id": "call_1",
         "name": "lookup",
-        "arguments": "{}",
+        "arguments": '{"city": "Oslo"}',
         "status": "completed",
     }
     inputs = [input_line("chat", CHAT), input_line("resp", RESPONSES)]
@@ -176,6 +176,72 @@ def test_tool_calls_are_the_finish_reason_for_both_shapes(engine: Engine, tmp_pa
     assert records["chat"]["finish_reason"] == "tool_calls"
     assert records["resp"]["finish_reason"] == "tool_calls"
     assert records["resp"]["text"] is None
+
+
+def test_tool_calls_are_kept_with_their_arguments(engine: Engine, tmp_path: Path) -> None:
+    """Every call, from chat `tool_calls` and Responses `function_call` items, in one shape."""
+    calls = [
+        {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}},
+        {"id": "call_2", "type": "function", "function": {"name": "add", "arguments": '{"a":1}'}},
+    ]
+    function_call = {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": "call_9",
+        "name": "lookup",
+        "arguments": '{"city": "Oslo"}',
+        "status": "completed",
+    }
+    inputs = [input_line("chat", CHAT), input_line("resp", RESPONSES), input_line("plain", CHAT)]
+    output = [
+        ok_line("chat", chat_body(None, finish_reason="tool_calls", tool_calls=calls)),
+        ok_line("resp", response_body(["Looking it up."], extra_output=[function_call])),
+        ok_line("plain", chat_body("No tools.")),
+    ]
+    records = normalized(engine, downloaded_job(engine, tmp_path, inputs, output=output))
+    assert records["chat"]["tool_calls"] == [
+        {"id": "call_1", "type": "function", "name": "lookup", "arguments": "{}"},
+        {"id": "call_2", "type": "function", "name": "add", "arguments": '{"a":1}'},
+    ]
+    assert records["resp"]["tool_calls"] == [
+        {"id": "call_9", "type": "function", "name": "lookup", "arguments": '{"city": "Oslo"}'}
+    ]
+    assert records["resp"]["text"] == "Looking it up."
+    assert records["plain"]["tool_calls"] is None
+
+
+def test_every_choice_is_kept_when_n_is_more_than_one(engine: Engine, tmp_path: Path) -> None:
+    """With `n > 1` the first choice is the answer and `choices` holds them all, in order."""
+    body = chat_body("First.", finish_reason="stop")
+    second = {
+        "index": 1,
+        "message": {"role": "assistant", "content": "Second, cut", "refusal": None},
+        "logprobs": None,
+        "finish_reason": "length",
+    }
+    body["choices"] = [second, *body["choices"]]  # the API's order is not promised
+    two = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "n": 2}
+    inputs = [input_line("two", CHAT, **two), input_line("one", CHAT)]
+    output = [ok_line("two", body), ok_line("one", chat_body("Only."))]
+    records = normalized(engine, downloaded_job(engine, tmp_path, inputs, output=output))
+    assert (records["two"]["text"], records["two"]["finish_reason"]) == ("First.", "stop")
+    assert records["two"]["choices"] == [
+        {
+            "index": 0,
+            "text": "First.",
+            "refusal": None,
+            "finish_reason": "stop",
+            "tool_calls": None,
+        },
+        {
+            "index": 1,
+            "text": "Second, cut",
+            "refusal": None,
+            "finish_reason": "length",
+            "tool_calls": None,
+        },
+    ]
+    assert records["one"]["choices"] is None  # one choice: the answer says it all
 
 
 def test_refusals_are_reported_for_chat_and_responses(engine: Engine, tmp_path: Path) -> None:

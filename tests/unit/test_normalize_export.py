@@ -152,6 +152,31 @@ def test_csv_json_column_holds_the_parsed_json_as_a_string(
     assert row["text"] == '{ "x": [1, 2] }'
 
 
+def test_csv_tool_calls_and_choices_are_json_text_at_the_end(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Tool calls (and choices when n > 1) are a cell each of JSON text, after the old columns."""
+    call = {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": "call_1",
+        "name": "lookup",
+        "arguments": '{"q": "x"}',
+        "status": "completed",
+    }
+    body = response_body([], extra_output=[call])
+    job = downloaded_job(engine, tmp_path, [input_line("a")], output=[ok_line("a", body)])
+    normalize_job(engine, job.lease, job.job_id)
+    code, out, _ = invoke(db_url, "results", "eval", "--format", "csv")
+    header = next(csv.reader(io.StringIO(out)))
+    assert header[-3:] == ["error_message", "tool_calls", "choices"]
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and row["finish_reason"] == "tool_calls" and row["choices"] == ""
+    assert json.loads(row["tool_calls"]) == [
+        {"id": "call_1", "type": "function", "name": "lookup", "arguments": '{"q": "x"}'}
+    ]
+
+
 def test_an_unknown_run_is_a_one_line_error(engine: Engine, db_url: str) -> None:
     """Asking for a run that does not exist exits 2 with one line."""
     assert invoke(db_url, "results", "nope") == (2, "", "error: no run named 'nope'\n")
