@@ -103,12 +103,19 @@ class GuardedTransport(httpx2.BaseTransport):
 
 
 def guarded_client(timeout: httpx2.Timeout | float) -> httpx2.Client:
-    """An httpx2 client with the SDKs' defaults (redirects followed) over `GuardedTransport`."""
-    return httpx2.Client(
-        timeout=timeout,
-        follow_redirects=True,
-        transport=GuardedTransport(httpx2.HTTPTransport()),
-    )
+    """An httpx2 client with the SDKs' defaults (redirects followed, proxies from the
+    environment) whose every transport is wrapped in `GuardedTransport`.
+
+    The client is built without a transport of ours, so httpx2 still reads HTTP(S)_PROXY and
+    NO_PROXY and mounts a proxy transport per scheme; each of those, and the direct transport,
+    is then wrapped. (Handing httpx2 a transport switches its environment proxies off.)"""
+    client = httpx2.Client(timeout=timeout, follow_redirects=True)
+    client._transport = GuardedTransport(client._transport)
+    client._mounts = {
+        pattern: None if transport is None else GuardedTransport(transport)
+        for pattern, transport in client._mounts.items()
+    }
+    return client
 
 
 def _shorten_timeouts(request: httpx2.Request, deadline: float) -> None:
