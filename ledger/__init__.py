@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ledger.core.states import TRANSITIONS, IllegalTransition, State
     from ledger.core.store import StaleWrite
     from ledger.query.sql_guard import QueryRefused
-    from ledger.reconcile.downloads import CorruptDownload, UnsafeArchive
+    from ledger.reconcile.downloads import CorruptDownload, LineTooLong, UnsafeArchive
     from ledger.reconcile.engine import PauseLoop
     from ledger.reconcile.steps.create import HeldBack
     from ledger.results.schema import UnreadableLine
@@ -70,6 +70,7 @@ _LAZY = {
     "QueryRefused": "ledger.query.sql_guard",
     "CorruptDownload": "ledger.reconcile.downloads",
     "UnsafeArchive": "ledger.reconcile.downloads",
+    "LineTooLong": "ledger.reconcile.downloads",
     "PauseLoop": "ledger.reconcile.engine",
     "HeldBack": "ledger.reconcile.steps.create",
     "UnreadableLine": "ledger.results.schema",
@@ -92,6 +93,7 @@ __all__ = [
     "InvalidJSONAnswer",
     "Ledger",
     "LedgerError",
+    "LineTooLong",
     "MissingAPIKey",
     "NotFound",
     "OutcomeUnknown",

@@ -32,14 +32,15 @@ wrong (0 is success). `ledger --debug` (or `LEDGER_DEBUG=1`) shows the traceback
         ├── UnreadableLine          1  a result line that names no request
         ├── CorruptDownload         1  a result file cut off, or not JSONL
         ├── UnsafeArchive           1  a ZIP that escapes its directory or inflates too far
+        │   └── LineTooLong         1  a result line past the line cap
         └── PauseLoop               1  the reconciler stopped for a FatalError
 
 The roots and the batch-provider errors are defined here. A leaf whose meaning belongs to one
 module is defined in it: RowProblem in ledger.build.bodies, ContextTooLong and the ChatErrors in
 ledger.chat.types, QueryRefused in ledger.query.sql_guard, RequestSetError in
 adapters.anthropic.requests, StaleWrite in ledger.core.store, IllegalTransition in
-ledger.core.states, UnreadableLine in ledger.results.schema, CorruptDownload and UnsafeArchive in
-ledger.reconcile.downloads, PauseLoop in ledger.reconcile.engine, HeldBack in
+ledger.core.states, UnreadableLine in ledger.results.schema, CorruptDownload, UnsafeArchive and
+LineTooLong in ledger.reconcile.downloads, PauseLoop in ledger.reconcile.engine, HeldBack in
 ledger.reconcile.steps.create, the ArtifactErrors in ledger.artifacts.errors. `ledger` exports
 them all.
 Some keep `ValueError` or `RuntimeError` as a second base, so code that caught them as such

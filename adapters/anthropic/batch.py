@@ -55,6 +55,7 @@ from adapters.base import (
     unknown_status,
 )
 from adapters.base import retry_after as retry_after_seconds
+from adapters.http_guard import error_text, guarded_client, require_batch, transfer
 from ledger.core.states import State
 
 #: Per-call timeouts: connecting should be quick; a create carries up to 256 MB.
@@ -91,6 +92,7 @@ def ledger_state(processing_status: str, counts: MessageBatchRequestCounts) -> S
 
 def snapshot(batch: MessageBatch, *, input_file_id: str | None = None) -> BatchSnapshot:
     """The ledger's view of an SDK `MessageBatch`."""
+    require_batch(batch, MessageBatch)
     counts = batch.request_counts
     ended = batch.processing_status == "ended"
     return BatchSnapshot(
@@ -130,7 +132,7 @@ class AnthropicBatchProvider:
             base_url=self.base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=http_client,
+            http_client=http_client or guarded_client(timeout),
         )
         #: Request sets this process wrote, by upload name (found again without a search).
         self._written: dict[str, Path] = {}
@@ -142,7 +144,7 @@ class AnthropicBatchProvider:
 
     def _translate(self, error: Exception, *, side_effect: bool) -> ProviderError:
         """Sort an SDK error by what the reconciler must do about it."""
-        message = scrub(str(error), self._api_key)
+        message = scrub(error_text(error), self._api_key)
         if isinstance(error, anthropic.APIConnectionError | httpx2.HTTPError):
             # A timeout or a dropped reply says nothing about whether the server acted.
             kind = OutcomeUnknown if side_effect else TransientError
@@ -213,7 +215,7 @@ class AnthropicBatchProvider:
             {"custom_id": tag_custom_id(tag, request["custom_id"]), "params": request["params"]}
             for request in read_request_set(_request_set_path(input_file_id))
         ]
-        with self._errors(side_effect=True):
+        with self._errors(side_effect=True), transfer():  # the requests travel inline
             batch = self._client.messages.batches.create(requests=cast(Any, requests))
         return snapshot(batch, input_file_id=input_file_id)
 
@@ -323,6 +325,7 @@ class AnthropicBatchProvider:
         received = lines = 0
         with (
             self._errors(),
+            transfer(),
             self._results(batch.results_url) as response,
             destination.open("wb") as out,
         ):

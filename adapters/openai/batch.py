@@ -37,6 +37,7 @@ from adapters.base import (
     unknown_status,
 )
 from adapters.base import retry_after as retry_after_seconds
+from adapters.http_guard import error_text, guarded_client, require_batch, transfer
 from adapters.openai.profiles import OPENAI, HostProfile
 from ledger.core.states import State
 
@@ -85,14 +86,14 @@ class OpenAIBatchProvider:
             base_url=self.base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=http_client,
+            http_client=http_client or guarded_client(timeout),
         )
 
     # -- errors -----------------------------------------------------------------------------
 
     def _translate(self, error: Exception, *, side_effect: bool) -> ProviderError:
         """Sort an SDK error by what the reconciler must do about it."""
-        message = scrub(str(error), self._api_key)
+        message = scrub(error_text(error), self._api_key)
         if isinstance(error, openai.APIConnectionError | httpx2.HTTPError):
             # A timeout or a dropped reply says nothing about whether the server acted.
             kind = OutcomeUnknown if side_effect else TransientError
@@ -123,7 +124,7 @@ class OpenAIBatchProvider:
     # -- files ------------------------------------------------------------------------------
 
     def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
-        with self._upload_stream(path) as stream:
+        with self._upload_stream(path) as stream, transfer():
             created = self._call(
                 self._client.files.create,
                 file=(filename, stream, "application/jsonl"),
@@ -166,6 +167,7 @@ class OpenAIBatchProvider:
         written = 0
         try:
             with (
+                transfer(),
                 self._client.files.with_streaming_response.content(file_id) as response,
                 destination.open("wb") as out,
             ):
@@ -226,6 +228,7 @@ class OpenAIBatchProvider:
 
 def snapshot(batch: Batch, statuses: Mapping[str, str] | None = None) -> BatchSnapshot:
     """The ledger's view of an SDK `Batch`; `statuses` maps a host's status words to OpenAI's."""
+    require_batch(batch, Batch)
     word = str(batch.status)
     state = STATUS_TO_STATE.get((statuses or {}).get(word, word))
     if state is None:

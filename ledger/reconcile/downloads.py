@@ -8,6 +8,7 @@ counting the bytes actually inflated rather than trusting the sizes the archive 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import zipfile
@@ -24,6 +25,10 @@ ZIP_MAGIC = b"PK\x03\x04"
 MAX_UNCOMPRESSED_BYTES = 4 << 30
 #: Largest ratio of uncompressed to compressed size accepted for a member.
 MAX_COMPRESSION_RATIO = 200
+#: Longest result line read, newline included. A chat answer is at most a few MB (128k output
+#: tokens is about 0.5 MB); 64 MiB leaves room for large embedding lines, and bounds the memory
+#: a file (or ZIP member) with no newline can take: lines are read at most this long.
+MAX_LINE_BYTES = 64 << 20
 
 
 class CorruptDownload(ProviderError):
@@ -34,12 +39,18 @@ class UnsafeArchive(ProviderError):
     """A ZIP archive that tries to escape its directory or inflate beyond the caps."""
 
 
+class LineTooLong(UnsafeArchive):
+    """A result line longer than the cap: refused for good, like an unsafe archive (the same
+    file downloaded again would be refused again)."""
+
+
 def finish_download(
     raw: Path,
     final: Path,
     *,
     max_uncompressed: int = MAX_UNCOMPRESSED_BYTES,
     max_ratio: int = MAX_COMPRESSION_RATIO,
+    max_line: int = MAX_LINE_BYTES,
 ) -> int:
     """Verify `raw` (plain JSONL, or a ZIP of JSONL members), write it to `final` atomically.
 
@@ -52,10 +63,11 @@ def finish_download(
     try:
         with part.open("wb") as out:
             if is_zip:
-                lines = _copy_lines(_zip_lines(raw, max_uncompressed, max_ratio), out)
+                zipped = _zip_lines(raw, max_uncompressed, max_ratio, max_line)
+                lines = _copy_lines(zipped, out)
             else:
                 with raw.open("rb") as source:
-                    lines = _copy_lines(source, out)
+                    lines = _copy_lines(_bounded_lines(source, max_line, "the file"), out)
             out.flush()
             os.fsync(out.fileno())
         publish(part, final)
@@ -65,7 +77,19 @@ def finish_download(
     return lines
 
 
-def _copy_lines(lines: Iterator[bytes] | IO[bytes], out: IO[bytes]) -> int:
+def _bounded_lines(stream: IO[bytes], max_line: int, where: str) -> Iterator[bytes]:
+    """The lines of `stream`, each read at most `max_line` bytes long: a longer one is refused
+    before more of it is read (a file with no newline cannot fill memory)."""
+    for number in itertools.count(1):
+        line = stream.readline(max_line + 1)
+        if not line:
+            return
+        if len(line) > max_line:
+            raise LineTooLong(f"line {number} of {where} is longer than {max_line} bytes")
+        yield line
+
+
+def _copy_lines(lines: Iterator[bytes], out: IO[bytes]) -> int:
     count = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -81,7 +105,7 @@ def _copy_lines(lines: Iterator[bytes] | IO[bytes], out: IO[bytes]) -> int:
     return count
 
 
-def _zip_lines(path: Path, max_uncompressed: int, max_ratio: int) -> Iterator[bytes]:
+def _zip_lines(path: Path, max_uncompressed: int, max_ratio: int, max_line: int) -> Iterator[bytes]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as error:
@@ -96,7 +120,13 @@ def _zip_lines(path: Path, max_uncompressed: int, max_ratio: int) -> Iterator[by
             budget = max(member.compress_size, 1) * max_ratio
             member_bytes = 0
             with archive.open(member) as stream:
-                for line in stream:
+                # Each read stops at the line cap or where a cap would be passed, so a member
+                # with no newline is refused before it is inflated whole.
+                while True:
+                    limit = min(max_line, budget - member_bytes, max_uncompressed - inflated)
+                    line = stream.readline(limit + 1)
+                    if not line:
+                        break
                     member_bytes += len(line)
                     inflated += len(line)
                     if inflated > max_uncompressed:
@@ -107,6 +137,10 @@ def _zip_lines(path: Path, max_uncompressed: int, max_ratio: int) -> Iterator[by
                         raise UnsafeArchive(
                             f"member {member.filename!r} compresses more than {max_ratio}:1"
                             " (zip bomb?)"
+                        )
+                    if len(line) > max_line:
+                        raise LineTooLong(
+                            f"a line of member {member.filename!r} is longer than {max_line} bytes"
                         )
                     yield line
 

@@ -247,7 +247,9 @@ def test_an_unreachable_provider_is_one_line_and_the_run_waits(
         tmp_path, "submit", "in.jsonl", "--model", "gpt-4o-mini", "--base-url", base_url
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines() == ["job 1: connection problem: Connection error."]
+    assert done.stderr.splitlines() == [
+        "job 1: connection problem: Connection error. ([Errno 111] Connection refused)"
+    ]
     assert tuple(job_row(tmp_path / "ledger.db")) == ("built", None)
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tracemalloc
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from ledger.reconcile.downloads import CorruptDownload, UnsafeArchive, finish_download
+from ledger.reconcile.downloads import (
+    CorruptDownload,
+    LineTooLong,
+    UnsafeArchive,
+    finish_download,
+)
 
 
 def result_line(custom_id: str) -> str:
@@ -85,3 +93,37 @@ def test_a_zip_bomb_is_refused_by_total_size(tmp_path: Path) -> None:
             archive.writestr(f"m{i}.jsonl", result_line(str(i)) * 1 + "\n")
     with pytest.raises(UnsafeArchive, match="inflates past"):
         finish_download(raw, tmp_path / "out.jsonl", max_uncompressed=300)
+
+
+def _peak_bytes(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        with contextlib.suppress(CorruptDownload, UnsafeArchive):
+            action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_line_longer_than_the_cap_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """A 20 MB file with no newline is refused past the line cap, without reading it whole."""
+    raw = tmp_path / "raw"
+    raw.write_bytes(b'{"custom_id": "a", "pad": "' + b"x" * 20_000_000)
+    with pytest.raises(LineTooLong, match="line 1 of the file is longer than"):
+        finish_download(raw, tmp_path / "out.jsonl", max_line=1 << 20)
+    raw.write_bytes(b'{"custom_id": "a", "pad": "' + b"x" * 20_000_000)
+    peak = _peak_bytes(lambda: finish_download(raw, tmp_path / "o.jsonl", max_line=1 << 20))
+    assert peak < 4 << 20
+
+
+def test_a_zip_member_with_no_newline_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    """A 50 MB member of one line stops at the ratio cap, not after inflating it whole."""
+    raw = tmp_path / "raw"
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("one.jsonl", b'{"custom_id": "a", "pad": "' + b" " * 50_000_000)
+    peak = _peak_bytes(lambda: finish_download(raw, tmp_path / "out.jsonl"))
+    assert peak < 32 << 20  # the ratio budget here is about 10 MB; the member is 50 MB
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("one.jsonl", b'{"custom_id": "a", "pad": "' + b" " * 50_000_000)
+    with pytest.raises(UnsafeArchive, match="compresses more than"):
+        finish_download(raw, tmp_path / "out.jsonl")
