@@ -23,14 +23,12 @@ import glob
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
 import anthropic
 import httpx2
 import orjson
-from anthropic.types.messages import MessageBatch, MessageBatchRequestCounts
 
 from adapters.anthropic.custom_ids import batch_tag, has_tag, ledger_custom_id, tag_custom_id
 from adapters.anthropic.requests import (
@@ -40,6 +38,10 @@ from adapters.anthropic.requests import (
     request_set_path,
     write_request_set,
 )
+from adapters.anthropic.statuses import RESULTS_ID_PREFIX as RESULTS_ID_PREFIX
+from adapters.anthropic.statuses import epoch, total_requests
+from adapters.anthropic.statuses import ledger_state as ledger_state
+from adapters.anthropic.statuses import snapshot as snapshot
 from adapters.anthropic.translate import RequestSetError
 from adapters.base import (
     BatchSnapshot,
@@ -52,60 +54,19 @@ from adapters.base import (
     RemoteFile,
     TransientError,
     scrub,
-    unknown_status,
 )
 from adapters.base import retry_after as retry_after_seconds
-from adapters.http_guard import error_text, guarded_client, require_batch, transfer
-from ledger.core.states import State
+from adapters.http_guard import error_text, guarded_client, transfer
 
 #: Per-call timeouts: connecting should be quick; a create carries up to 256 MB.
 DEFAULT_TIMEOUT = httpx2.Timeout(300.0, connect=10.0)
 
 #: The "file id" of a local request set is this prefix and the file's absolute path.
 REQUEST_SET_ID_PREFIX = "requests:"
-#: The synthetic output file of an ended batch is this prefix and the batch id.
-RESULTS_ID_PREFIX = "results:"
 #: The ledger's `jobs.input_file_id` column holds at most this many characters.
 MAX_FILE_ID_CHARS = 200
 
 _FATAL_TYPES = frozenset({"authentication_error", "permission_error", "billing_error"})
-
-
-def ledger_state(processing_status: str, counts: MessageBatchRequestCounts) -> State:
-    """The ledger state of a Message Batch.
-
-    `in_progress` and `canceling` are running batches. An `ended` batch is `cancelled` when any
-    request was canceled, else `expired` when any expired (the 24 h window passed), else
-    `completed` (per-request errors included). A status this adapter does not know yet is
-    treated as running, so the job keeps being polled rather than being misfiled.
-    """
-    if processing_status in ("in_progress", "canceling"):
-        return State.IN_PROGRESS
-    if processing_status != "ended":
-        return unknown_status("anthropic", processing_status)
-    if counts.canceled:
-        return State.CANCELLED
-    if counts.expired:
-        return State.EXPIRED
-    return State.COMPLETED
-
-
-def snapshot(batch: MessageBatch, *, input_file_id: str | None = None) -> BatchSnapshot:
-    """The ledger's view of an SDK `MessageBatch`."""
-    require_batch(batch, MessageBatch)
-    counts = batch.request_counts
-    ended = batch.processing_status == "ended"
-    return BatchSnapshot(
-        id=batch.id,
-        state=ledger_state(batch.processing_status, counts),
-        provider_status=batch.processing_status,
-        input_file_id=input_file_id,
-        created_at=_epoch(batch.created_at),
-        output_file_id=f"{RESULTS_ID_PREFIX}{batch.id}" if ended else None,
-        requests_total=_total(counts),
-        requests_completed=counts.succeeded,
-        requests_failed=counts.errored,
-    )
 
 
 class AnthropicBatchProvider:
@@ -232,9 +193,12 @@ class AnthropicBatchProvider:
         with self._errors():
             # Newest first, unfilterable: page back until older than the intent.
             for batch in self._client.messages.batches.list(limit=100):
-                if _epoch(batch.created_at) < created_after:
+                if epoch(batch.created_at) < created_after:
                     break
-                if _total(batch.request_counts) != expected or batch.archived_at is not None:
+                if (
+                    total_requests(batch.request_counts) != expected
+                    or batch.archived_at is not None
+                ):
                     continue
                 if batch.processing_status != "ended" or not batch.results_url:
                     running.append(batch.id)
@@ -321,7 +285,7 @@ class AnthropicBatchProvider:
             )
         if batch.processing_status != "ended" or not batch.results_url:
             raise TransientError(f"batch {batch_id} has not ended: no results yet")
-        expected_lines = _total(batch.request_counts)
+        expected_lines = total_requests(batch.request_counts)
         received = lines = 0
         with (
             self._errors(),
@@ -392,11 +356,3 @@ def _token(metadata: dict[str, str]) -> str:
         # still well formed (a caller outside the reconciler, say).
         token = uuid.uuid4().hex
     return token
-
-
-def _total(counts: MessageBatchRequestCounts) -> int:
-    return counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
-
-
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
