@@ -108,21 +108,25 @@ class RequestPage:
         return self.first_row + len(self.rows) - 1 if self.rows else 0
 
 
+#: What a request row shows, in the list and on its own page (which adds its job's files).
+REQUEST_COLUMNS = (
+    Request.id,
+    Request.custom_id,
+    Request.line_number,
+    Request.status,
+    Request.http_status,
+    Request.error_code,
+    Request.error_message,
+    Request.input_tokens,
+    Request.output_tokens,
+    Job.model,
+    Request.job_id,
+)
+
+
 def request_page(connection: Connection, run_id: int, chosen: RequestFilter) -> RequestPage:
     """One page of the run's requests matching `chosen`, in input order."""
-    columns = (
-        Request.id,
-        Request.custom_id,
-        Request.line_number,
-        Request.status,
-        Request.http_status,
-        Request.error_code,
-        Request.error_message,
-        Request.input_tokens,
-        Request.output_tokens,
-        Job.model,
-        Request.job_id,
-    )
+    columns = REQUEST_COLUMNS
     counted = (
         select(func.count())
         .select_from(Request)
@@ -178,17 +182,7 @@ def request_detail(connection: Connection, run_id: int, request_id: int) -> Requ
     """One request of the run with its input line and its result, or None when there is none."""
     found: Any = connection.execute(
         select(
-            Request.id,
-            Request.custom_id,
-            Request.line_number,
-            Request.status,
-            Request.http_status,
-            Request.error_code,
-            Request.error_message,
-            Request.input_tokens,
-            Request.output_tokens,
-            Job.model,
-            Request.job_id,
+            *REQUEST_COLUMNS,
             Job.state,
             Job.input_path,
             Job.results_path,
