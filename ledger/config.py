@@ -158,6 +158,17 @@ def builtin_settings(name: str) -> ProviderSettings | None:
             batch="anthropic" in REGISTRY,
             api_key_env="ANTHROPIC_API_KEY",
         )
+    if name == "mistral":
+        # Chat goes to Mistral's OpenAI-compatible chat completions; batch through the
+        # `mistralai` SDK (adapters.mistral), which is given the same `/v1` URL.
+        return ProviderSettings(
+            name="mistral",
+            kind="openai",
+            base_url=os.environ.get("MISTRAL_BASE_URL") or "https://api.mistral.ai/v1",
+            embedding_model="mistral-embed",
+            batch="mistral" in REGISTRY,
+            api_key_env="MISTRAL_API_KEY",
+        )
     return None
 
 
