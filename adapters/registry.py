@@ -17,12 +17,13 @@ A provider is registered as a factory, called with two positional arguments:
 - A factory may carry a `request_rules` attribute, a `RequestRules` naming the endpoints it
   takes and a check of each request; the build refuses what they refuse.
 
-The built-ins are `openai`, `anthropic` and `mistral`, and the OpenAI-compatible batch hosts `azure`, `groq`,
-`together` and `xai` (profiles of the OpenAI adapter: `adapters.openai.profiles`). A
-`[providers.NAME]` section of `ledger.toml` can add another compatible host without code
-(`register_profile`). A factory may carry `limits`, the most one batch holds, which the build
-cuts shards to (`batch_limits`). Another package adds a provider, without touching this
-repository, with an entry point in the group `ledger.providers` that loads to its factory:
+The built-ins are `openai`, `anthropic` and `mistral`, and the OpenAI-compatible batch hosts
+`azure`, `groq`, `together` and `xai` (profiles of the OpenAI adapter:
+`adapters.openai.profiles`). A `[providers.NAME]` section of `ledger.toml` can add another
+compatible host without code (`register_profile`). A factory may carry `limits`, the most one
+batch holds, which the build cuts shards to (`batch_limits`). Another package adds a provider,
+without touching this repository, with an entry point in the group `ledger.providers` that
+loads to its factory:
 
     [project.entry-points."ledger.providers"]
     acme = "acme_ledger:make_provider"

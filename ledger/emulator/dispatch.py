@@ -87,9 +87,7 @@ def _mistral(emulator: Emulator, request: Request) -> Reply:
     route, object_id = matched
     emulator.count_request(route)
     _authenticate(emulator.config, request.headers.get("authorization"))
-    return _serve(
-        emulator, route, lambda: emulator.mistral_api.handle(route, object_id, request)
-    )
+    return _serve(emulator, route, lambda: emulator.mistral_api.handle(route, object_id, request))
 
 
 def _serve(emulator: Emulator, route: str, respond: Callable[[], Response]) -> Reply:

@@ -61,9 +61,7 @@ def present_job(batch: dict[str, Any]) -> dict[str, Any]:
         "model": batch.get("model"),
         "output_file": batch.get("output_file_id"),
         "error_file": batch.get("error_file_id"),
-        "errors": [
-            {"message": f"{e.get('code')}: {e.get('message')}", "count": 1} for e in errors
-        ],
+        "errors": [{"message": f"{e.get('code')}: {e.get('message')}", "count": 1} for e in errors],
         "status": JOB_STATUS.get(batch["status"], batch["status"].upper()),
         "created_at": batch["created_at"],
         "total_requests": counts.get("total", 0),
