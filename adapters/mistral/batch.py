@@ -246,6 +246,11 @@ class MistralBatchProvider:
                 page += 1
         return sorted(found, key=lambda b: (b.created_at, b.id))
 
+    def count_jobs(self) -> int:
+        """How many batch jobs the account holds (one small list call: `ledger doctor`)."""
+        with self._errors():
+            return self._client.batch.jobs.list(page=0, page_size=1).total
+
     def get_batch(self, batch_id: str) -> BatchSnapshot:
         with self._errors():
             return snapshot(self._client.batch.jobs.get(job_id=batch_id))

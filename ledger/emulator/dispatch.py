@@ -82,11 +82,15 @@ def error_response(path: str, error: ApiError) -> Response:
 def _mistral(emulator: Emulator, request: Request) -> Reply:
     """Mistral's Files and Batch Jobs routes (mistral_routes.py), with the same faults."""
     matched = mistral_routes.match_route(request.method, request.path)
-    if matched is None:
+    inner = replace(request, path=request.path[len(mistral_routes.PREFIX) :])
+    synced = None if matched else match_sync_route(inner.method, inner.path)
+    if matched is None and synced is None:
         raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
-    route, object_id = matched
+    route, object_id = matched or synced or ("", None)
     emulator.count_request(route)
     _authenticate(emulator.config, request.headers.get("authorization"))
+    if synced is not None:  # chat and embeddings, OpenAI-compatible as Mistral's are
+        return _serve(emulator, route, lambda: emulator.sync_api.handle(route, inner))
     return _serve(emulator, route, lambda: emulator.mistral_api.handle(route, object_id, request))
 
 
