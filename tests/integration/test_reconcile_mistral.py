@@ -184,8 +184,8 @@ def test_a_result_naming_no_request_or_one_twice_is_reported_per_request(
     engine: Engine, emu: Emulator, key: str, tmp_path: Path
 ) -> None:
     """Mistral's output names a stranger and one request twice, and drops another: the stranger
-    is quarantined, the request answered twice is not taken at random, the dropped one is
-    missing; every other request keeps its result, in input order."""
+    is quarantined, the request answered twice is a counted conflict (the first line read kept),
+    the dropped one is missing; every result stays in input order."""
     ids = ["a", "b", "c", "d"]
     job_id = mistral_job(engine, tmp_path, ids)
 
@@ -217,7 +217,13 @@ def test_a_result_naming_no_request_or_one_twice_is_reported_per_request(
     assert [r["custom_id"] for r in results] == ids
     assert results[0]["status"] == "succeeded"
     assert results[2]["status"] == "succeeded" and results[3]["status"] == "missing"
-    assert results[1]["status"] != "succeeded" or results[1]["text"] == "Echo: say b"
+    assert results[1]["text"] == "Echo: say b"  # a tie: the first line read is kept
+    with engine.connect() as connection:
+        detail = connection.execute(
+            select(JobEvent.detail).where(JobEvent.to_state == "normalized")
+        ).scalar_one()
+    assert detail["conflicts"] == 1 and detail["conflict_custom_ids"] == ["b"]
+    assert detail["quarantined"] == 1
     quarantined = (Path(job.results_path).parent).glob("*.quarantine.jsonl")
     assert any(b'"zz"' in path.read_bytes() for path in quarantined)
 
