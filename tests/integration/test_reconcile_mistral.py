@@ -222,6 +222,7 @@ def test_a_result_naming_no_request_or_one_twice_is_reported_per_request(
         detail = connection.execute(
             select(JobEvent.detail).where(JobEvent.to_state == "normalized")
         ).scalar_one()
+    assert detail is not None
     assert detail["conflicts"] == 1 and detail["conflict_custom_ids"] == ["b"]
     assert detail["quarantined"] == 1
     quarantined = (Path(job.results_path).parent).glob("*.quarantine.jsonl")
