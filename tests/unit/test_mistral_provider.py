@@ -3,6 +3,8 @@ endpoints and limits enforced when a run is built, its URL handed to the SDK wit
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adapters.chat_types import CHAT, EMBEDDINGS
@@ -11,7 +13,7 @@ from adapters.mistral.lines import MAX_BYTES, MAX_REQUESTS
 from adapters.registry import BUILT_INS, batch_limits, get_provider, request_rules
 from ledger.build.run import BuildOptions
 from ledger.build.shards import ShardLimits, within_provider_limits
-from ledger.config import builtin_settings
+from ledger.config import batch_provider, builtin_settings, parse_config, provider_settings
 from ledger.errors import InputError, MissingAPIKey
 
 
@@ -33,6 +35,21 @@ def test_the_built_in_settings_point_at_mistrals_v1_url(monkeypatch: pytest.Monk
     assert settings is not None and settings.batch and settings.api_key_env == "MISTRAL_API_KEY"
     assert settings.base_url == "https://api.mistral.ai/v1"
     assert server_url(settings.base_url) == "https://api.mistral.ai"
+
+
+def test_a_ledger_toml_can_name_another_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`api_key_env` in [providers.mistral] is where the batch adapter's key comes from."""
+    config = parse_config(
+        {"providers": {"mistral": {"api_key_env": "TEAM_MISTRAL_KEY"}}}, Path("ledger.toml")
+    )
+    settings = provider_settings(config, "mistral")
+    monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
+    monkeypatch.delenv("TEAM_MISTRAL_KEY", raising=False)
+    with pytest.raises(MissingAPIKey, match="TEAM_MISTRAL_KEY"):
+        batch_provider(settings)
+    monkeypatch.setenv("TEAM_MISTRAL_KEY", "team-key")
+    adapter = batch_provider(settings)
+    assert adapter.name == "mistral" and adapter.base_url == "https://api.mistral.ai/v1"
 
 
 def test_the_build_cuts_shards_to_mistrals_limits_and_endpoints() -> None:
