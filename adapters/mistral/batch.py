@@ -34,6 +34,7 @@ from typing import Any, cast
 
 import httpx2
 from mistralai.client import Mistral, errors
+from mistralai.client.utils.logger import NoOpLogger
 
 from adapters.base import (
     BatchSnapshot,
@@ -88,6 +89,8 @@ class MistralBatchProvider:
             server_url=server_url(self.base_url),
             client=http_client or guarded_client(timeout),
             retry_config=None,
+            # $MISTRAL_DEBUG would make the SDK log every request's headers and body: never.
+            debug_logger=NoOpLogger(),
         )
         #: The model of each uploaded input, read once from its first line.
         self._models: dict[str, str] = {}
@@ -194,7 +197,7 @@ class MistralBatchProvider:
         model = self._models.get(input_file_id)
         if model is not None:
             return model
-        with self._errors():
+        with self._errors(), transfer():  # a first line may be long (images inline)
             response = self._client.files.download(file_id=input_file_id)
             try:
                 first = next((line for line in response.iter_lines() if line.strip()), "")

@@ -5,6 +5,7 @@ by their tags, and each kind of server trouble is sorted by what the reconciler 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import typing
 import uuid
@@ -188,3 +189,17 @@ def test_unknown_jobs_are_not_found_and_refused_keys_fatal_and_scrubbed(
         with pytest.raises(FatalError) as refused:
             provider(emu).find_uploads("ledger-job7.jsonl")
     assert "401" in str(refused.value) and KEY not in str(refused.value)
+
+
+def test_the_sdk_logs_nothing_even_with_its_debug_variable(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """$MISTRAL_DEBUG makes the SDK log every request's headers and body (prompts, ids, and a
+    masked key); the adapter keeps the SDK silent whatever the environment says."""
+    monkeypatch.setenv("MISTRAL_DEBUG", "1")
+    caplog.set_level(logging.DEBUG)
+    adapter = provider(emu)
+    remote = adapter.upload_input(write_shard(tmp_path, ["a"]), filename="ledger-job7.jsonl")
+    create(adapter, remote.id, uuid.uuid4().hex)
+    assert [r.getMessage()[:40] for r in caplog.records if r.name.startswith("mistralai")] == []
+    assert KEY not in caplog.text
