@@ -121,9 +121,9 @@ def check_mistral_batch(settings: ProviderSettings) -> CheckResult:
     the account's batch jobs (one page of one job)."""
 
     def call() -> str:
+        provider = batch_provider(settings)  # names the extra to install when the SDK is missing
         from adapters.mistral.batch import MistralBatchProvider
 
-        provider = batch_provider(settings)
         if not isinstance(provider, MistralBatchProvider):
             raise LedgerError("provider mistral is not the built-in Mistral batch adapter")
         started = time.monotonic()
