@@ -58,7 +58,9 @@ def timed_emu() -> Iterator[Emulator]:
 
 
 def gemini_job(engine: Engine, root: Path, ids: list[str], **kw: Any) -> int:
-    return add_built_job(engine, root, kw.pop("run", "r"), ids, provider="gemini", model=MODEL, **kw)
+    return add_built_job(
+        engine, root, kw.pop("run", "r"), ids, provider="gemini", model=MODEL, **kw
+    )
 
 
 def job_row(engine: Engine, job_id: int) -> Any:
@@ -181,7 +183,7 @@ def test_per_request_errors_are_failed_results_with_google_status(
 ) -> None:
     """request_failures: error lines are failed rows with Google's status word and HTTP code."""
     emu.configure(scenario="request_failures", failure_rate=0.5)
-    job_id = gemini_job(engine, tmp_path, [f"q{i}" for i in range(20)])
+    gemini_job(engine, tmp_path, [f"q{i}" for i in range(20)])
     drive_until_done(engine, emu.url)
     with engine.connect() as connection:
         failed = connection.execute(
