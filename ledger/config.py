@@ -42,7 +42,7 @@ DEFAULT_PROVIDER: str = SETTINGS["provider"].default
 
 #: Wire protocols a provider can speak: OpenAI's (api.openai.com, Ollama, vLLM, gateways) or
 #: Anthropic's.
-KINDS = ("openai", "anthropic")
+KINDS = ("openai", "anthropic", "gemini")
 
 #: Synchronous endpoints an OpenAI-kind provider can chat through.
 CHAT_ENDPOINTS = ("chat", "responses")
@@ -158,6 +158,13 @@ def builtin_settings(name: str) -> ProviderSettings | None:
             batch="anthropic" in REGISTRY,
             api_key_env="ANTHROPIC_API_KEY",
         )
+    if name == "gemini":
+        # The google-genai SDK reads GOOGLE_API_KEY as well; the key is taken from whichever
+        # is set, GEMINI_API_KEY first.
+        env = "GOOGLE_API_KEY" if os.environ.get("GOOGLE_API_KEY") else "GEMINI_API_KEY"
+        if os.environ.get("GEMINI_API_KEY"):
+            env = "GEMINI_API_KEY"
+        return ProviderSettings(name="gemini", kind="gemini", batch=True, api_key_env=env)
     return None
 
 
@@ -379,6 +386,10 @@ def chat_client(
         from adapters.anthropic.chat import AnthropicChatClient
 
         return AnthropicChatClient(**common)
+    if settings.kind == "gemini":
+        from adapters.gemini.chat import GeminiChatClient
+
+        return GeminiChatClient(**common)
     from adapters.openai.chat import OpenAIChatClient
 
     return OpenAIChatClient(endpoint=settings.chat_endpoint, **common)

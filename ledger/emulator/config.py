@@ -68,6 +68,8 @@ GEMINI_ROUTE_NAMES: tuple[str, ...] = (
     "gemini_get_batch",
     "gemini_cancel_batch",
     "gemini_delete_batch",
+    "gemini_generate_content",
+    "gemini_count_tokens",
 )
 
 #: Names of every API route, as fault rules and `stats()["requests"]` spell them.

@@ -248,20 +248,15 @@ def response(model: str, request: dict[str, Any], seed: str) -> dict[str, Any]:
     """The GenerateContentResponse answering one request: an echo of its last user text."""
     contents = [c for c in request.get("contents") or () if isinstance(c, dict)]
     users = [c for c in contents if c.get("role", "user") == "user"] or contents
-    prompt = " ".join(
+    asked = " ".join(
         str(part.get("text", ""))
         for part in (users[-1].get("parts") or () if users else ())
         if isinstance(part, dict)
     )
     config = request.get("generationConfig") or {}
     limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
-    text, cut = cut_to_tokens(answer_text(prompt), limit if isinstance(limit, int) else None)
-    prompt_tokens = sum(
-        count_tokens(str(part.get("text", "")))
-        for content in contents
-        for part in content.get("parts") or ()
-        if isinstance(part, dict)
-    )
+    text, cut = cut_to_tokens(answer_text(asked), limit if isinstance(limit, int) else None)
+    prompt = prompt_tokens(contents)
     output = count_tokens(text)
     return {
         "candidates": [
@@ -272,10 +267,21 @@ def response(model: str, request: dict[str, Any], seed: str) -> dict[str, Any]:
             }
         ],
         "usageMetadata": {
-            "promptTokenCount": prompt_tokens,
+            "promptTokenCount": prompt,
             "candidatesTokenCount": output,
-            "totalTokenCount": prompt_tokens + output,
+            "totalTokenCount": prompt + output,
         },
         "modelVersion": model.removeprefix("models/"),
         "responseId": digest_hex(seed + ":response", 22),
     }
+
+
+def prompt_tokens(contents: list[Any]) -> int:
+    """The tokens of every text part of `contents`, as the emulator counts tokens."""
+    return sum(
+        count_tokens(str(part.get("text", "")))
+        for content in contents
+        if isinstance(content, dict)
+        for part in content.get("parts") or ()
+        if isinstance(part, dict)
+    )

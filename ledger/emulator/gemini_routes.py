@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(_V + r"/files/([a-z0-9-]+)"), "gemini_get_file"),
     ("DELETE", re.compile(_V + r"/files/([a-z0-9-]+)"), "gemini_delete_file"),
     ("POST", re.compile(_V + r"/models/([^/:]+):batchGenerateContent"), "gemini_create_batch"),
+    ("POST", re.compile(_V + r"/models/([^/:]+):generateContent"), "gemini_generate_content"),
+    ("POST", re.compile(_V + r"/models/([^/:]+):countTokens"), "gemini_count_tokens"),
     ("GET", re.compile(_V + r"/batches"), "gemini_list_batches"),
     ("GET", re.compile(_V + r"/batches/([a-z0-9-]+)"), "gemini_get_batch"),
     ("POST", re.compile(_V + r"/batches/([a-z0-9-]+):cancel"), "gemini_cancel_batch"),
@@ -86,6 +89,18 @@ class GeminiApi:
         self.state = gb.GeminiState()
         self._config = config
         self._clock = clock
+
+    def stats(self) -> dict[str, Any]:
+        """Batches and uploaded files created, by status and by display name."""
+        with self.state.lock:
+            batches = list(self.state.batches.values())
+            uploads = [f for f in self.state.files.values() if not f.generated]
+            return {
+                "batches_created": len(batches),
+                "by_state": dict(Counter(b.state for b in batches)),
+                "by_display_name": dict(Counter(b.display_name for b in batches)),
+                "files_uploaded": len(uploads),
+            }
 
     def handle(self, route: str, object_id: str | None, request: Request) -> Response:
         """Answer one request to a known Gemini route."""
@@ -157,6 +172,19 @@ class GeminiApi:
         if record is None:
             raise ApiError(404, f"File files/{file_id} does not exist.")
         return record
+
+    # -- synchronous calls (chat, `ledger doctor`, token counts) ------------------------------
+
+    def _gemini_generate_content(self, model: str | None, request: Request) -> Response:
+        body = _json(request)
+        if not isinstance(body.get("contents"), list) or not body["contents"]:
+            raise bad_request("* GenerateContentRequest.contents: contents is not specified")
+        seed = f"{self._config().seed}:sync:{request.body.decode(errors='replace')}"
+        return _ok(gb.response(f"models/{model}", body, seed))
+
+    def _gemini_count_tokens(self, _: str | None, request: Request) -> Response:
+        body = _json(request)
+        return _ok({"totalTokens": gb.prompt_tokens(body.get("contents") or [])})
 
     # -- batches ----------------------------------------------------------------------------
 

@@ -109,7 +109,9 @@ class Emulator:
                 self.store.save()
             with self._counter_lock:
                 requests = dict(self._requests)
-            return stats.collect(self.store, requests, self.faults.served)
+            collected = stats.collect(self.store, requests, self.faults.served)
+        collected["gemini"] = self.gemini_api.stats()
+        return collected
 
     def stop(self) -> None:
         """Stop serving, close open connections and release the port."""

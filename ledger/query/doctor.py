@@ -21,7 +21,11 @@ from ledger.errors import LedgerError
 from ledger.usage.tokens import load_encoding, tiktoken_cache_dir
 
 #: Models the health check uses for the built-in providers when the settings name none.
-HEALTH_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+HEALTH_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-haiku-4-5",
+    "gemini": "gemini-2.5-flash-lite",
+}
 #: The smallest useful request: one short message, a few output tokens.
 HEALTH_PROMPT = "Reply with OK."
 HEALTH_MAX_OUTPUT_TOKENS = 16
