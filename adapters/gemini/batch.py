@@ -46,7 +46,6 @@ from adapters.base import retry_after as retry_after_seconds
 from adapters.gemini.lines import check_keys
 from adapters.gemini.requests import (
     CHAT_ENDPOINT,
-    RequestFileError,
     request_file_path,
     write_request_file,
 )
@@ -140,10 +139,7 @@ class GeminiBatchProvider:
 
     def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
         destination = request_file_path(path.resolve(), filename)
-        try:
-            info = write_request_file(path, destination)
-        except RequestFileError as error:
-            raise Rejected(str(error)) from None
+        info = write_request_file(path, destination)  # Rejected names a line that cannot go
         try:
             with self._errors(side_effect=True), transfer():
                 uploaded = self._client.files.upload(

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from adapters.chat_types import CHAT
+from ledger.errors import Rejected
 
 #: The only endpoint whose bodies translate into GenerateContentRequests.
 CHAT_ENDPOINT = CHAT
@@ -45,10 +46,6 @@ _IGNORED = frozenset({"model", "user", "metadata", "store", "stream", "service_t
 _ROLES = {"user": "user", "assistant": "model"}
 
 
-class RequestFileError(ValueError):
-    """A shard line that cannot become a Gemini request."""
-
-
 @dataclass(frozen=True)
 class RequestFileInfo:
     """What `write_request_file` wrote."""
@@ -65,17 +62,17 @@ def request_file_path(shard: Path, filename: str) -> Path:
 
 
 def translate_body(body: Any) -> dict[str, Any]:
-    """An OpenAI chat body as a GenerateContentRequest; RequestFileError names what cannot go."""
+    """An OpenAI chat body as a GenerateContentRequest; Rejected names what cannot go."""
     if not isinstance(body, dict):
-        raise RequestFileError("the body is not a JSON object")
+        raise Rejected("the body is not a JSON object")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise RequestFileError("the body has no messages")
+        raise Rejected("the body has no messages")
     system: list[dict[str, str]] = []
     contents: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
-            raise RequestFileError(f"messages[{index}] is not an object")
+            raise Rejected(f"messages[{index}] is not an object")
         role = message.get("role")
         parts = [{"text": text} for text in _texts(message.get("content"), index)]
         if role in ("system", "developer"):
@@ -83,9 +80,9 @@ def translate_body(body: Any) -> dict[str, Any]:
         elif role in _ROLES:
             contents.append({"role": _ROLES[role], "parts": parts})
         else:
-            raise RequestFileError(f"messages[{index}]: role {role!r} has no Gemini equivalent")
+            raise Rejected(f"messages[{index}]: role {role!r} has no Gemini equivalent")
     if not contents:
-        raise RequestFileError("the body has no user or assistant message")
+        raise Rejected("the body has no user or assistant message")
     request: dict[str, Any] = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
@@ -100,7 +97,7 @@ def translate_body(body: Any) -> dict[str, Any]:
         elif key == "response_format":
             config.update(_response_format(value))
         else:
-            raise RequestFileError(f"{key!r} is not translated for Gemini batches")
+            raise Rejected(f"{key!r} is not translated for Gemini batches")
     if config:
         request["generationConfig"] = config
     return request
@@ -116,11 +113,11 @@ def _texts(content: Any, index: int) -> list[str]:
                 texts.append(str(part.get("text", "")))
             else:
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise RequestFileError(
+                raise Rejected(
                     f"messages[{index}]: content part {kind!r} is not translated for Gemini"
                 )
         return texts
-    raise RequestFileError(f"messages[{index}] has no text content")
+    raise Rejected(f"messages[{index}] has no text content")
 
 
 def _response_format(value: Any) -> dict[str, Any]:
@@ -135,7 +132,7 @@ def _response_format(value: Any) -> dict[str, Any]:
         if schema is not None:
             config["responseJsonSchema"] = schema
         return config
-    raise RequestFileError(f"response_format {kind!r} is not translated for Gemini")
+    raise Rejected(f"response_format {kind!r} is not translated for Gemini")
 
 
 def request_problem(custom_id: str, body: Any) -> str | None:
@@ -145,7 +142,7 @@ def request_problem(custom_id: str, body: Any) -> str | None:
         return "an empty custom_id cannot be a Gemini batch key"
     try:
         translate_body(body)
-    except RequestFileError as error:
+    except Rejected as error:
         return str(error)
     return None
 
@@ -154,7 +151,7 @@ def write_request_file(
     shard: Path, destination: Path, *, max_bytes: int = MAX_FILE_BYTES
 ) -> RequestFileInfo:
     """Translate every line of `shard` into `destination`, atomically (temporary file, fsync,
-    rename), streaming. RequestFileError names the first line that cannot go."""
+    rename), streaming. Rejected names the first line that cannot go."""
     seen: set[str] = set()
     count = size = 0
     model: str | None = None
@@ -166,38 +163,38 @@ def write_request_file(
                 try:
                     request = orjson.loads(line)
                 except orjson.JSONDecodeError:
-                    raise RequestFileError(f"{where}: not JSON") from None
+                    raise Rejected(f"{where}: not JSON") from None
                 custom_id = request.get("custom_id") if isinstance(request, dict) else None
                 if not isinstance(custom_id, str) or not custom_id:
-                    raise RequestFileError(f"{where}: no custom_id")
+                    raise Rejected(f"{where}: no custom_id")
                 if request.get("url") != CHAT_ENDPOINT:
-                    raise RequestFileError(
+                    raise Rejected(
                         f"{where}: Gemini batches here run chat requests only ({CHAT_ENDPOINT})"
                     )
                 if custom_id in seen:
-                    raise RequestFileError(f"{where}: custom_id {custom_id!r} appears twice")
+                    raise Rejected(f"{where}: custom_id {custom_id!r} appears twice")
                 seen.add(custom_id)
                 body = request.get("body")
                 line_model = body.get("model") if isinstance(body, dict) else None
                 if model is None and isinstance(line_model, str):
                     model = line_model
                 elif line_model != model:
-                    raise RequestFileError(f"{where}: a Gemini batch runs one model ({model})")
+                    raise Rejected(f"{where}: a Gemini batch runs one model ({model})")
                 try:
                     translated = translate_body(body)
-                except RequestFileError as error:
-                    raise RequestFileError(f"{where} ({custom_id}): {error}") from None
+                except Rejected as error:
+                    raise Rejected(f"{where} ({custom_id}): {error}") from None
                 encoded = orjson.dumps({"key": custom_id, "request": translated}) + b"\n"
                 size += len(encoded)
                 if size > max_bytes:
-                    raise RequestFileError(
+                    raise Rejected(
                         f"{shard}: the requests weigh more than {max_bytes} bytes, the most "
                         "one Gemini batch file holds"
                     )
                 out.write(encoded)
                 count += 1
             if count == 0 or model is None:
-                raise RequestFileError(f"{shard}: no request naming a model")
+                raise Rejected(f"{shard}: no request naming a model")
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, destination)
