@@ -192,3 +192,14 @@ def test_job_states_map_to_ledger_states(word: str, state: State) -> None:
     assert seen.metadata == {"display_name": "ledger-job1-t"}
     final = state in (State.COMPLETED, State.FAILED, State.CANCELLED, State.EXPIRED)
     assert seen.output_file_id == ("files/out" if final else None)
+
+
+def test_gemini_token_counts_offline_are_marked_approximate() -> None:
+    """No Gemini tokenizer offline: o200k_base counts, with a warning saying approximate."""
+    from ledger.usage.tokens import TokenCounters
+
+    counters = TokenCounters()
+    assert counters.for_model("gemini-2.5-flash").text("hello world") == 2
+    assert counters.warnings == [
+        "model 'gemini-2.5-flash': token counts are approximate (o200k_base) offline"
+    ]
