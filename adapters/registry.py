@@ -151,9 +151,9 @@ class GeminiFactory:
 
     @property
     def request_rules(self) -> RequestRules:
-        from adapters.gemini.requests import CHAT_ENDPOINT, request_problem
+        from adapters.gemini.requests import ENDPOINTS, request_problem
 
-        return RequestRules(endpoints=(CHAT_ENDPOINT,), problem=request_problem)
+        return RequestRules(endpoints=ENDPOINTS, problem=request_problem)
 
 
 class ProfileFactory:

@@ -5,7 +5,8 @@
   upload name (the job's tag) and the model. The "file id" the ledger records is
   `files/<id>#<model>`: a Gemini batch names one model, and the create step is handed only the
   file id.
-- Create: `batches.create(model, src="files/<id>", config={"display_name": tag})`, the tag
+- Create: `batches.create(model, src="files/<id>", config={"display_name": tag})` (chat), or
+  `batches.create_embeddings` (embeddings: one EmbedContentRequest a line), the tag
   `ledger-job<job>-<token>`. After a crash `find_batches` lists the batches and adopts the one
   whose display name is that tag; Gemini keeps no other metadata on a batch.
 - Results: one file (`dest.file_name`) of `{key, response|error}` lines in any order,
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,7 @@ import httpx2
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
+from google.genai._common import ExperimentalWarning
 
 from adapters.base import (
     BatchSnapshot,
@@ -46,6 +49,7 @@ from adapters.base import retry_after as retry_after_seconds
 from adapters.gemini.lines import check_keys
 from adapters.gemini.requests import (
     CHAT_ENDPOINT,
+    EMBEDDINGS_ENDPOINT,
     request_file_path,
     write_request_file,
 )
@@ -173,13 +177,22 @@ class GeminiBatchProvider:
     def create_batch(
         self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
     ) -> BatchSnapshot:
-        if endpoint != CHAT_ENDPOINT:
-            raise Rejected(f"Gemini batches run chat requests only here, not {endpoint}")
         file_name, model = split_file_id(input_file_id)
-        with self._errors(side_effect=True):
-            batch = self._client.batches.create(
-                model=model, src=file_name, config={"display_name": batch_tag(metadata)}
-            )
+        tag = batch_tag(metadata)
+        if endpoint == CHAT_ENDPOINT:
+            with self._errors(side_effect=True):
+                batch = self._client.batches.create(
+                    model=model, src=file_name, config={"display_name": tag}
+                )
+        elif endpoint == EMBEDDINGS_ENDPOINT:
+            with self._errors(side_effect=True), warnings.catch_warnings():
+                # "experimental" in google-genai 3.6.1; the API itself is documented.
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                batch = self._client.batches.create_embeddings(
+                    model=model, src={"file_name": file_name}, config={"display_name": tag}
+                )
+        else:
+            raise Rejected(f"Gemini batches run chat or embeddings requests, not {endpoint}")
         return snapshot(batch, input_file_id=input_file_id)
 
     def find_batches(

@@ -21,6 +21,7 @@ import orjson
 
 from adapters.results import (
     FAILED,
+    INPUT_IS_LIST,
     SUCCEEDED,
     Answer,
     Outcome,
@@ -85,8 +86,13 @@ def parse_line(raw: bytes | str) -> Outcome:
 def read_body(body: dict[str, Any], flags: int = 0) -> Answer:
     """A GenerateContentResponse: the first candidate's text parts joined (thought parts left
     out); a prompt blocked before any candidate is a refusal. JSON asked for is parsed by the
-    schema, not here (`flags` say so)."""
-    del flags  # JSON_ASKED texts are parsed by ledger.results.schema from `text`
+    schema, not here. An EmbedContentResponse: its vector (a list of one when the request's
+    input was a list, `INPUT_IS_LIST`)."""
+    embedding = body.get("embedding")
+    if isinstance(embedding, dict):  # an EmbedContentResponse (an embeddings batch)
+        values = embedding.get("values")
+        vector = [float(v) for v in values] if isinstance(values, list) else []
+        return Answer(embedding=[vector] if flags & INPUT_IS_LIST else vector)
     candidates = body.get("candidates")
     first = candidates[0] if isinstance(candidates, list) and candidates else None
     usage = read_usage(body.get("usageMetadata"))

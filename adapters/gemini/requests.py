@@ -1,5 +1,7 @@
-"""Gemini request files: a shard's OpenAI-format chat lines turned into Batch Mode lines,
-`{"key": custom_id, "request": GenerateContentRequest}`, checked against what Gemini takes.
+"""Gemini request files: a shard's OpenAI-format lines turned into Batch Mode lines, checked
+against what Gemini takes: chat lines into `{"key": custom_id, "request":
+GenerateContentRequest}`, embeddings lines into `{"key": custom_id, "request": {"content",
+"outputDimensionality"}}` (an EmbedContentRequest, for `batches.create_embeddings`).
 
 The shard keeps the ledger's one line format; the upload step writes this translation beside it
 and uploads that. The model is not in the lines: a Gemini batch names one model, given at create
@@ -18,11 +20,15 @@ from typing import Any
 
 import orjson
 
-from adapters.chat_types import CHAT
+from adapters.chat_types import CHAT, EMBEDDINGS
 from ledger.errors import Rejected
 
-#: The only endpoint whose bodies translate into GenerateContentRequests.
+#: The endpoint whose bodies translate into GenerateContentRequests.
 CHAT_ENDPOINT = CHAT
+#: The endpoint whose bodies translate into EmbedContentRequests (an embeddings batch).
+EMBEDDINGS_ENDPOINT = EMBEDDINGS
+#: The endpoints a Gemini batch runs, chat first (the default).
+ENDPOINTS = (CHAT_ENDPOINT, EMBEDDINGS_ENDPOINT)
 #: The Files API takes files up to 2 GB (Batch Mode guide, "Input file"); one batch, one file.
 MAX_FILE_BYTES = 2 * 1024**3
 #: No request count limit is published; the ledger's own Batch API cap (50,000) applies.
@@ -54,6 +60,8 @@ class RequestFileInfo:
     requests: int
     bytes: int
     model: str
+    #: The endpoint every line of the shard names.
+    endpoint: str
 
 
 def request_file_path(shard: Path, filename: str) -> Path:
@@ -135,13 +143,48 @@ def _response_format(value: Any) -> dict[str, Any]:
     raise Rejected(f"response_format {kind!r} is not translated for Gemini")
 
 
+def translate_embeddings_body(body: Any) -> dict[str, Any]:
+    """An OpenAI embeddings body as an EmbedContentRequest: one text (a string, or a list of
+    one string) embedded per request; `dimensions` becomes `outputDimensionality`."""
+    if not isinstance(body, dict):
+        raise Rejected("the body is not a JSON object")
+    given = body.get("input")
+    if isinstance(given, list) and len(given) == 1:
+        given = given[0]
+    if not isinstance(given, str):
+        raise Rejected(
+            "a Gemini embeddings batch embeds one text per request: input must be a string "
+            "(or a list of one string)"
+        )
+    request: dict[str, Any] = {"content": {"parts": [{"text": given}]}}
+    for key, value in body.items():
+        if key in ("input", "encoding_format", *_IGNORED) or value is None:
+            continue
+        if key == "dimensions":
+            request["outputDimensionality"] = value
+        else:
+            raise Rejected(f"{key!r} is not translated for Gemini embeddings batches")
+    return request
+
+
+def translate(url: Any, body: Any) -> dict[str, Any]:
+    """The Gemini request for one shard line of endpoint `url`."""
+    if url == CHAT_ENDPOINT:
+        return translate_body(body)
+    if url == EMBEDDINGS_ENDPOINT:
+        return translate_embeddings_body(body)
+    raise Rejected(f"Gemini batches here run chat or embeddings requests only, not {url!r}")
+
+
 def request_problem(custom_id: str, body: Any) -> str | None:
-    """Why one chat request cannot go to Gemini, or None: the build asks this of every request
-    of a gemini run, so nothing the upload would refuse is recorded."""
+    """Why one request cannot go to Gemini, or None: the build asks this of every request of a
+    gemini run, so nothing the upload would refuse is recorded. An embeddings body has `input`,
+    a chat body `messages`."""
     if not custom_id:
         return "an empty custom_id cannot be a Gemini batch key"
+    url = EMBEDDINGS_ENDPOINT if isinstance(body, dict) and "input" in body else CHAT_ENDPOINT
     try:
-        translate_body(body)
+        translate(url, body)
     except Rejected as error:
         return str(error)
     return None
@@ -155,6 +198,7 @@ def write_request_file(
     seen: set[str] = set()
     count = size = 0
     model: str | None = None
+    endpoint: str | None = None
     handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -167,10 +211,16 @@ def write_request_file(
                 custom_id = request.get("custom_id") if isinstance(request, dict) else None
                 if not isinstance(custom_id, str) or not custom_id:
                     raise Rejected(f"{where}: no custom_id")
-                if request.get("url") != CHAT_ENDPOINT:
+                url = request.get("url")
+                if url not in ENDPOINTS:
                     raise Rejected(
-                        f"{where}: Gemini batches here run chat requests only ({CHAT_ENDPOINT})"
+                        f"{where}: Gemini batches here run chat or embeddings requests only "
+                        f"({', '.join(ENDPOINTS)}), not {url!r}"
                     )
+                if endpoint is None:
+                    endpoint = url
+                elif url != endpoint:
+                    raise Rejected(f"{where}: a Gemini batch runs one endpoint ({endpoint})")
                 if custom_id in seen:
                     raise Rejected(f"{where}: custom_id {custom_id!r} appears twice")
                 seen.add(custom_id)
@@ -181,7 +231,7 @@ def write_request_file(
                 elif line_model != model:
                     raise Rejected(f"{where}: a Gemini batch runs one model ({model})")
                 try:
-                    translated = translate_body(body)
+                    translated = translate(url, body)
                 except Rejected as error:
                     raise Rejected(f"{where} ({custom_id}): {error}") from None
                 encoded = orjson.dumps({"key": custom_id, "request": translated}) + b"\n"
@@ -193,7 +243,7 @@ def write_request_file(
                     )
                 out.write(encoded)
                 count += 1
-            if count == 0 or model is None:
+            if count == 0 or model is None or endpoint is None:
                 raise Rejected(f"{shard}: no request naming a model")
             out.flush()
             os.fsync(out.fileno())
@@ -201,7 +251,7 @@ def write_request_file(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return RequestFileInfo(destination, count, size, model)
+    return RequestFileInfo(destination, count, size, model, endpoint)
 
 
 def _shard_lines(shard: Path) -> Iterator[tuple[int, bytes]]:

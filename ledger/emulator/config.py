@@ -64,6 +64,7 @@ GEMINI_ROUTE_NAMES: tuple[str, ...] = (
     "gemini_delete_file",
     "gemini_download_file",
     "gemini_create_batch",
+    "gemini_create_embeddings_batch",
     "gemini_list_batches",
     "gemini_get_batch",
     "gemini_cancel_batch",

@@ -8,8 +8,9 @@ that did not finish); `fail_validation` ends it `BATCH_STATE_FAILED`; `request_f
 `all_fail` answer their share with error lines; `not_found_grace` hides a new batch from its first
 GETs; `duplicate_key` and `unknown_key` reproduce python-genai #1909 (one answer comes back under
 another request's key, or under a key no request has). The others play `normal`. Result lines are
-`{"key", "response": GenerateContentResponse}` or `{"key", "error": {"code", "message",
-"status"}}`, shuffled as the real file does not keep input order.
+`{"key", "response": GenerateContentResponse}` (an embeddings batch: `EmbedContentResponse`)
+or `{"key", "error": {"code", "message", "status"}}`, shuffled as the real file does not keep
+input order.
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ class GeminiBatch:
     output_file: str | None = None
     stats: dict[str, str] = field(default_factory=dict)
     deleted: bool = False
+    #: An embeddings batch (`asyncBatchEmbedContent`): EmbedContentResponses, not answers.
+    embeddings: bool = False
+    #: The vector size of an embeddings answer when the request names none.
+    dimensions: int = 8
 
     def to_api(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -230,12 +235,15 @@ def _results(batch: GeminiBatch, config: EmulatorConfig) -> list[dict[str, Any]]
     for line in batch.requests:
         key = str(line.get("key"))
         seed = f"{config.seed}:{batch.name}:{key}"
+        request = line["request"]
         if int(digest_hex(seed + ":fail", 13), 16) / 16**13 < rate:
             code, status, message = _FAILURES[int(digest_hex(seed + ":kind", 8), 16) % 3]
-            lines.append({"key": key, "error": {"code": code, "message": message,
-                                                "status": status}})  # fmt: skip
+            error = {"code": code, "message": message, "status": status}
+            lines.append({"key": key, "error": error})
+        elif batch.embeddings:
+            lines.append({"key": key, "response": embedding(request, batch.dimensions, seed)})
         else:
-            lines.append({"key": key, "response": response(batch.model, line["request"], seed)})
+            lines.append({"key": key, "response": response(batch.model, request, seed)})
     if batch.scenario == "duplicate_key" and len(lines) > 1:
         lines[1]["key"] = lines[0]["key"]  # the second request's answer, labelled the first's
     if batch.scenario == "unknown_key" and lines:
@@ -285,3 +293,12 @@ def prompt_tokens(contents: list[Any]) -> int:
         for part in content.get("parts") or ()
         if isinstance(part, dict)
     )
+
+
+def embedding(request: dict[str, Any], dimensions: int, seed: str) -> dict[str, Any]:
+    """The EmbedContentResponse for one request: a deterministic unit-free vector of
+    `outputDimensionality` (else `dimensions`) values."""
+    size = request.get("outputDimensionality")
+    size = size if isinstance(size, int) and size > 0 else dimensions
+    values = [int(digest_hex(f"{seed}:{i}", 6), 16) / 16**6 - 0.5 for i in range(size)]
+    return {"embedding": {"values": [round(v, 6) for v in values]}}

@@ -32,6 +32,11 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(_V + r"/files/([a-z0-9-]+)"), "gemini_get_file"),
     ("DELETE", re.compile(_V + r"/files/([a-z0-9-]+)"), "gemini_delete_file"),
     ("POST", re.compile(_V + r"/models/([^/:]+):batchGenerateContent"), "gemini_create_batch"),
+    (
+        "POST",
+        re.compile(_V + r"/models/([^/:]+):asyncBatchEmbedContent"),
+        "gemini_create_embeddings_batch",
+    ),
     ("POST", re.compile(_V + r"/models/([^/:]+):generateContent"), "gemini_generate_content"),
     ("POST", re.compile(_V + r"/models/([^/:]+):countTokens"), "gemini_count_tokens"),
     ("GET", re.compile(_V + r"/batches"), "gemini_list_batches"),
@@ -188,12 +193,21 @@ class GeminiApi:
 
     # -- batches ----------------------------------------------------------------------------
 
-    def _gemini_create_batch(self, model: str | None, request: Request) -> Response:
+    def _gemini_create_embeddings_batch(self, model: str | None, request: Request) -> Response:
+        return self._gemini_create_batch(model, request, embeddings=True)
+
+    def _gemini_create_batch(
+        self, model: str | None, request: Request, *, embeddings: bool = False
+    ) -> Response:
         batch = _json(request).get("batch")
         if not isinstance(batch, dict):
             raise bad_request("batch: Field required")
         source = batch.get("inputConfig") or {}
-        file_name = source.get("fileName") if isinstance(source, dict) else None
+        # google-genai 3.6.1 sends an embeddings batch's input as `file_name`; proto JSON takes
+        # either spelling.
+        file_name = (
+            source.get("fileName", source.get("file_name")) if isinstance(source, dict) else None
+        )
         if not isinstance(file_name, str):
             raise bad_request("Only file input (inputConfig.fileName) is emulated.")
         record = self.state.files.get(file_name)
@@ -223,6 +237,8 @@ class GeminiApi:
             created_at=now,
             stage_started=now,
             hidden_gets=config.not_found_gets if scenario == "not_found_grace" else 0,
+            embeddings=embeddings,
+            dimensions=config.embedding_dimensions,
         )
         self.state.batches[created.name] = created
         return _ok(created.to_api())

@@ -211,12 +211,41 @@ def test_ledger_cancel_stops_a_running_batch(
 def test_a_shard_gemini_cannot_take_fails_before_anything_is_sent(
     engine: Engine, emu: Emulator, key: str, tmp_path: Path
 ) -> None:
-    """An embeddings shard fails at upload with the reason; no file, no batch is made."""
-    job_id = gemini_job(engine, tmp_path, ["e1"], endpoint="/v1/embeddings")
+    """A Responses API shard fails at upload with the reason; no file, no batch is made."""
+    job_id = gemini_job(engine, tmp_path, ["e1"], endpoint="/v1/responses")
     drive_until_done(engine, emu.url)
     assert states_reached(engine, job_id)[:2] == ["built", "failed"]
-    assert "chat requests only" in job_row(engine, job_id).last_error
+    assert "chat or embeddings requests only" in job_row(engine, job_id).last_error
     assert not emu.gemini_api.state.files and not emu.gemini_api.state.batches
+
+
+def test_an_embeddings_shard_runs_as_an_embeddings_batch(
+    engine: Engine, emu: Emulator, key: str, tmp_path: Path
+) -> None:
+    """/v1/embeddings lines go through batches.create_embeddings; each result is a vector of the
+    asked dimensions, in input order; a list input gives a list of one vector."""
+    single = gemini_job(
+        engine, tmp_path, ["e1", "e2"], run="emb", endpoint="/v1/embeddings", body={"dimensions": 4}
+    )
+    listed = gemini_job(
+        engine, tmp_path, ["l1"], run="lst", endpoint="/v1/embeddings", body={"input": ["one"]}
+    )
+    drive_until_done(engine, emu.url)
+    results = [
+        json.loads(line)
+        for line in Path(job_row(engine, single).results_path).read_text().splitlines()
+    ]
+    assert [r["custom_id"] for r in results] == ["e1", "e2"]
+    assert all(r["status"] == "succeeded" and len(r["embedding"]) == 4 for r in results)
+    [as_list] = [json.loads(Path(job_row(engine, listed).results_path).read_text())]
+    assert len(as_list["embedding"]) == 1 and len(as_list["embedding"][0]) == 8
+    batches = list(emu.gemini_api.state.batches.values())
+    assert all(b.embeddings for b in batches) and len(batches) == 2
+    [first] = [b for b in batches if b.display_name.startswith(f"ledger-job{single}-")]
+    assert first.requests[0]["request"] == {
+        "content": {"parts": [{"text": "say e1"}]},
+        "outputDimensionality": 4,
+    }
 
 
 def test_without_a_key_the_provider_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -203,3 +203,21 @@ def test_gemini_token_counts_offline_are_marked_approximate() -> None:
     assert counters.warnings == [
         "model 'gemini-2.5-flash': token counts are approximate (o200k_base) offline"
     ]
+
+
+def test_an_embeddings_body_becomes_one_embed_content_request() -> None:
+    """One text per request (a list of one is accepted); `dimensions` is the output size; more
+    than one input is refused by name. The answer is the vector, listed for a list input."""
+    from adapters.gemini.requests import translate_embeddings_body
+    from adapters.results import INPUT_IS_LIST
+
+    body = {"model": "gemini-embedding-001", "input": ["hi"], "dimensions": 3}
+    assert translate_embeddings_body(body) == {
+        "content": {"parts": [{"text": "hi"}]},
+        "outputDimensionality": 3,
+    }
+    problem = request_problem("e", {"model": "m", "input": ["a", "b"]})
+    assert problem is not None and "one text per request" in problem
+    vector = {"embedding": {"values": [0.5, -0.25]}}
+    assert read_body(vector).embedding == [0.5, -0.25]
+    assert read_body(vector, INPUT_IS_LIST).embedding == [[0.5, -0.25]]
