@@ -1,5 +1,5 @@
 """Gemini's batch words in the ledger's: `JOB_STATE_*` to a state, and an SDK `BatchJob` to the
-`BatchSnapshot` the reconciler reads.
+`BatchSnapshot` the reconciler reads. A batch not finished in 48 h ends `JOB_STATE_EXPIRED`.
 
 The wire says `BATCH_STATE_*`; the SDK (google-genai 3.6, `_transformers.t_job_state`) renames
 them `JOB_STATE_*`, and both spellings are read here. A Gemini Developer API batch is a
@@ -42,9 +42,6 @@ FINAL = frozenset(
         "JOB_STATE_EXPIRED",
     }
 )
-#: How long a batch may stay pending or running before Gemini expires it (Batch Mode guide:
-#: "jobs ... expire after 48 hours").
-EXPIRY_SECONDS = 48 * 3600
 
 
 def state_word(batch: types.BatchJob) -> str:
