@@ -17,13 +17,13 @@ A provider is registered as a factory, called with two positional arguments:
 - A factory may carry a `request_rules` attribute, a `RequestRules` naming the endpoints it
   takes and a check of each request; the build refuses what they refuse.
 
-The built-ins are `openai`, `anthropic` and `mistral`, and the OpenAI-compatible batch hosts
-`azure`, `groq`, `together` and `xai` (profiles of the OpenAI adapter:
-`adapters.openai.profiles`). A `[providers.NAME]` section of `ledger.toml` can add another
-compatible host without code (`register_profile`). A factory may carry `limits`, the most one
-batch holds, which the build cuts shards to (`batch_limits`). Another package adds a provider,
-without touching this repository, with an entry point in the group `ledger.providers` that
-loads to its factory:
+The built-ins are `openai`, `anthropic`, `mistral` and `gemini` (Gemini Batch Mode,
+`adapters.gemini`), and the OpenAI-compatible batch hosts `azure`, `groq`, `together` and `xai`
+(profiles of the OpenAI adapter: `adapters.openai.profiles`). A `[providers.NAME]` section of
+`ledger.toml` can add another compatible host without code (`register_profile`). A factory may
+carry `limits`, the most one batch holds, which the build cuts shards to (`batch_limits`).
+Another package adds a provider, without touching this repository, with an entry point in the
+group `ledger.providers` that loads to its factory:
 
     [project.entry-points."ledger.providers"]
     acme = "acme_ledger:make_provider"
@@ -158,6 +158,44 @@ class MistralFactory:
         return MAX_REQUESTS, MAX_BYTES
 
 
+class GeminiFactory:
+    """The built-in `gemini` provider: Gemini Batch Mode (needs the `gemini` extra)."""
+
+    name = "gemini"
+    #: The variable the key is read from when the caller gives none; the SDK's other name for
+    #: it, GOOGLE_API_KEY, is read next.
+    api_key_env = "GEMINI_API_KEY"
+    #: The most requests and bytes one batch holds (`adapters.gemini.requests`).
+    limits = (50_000, 2 * 1024**3)
+
+    def __call__(self, base_url: str | None, api_key: str | None) -> BatchProvider:
+        try:
+            from adapters.gemini.batch import GeminiBatchProvider
+        except ImportError:
+            raise InputError(
+                "provider 'gemini' needs the google-genai SDK: pip install "
+                "'llm-batch-ledger[gemini]'"
+            ) from None
+        key = api_key or os.environ.get(self.api_key_env) or os.environ.get("GOOGLE_API_KEY")
+        if not key:
+            raise MissingAPIKey(
+                f"${self.api_key_env} (or $GOOGLE_API_KEY) is not set (the key of provider gemini)"
+            )
+        return GeminiBatchProvider(base_url=base_url, api_key=key)
+
+    @property
+    def result_reader(self) -> ResultReader:
+        from adapters.gemini.lines import READER
+
+        return READER
+
+    @property
+    def request_rules(self) -> RequestRules:
+        from adapters.gemini.requests import ENDPOINTS, request_problem
+
+        return RequestRules(endpoints=ENDPOINTS, problem=request_problem)
+
+
 class ProfileFactory:
     """An OpenAI-compatible batch host: the OpenAI adapter under the host's profile."""
 
@@ -200,6 +238,7 @@ BUILT_INS: dict[str, Factory] = {
     "openai": OpenAIFactory(),
     "anthropic": AnthropicFactory(),
     "mistral": MistralFactory(),
+    "gemini": GeminiFactory(),
     **{name: ProfileFactory(profile) for name, profile in HOSTS.items()},
 }
 

@@ -32,6 +32,8 @@ EMULATOR_SCENARIOS = (
     "slow_finalizing",
     "not_found_grace",
     "zipped_output",
+    "duplicate_key",
+    "unknown_key",
 )
 #: ledger.results.export.FORMATS
 RESULT_FORMATS = ("jsonl", "csv")

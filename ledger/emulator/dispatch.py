@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ledger.emulator import anthropic_routes, hosts, mistral_routes
+from ledger.emulator import anthropic_routes, gemini_routes, hosts, mistral_routes
 from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig, FaultRule
 from ledger.emulator.errors import ApiError, bad_request
 from ledger.emulator.routes import Request, Response, json_response, match_route
@@ -48,7 +48,10 @@ def handle(emulator: Emulator, request: Request) -> Reply:
         # A compatible host's prefix (`/together/v1/...`): OpenAI's routes, with its quirks.
         request = replace(request, path=path, host=host)
     anthropic = host is None and anthropic_routes.owns(request.path)
-    if anthropic:
+    gemini = host is None and gemini_routes.owns(request.path)
+    if gemini:
+        matched = gemini_routes.match_route(request.method, request.path)
+    elif anthropic:
         matched = anthropic_routes.match_route(request.method, request.path)
     else:
         matched = match_route(request.method, request.path)
@@ -58,6 +61,11 @@ def handle(emulator: Emulator, request: Request) -> Reply:
         raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
     route, object_id = matched
     emulator.count_request(route)
+    if gemini:
+        gemini_routes.authenticate(emulator.config, request)
+        return _serve(
+            emulator, route, lambda: emulator.gemini_api.handle(route, object_id, request)
+        )
     if anthropic:
         anthropic_routes.authenticate(emulator.config, request.headers)
     else:
@@ -74,6 +82,8 @@ def error_response(path: str, error: ApiError) -> Response:
     body = anthropic_routes.error_body(error) if anthropic else error.body()
     if mistral_routes.owns(path):
         body = mistral_routes.error_body(error)
+    if gemini_routes.owns(path):
+        body = gemini_routes.error_body(error)
     response = json_response(body, error.status)
     response.headers.update(error.headers)
     return response

@@ -31,6 +31,7 @@ HEALTH_MODELS = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-haiku-4-5",
     "mistral": "mistral-small-latest",
+    "gemini": "gemini-2.5-flash-lite",
 }
 #: The smallest useful request: one short message, a few output tokens.
 HEALTH_PROMPT = "Reply with OK."
