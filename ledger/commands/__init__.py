@@ -36,7 +36,7 @@ EMULATOR_SCENARIOS = (
 #: ledger.results.export.FORMATS
 RESULT_FORMATS = ("jsonl", "csv")
 #: ledger.results.schema.STATUSES
-RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
+RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing", "unavailable")
 #: ledger.query.sql.DEFAULT_TIME_BUDGET
 SQL_TIME_BUDGET = 10.0
 #: ledger.query.sql.DEFAULT_MAX_ROWS
