@@ -14,7 +14,7 @@ from ledger.commands import (
     ledger_config,
     ledger_engine,
 )
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ProviderError
 
 
 @click.command()
@@ -158,7 +158,8 @@ def _metrics(engine: Any, run_name: str | None) -> Any:
 @click.pass_context
 def cancel(ctx: click.Context, target: str, base_url: str | None, as_json: bool) -> None:
     """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
-    provider (their partial results are still downloaded)."""
+    provider (their partial results are still downloaded). A job whose create may have gone
+    through unheard is looked up at the provider by its tag first, and its batch cancelled."""
     from ledger.config import batch_provider_for
     from ledger.query.report import job_ids_for
     from ledger.reconcile.cancel import cancel_jobs
@@ -224,7 +225,8 @@ def submit(
     INPUT is JSONL or CSV: ready Batch API lines, or rows with an id and a prompt, messages or
     input. Prints the plan: jobs, requests, bytes, estimated tokens and cost. With --dry-run
     nothing is sent. Submitting the same input under the same run name again sends only what
-    was not sent yet; `ledger reconcile` takes the batches the rest of the way.
+    was not sent yet; `ledger reconcile` takes the batches the rest of the way. Exits 1 when
+    every job it sent failed (the provider refused each upload or create).
     """
     from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.config import submit_provider
@@ -261,9 +263,11 @@ def submit(
                 f"(`ledger send {plan.run_name}` sends them)."
             )
         return
-    errors = _send(ctx, plan.run_name, base_url, poll_min, quiet=as_json)
+    errors, failure = _send(ctx, plan.run_name, base_url, poll_min, quiet=as_json)
     if as_json:
         click.echo(json.dumps(plan_fields(plan, sent=True, errors=errors), indent=2))
+    if failure is not None:
+        raise ProviderError(failure)
 
 
 @click.command()
@@ -273,22 +277,27 @@ def submit(
 @click.pass_context
 def send(ctx: click.Context, run_name: str, base_url: str | None, poll_min: float) -> None:
     """Send RUN's batches: release the jobs a `submit --dry-run` held, then upload and create
-    them, as `ledger submit` does; `ledger reconcile` takes them the rest of the way."""
-    _send(ctx, run_name, base_url, poll_min)
+    them, as `ledger submit` does; `ledger reconcile` takes them the rest of the way. Exits 1
+    when every job it sent failed."""
+    _, failure = _send(ctx, run_name, base_url, poll_min)
+    if failure is not None:
+        raise ProviderError(failure)
 
 
 def _send(
     ctx: click.Context, run_name: str, base_url: str | None, poll_min: float, *, quiet: bool = False
-) -> list[str]:
-    """Release the run's held jobs and send what is built (submit and send); the send's errors.
-    `quiet` (submit --json-output) leaves stdout to the JSON."""
+) -> tuple[list[str], str | None]:
+    """Release the run's held jobs and send what is built (submit and send); the send's errors,
+    and why, when every job sent failed (the command then exits 1). `quiet` (submit
+    --json-output) leaves stdout to the JSON."""
     from ledger.config import batch_provider_for
-    from ledger.reconcile.send import release_run, send_run
+    from ledger.reconcile.send import all_failed, release_run, send_run, sendable_jobs
 
     engine = ledger_engine(ctx)
     released = release_run(engine, run_name)
     if released and not quiet:
         click.echo(f"released {released} held job(s) of run {run_name}.")
+    taken = sendable_jobs(engine, run_name)
     report = send_run(
         engine,
         run_name,
@@ -301,9 +310,10 @@ def _send(
         raise LedgerError(f"paused: {report.paused}")
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
-    if not quiet:
+    failure = all_failed(engine, taken)
+    if not quiet and failure is None:
         click.echo(f"sent run {run_name}; `ledger reconcile --run {run_name}` follows it.")
-    return list(report.errors)
+    return list(report.errors), failure
 
 
 #: The commands `cli.py` adds to the group.
