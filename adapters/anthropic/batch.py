@@ -168,8 +168,14 @@ class AnthropicBatchProvider:
     # -- batches ----------------------------------------------------------------------------
 
     def create_batch(
-        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int | None = None,
     ) -> BatchSnapshot:
+        # Anthropic keeps results 29 days and takes no setting for it: the expiry is not sent.
         if endpoint != CHAT_ENDPOINT:
             raise Rejected(f"Anthropic Message Batches run chat requests only, not {endpoint}")
         tag = batch_tag(_token(metadata))

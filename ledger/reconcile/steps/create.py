@@ -82,6 +82,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
                 input_file_id=job.input_file_id,
                 endpoint=job.endpoint,
                 metadata=batch_metadata(context.engine, job, token),
+                output_expires_after=output_expiry(context.engine, job),
             ),
             before_act="before_create",
         )
@@ -119,6 +120,15 @@ def adoption_horizon(job: Row[Any]) -> int:
     if job.input_file_created_at:
         return int(min(ours, job.input_file_created_at - PROVIDER_CLOCK_MARGIN))
     return int(ours)
+
+
+def output_expiry(engine: Engine, job: Row[Any]) -> int | None:
+    """Seconds the provider should keep the batch's result files: the run's
+    `--output-expires-after` (None: the provider's default)."""
+    with engine.connect() as connection:
+        options = connection.execute(select(Run.options).where(Run.id == job.run_id)).scalar()
+    value = (options or {}).get("output_expires_after")
+    return value if isinstance(value, int) else None
 
 
 def batch_metadata(engine: Engine, job: Row[Any], token: str) -> dict[str, str]:
