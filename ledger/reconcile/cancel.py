@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from adapters import get_provider
 from adapters.base import BatchProvider, BatchSnapshot, ProviderError
+from ledger.build.manifest import record_job_provider_ids
 from ledger.core.models import Job
 from ledger.core.states import IN_FLIGHT, PROVIDER_FINAL, State
 from ledger.core.store import (
@@ -164,6 +165,11 @@ def _find_created(
     return provider.find_batches(**lookup), candidates
 
 
+def _job_row(engine: Engine, job_id: int) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
+
+
 def _hold(engine: Engine, lease: Lease, reason: str) -> str:
     """Keep the job from being created anew (held) while it cannot be told whether its create
     went through: `ledger cancel` again finishes the cancel."""
@@ -194,6 +200,7 @@ def _cancel_adopted(
             provider_status=batch.provider_status,
             held_reason=None,
         )
+    record_job_provider_ids(engine, _job_row(engine, lease.job_id))
     if batch.state in PROVIDER_FINAL:
         done = "cancel requested" if batch.id in cancelled else "already"
         return f"found batch {batch.id} its create made; {done} ({batch.provider_status})"

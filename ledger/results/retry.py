@@ -20,11 +20,10 @@ from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
+from ledger.build.manifest import manifest_job, manifest_lock, replace_manifest
 from ledger.build.record import PENDING, shard_job_fields
-from ledger.build.run import manifest_job
 from ledger.build.shards import Shard, ShardLimits, ShardSet, within_provider_limits
 from ledger.core.db import read_db_now
-from ledger.core.durable import write_durably
 from ledger.core.models import Job, JobParent, Request, RequestAttempt, Run
 from ledger.core.states import State
 from ledger.core.store import create_job
@@ -296,13 +295,14 @@ def _extend_manifest(
     """Add the retry jobs to the run's manifest.json, which mirrors what the ledger holds."""
     if not path.exists():
         return
-    manifest = orjson.loads(path.read_bytes())
-    manifest.setdefault("jobs", []).extend(
-        {
-            **manifest_job(jobs[shard.index], shard, shard.path),
-            "retry_of": origin[shard.index],
-            "retry_statuses": list(statuses),
-        }
-        for shard in shards
-    )
-    write_durably(path, orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    with manifest_lock(path):
+        manifest = orjson.loads(path.read_bytes())
+        manifest.setdefault("jobs", []).extend(
+            {
+                **manifest_job(jobs[shard.index], shard, shard.path),
+                "retry_of": origin[shard.index],
+                "retry_statuses": list(statuses),
+            }
+            for shard in shards
+        )
+        replace_manifest(path, manifest)

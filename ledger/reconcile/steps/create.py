@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine, Row
 
 from adapters.base import BatchSnapshot
+from ledger.build.manifest import record_job_provider_ids
 from ledger.core.crashpoints import crash_point
 from ledger.core.db import read_db_now
 from ledger.core.models import Run
@@ -105,6 +106,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
         next_check_in=context.jittered(interval),
     )
     crash_point("after_create_recorded")
+    record_job_provider_ids(context.engine, job)
     return StepOutcome.DONE
 
 
