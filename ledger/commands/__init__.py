@@ -1,7 +1,7 @@
 """The `ledger` commands, a module per kind, each command a few lines over a library call.
 
 `cli.py` holds the group (options every command shares, errors meeting exit codes) and adds the
-commands of `read`, `run` and `tools`. Like cli.py these modules import only click and
+commands of `read`, `run`, `retry` and `tools`. Like cli.py these modules import only click and
 `ledger.settings` when loaded: every library module is imported inside the command that needs
 it, so starting `ledger` stays fast.
 """

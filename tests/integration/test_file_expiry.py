@@ -93,6 +93,11 @@ def test_gone_result_files_end_unavailable_and_retry_resends_them(
     assert results[0].error is not None
     assert results[0].error.code == "result_file_unavailable"
     assert job.output_file_id in (results[0].error.message or "")
+    with ledger.engine.connect() as connection:
+        progress = connection.exec_driver_sql(
+            "SELECT requests_succeeded, requests_not_run FROM run_progress"
+        ).one()
+    assert tuple(progress) == (0, 4)  # unavailable is not counted as succeeded
 
     outcome = CliRunner().invoke(
         cli,
