@@ -83,7 +83,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
                 input_file_id=job.input_file_id,
                 endpoint=job.endpoint,
                 metadata=batch_metadata(context.engine, job, token),
-                output_expires_after=output_expiry(context.engine, job),
+                **output_expiry(context.engine, job),
             ),
             before_act="before_create",
         )
@@ -124,13 +124,14 @@ def adoption_horizon(job: Row[Any]) -> int:
     return int(ours)
 
 
-def output_expiry(engine: Engine, job: Row[Any]) -> int | None:
-    """Seconds the provider should keep the batch's result files: the run's
-    `--output-expires-after` (None: the provider's default)."""
+def output_expiry(engine: Engine, job: Row[Any]) -> dict[str, int]:
+    """The create's `output_expires_after`: the run's `--output-expires-after` seconds; nothing
+    when the run set none (the provider's default), so an adapter that never takes it is not
+    handed it."""
     with engine.connect() as connection:
         options = connection.execute(select(Run.options).where(Run.id == job.run_id)).scalar()
     value = (options or {}).get("output_expires_after")
-    return value if isinstance(value, int) else None
+    return {"output_expires_after": value} if isinstance(value, int) else {}
 
 
 def batch_metadata(engine: Engine, job: Row[Any], token: str) -> dict[str, str]:
