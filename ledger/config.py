@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +122,8 @@ class LedgerConfig:
         commands: dict[str, dict[str, Any]] = {}
         for key, value in self.defaults.items():
             setting = SETTINGS[key]
+            if setting.multiple and not isinstance(value, list | tuple):
+                value = (value,)  # click's default for a repeatable option is a sequence
             for command in setting.commands:
                 commands.setdefault(command, {})[setting.param] = value
         return commands
@@ -333,6 +335,18 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
     settings = config.providers.get(chosen) or builtin_settings(chosen)
     check_batch_provider(settings or ProviderSettings(name=chosen, kind="openai", batch=True))
     return chosen
+
+
+def submit_targets(config: LedgerConfig, providers: Iterable[str], base_url: str | None) -> None:
+    """Refuse, before anything is built, a `--model PROVIDER:MODEL` whose provider batch jobs
+    cannot go to (`providers`: those of the --model targets), and `--base-url` for a run over
+    several providers: one URL cannot serve them all, each one's `base_url` goes in ledger.toml."""
+    chosen = sorted({submit_provider(config, name) for name in providers})
+    if base_url is not None and len(chosen) > 1:
+        raise InputError(
+            f"--base-url: this run goes to {len(chosen)} providers ({', '.join(chosen)}); "
+            f"give each its base_url in [providers.NAME] of {config.path or CONFIG_FILE} instead"
+        )
 
 
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:

@@ -36,6 +36,8 @@ class JobPlan:
     est_input_tokens: int
     #: Sum of its requests' max output tokens; None when one has no maximum.
     max_output_tokens: int | None
+    #: The batch provider it goes to (a run may fan out to several).
+    provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def recorded_plan(
             requests=job.request_count,
             est_input_tokens=job.est_input_tokens,
             max_output_tokens=detail.get("max_output_tokens"),
+            provider=job.provider,
         )
         for job, detail in jobs
     )

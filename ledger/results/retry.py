@@ -91,16 +91,22 @@ def retry_run(
     if not wanted:
         raise InputError(f"nothing to retry: no request of run {run_name!r} is {'/'.join(chosen)}")
     shard_dir = Path(parents[0].input_path).parent
-    # The retry goes to the run's provider: its shards are cut to that provider's limits too.
-    limits = within_provider_limits(limits or ShardLimits(), parents[0].provider)
-    shard_set = ShardSet(shard_dir, limits, first_index=first_index)
+    # Each request goes again to its parent's provider (a run may go to several): a shard holds
+    # one provider's requests, cut to that provider's limits.
+    given = limits or ShardLimits()
+    shard_set = ShardSet(
+        shard_dir,
+        within_provider_limits(given, parents[0].provider),
+        first_index=first_index,
+        limits_for=lambda provider: within_provider_limits(given, provider),
+    )
     origin: dict[int, list[int]] = defaultdict(list)  # new shard index -> parent job ids
     ids_of_shard: dict[int, list[str]] = defaultdict(list)
     try:
         for parent in parents:
             for request in _requests_of(parent, wanted[parent.id]):
                 shard_set.place([request])
-                index = shard_set.open_index(request.model)
+                index = shard_set.open_index(request.model, request.provider)
                 ids_of_shard[index].append(request.custom_id)
                 if parent.id not in origin[index]:
                     origin[index].append(parent.id)
@@ -148,9 +154,11 @@ def _requests_of(parent: Any, lines: dict[str, int]) -> Iterator[BatchRequest]:
             if custom_id not in lines:
                 continue
             try:
-                yield checker.request(record, line, lines[custom_id])
+                request = checker.request(record, line, lines[custom_id])
             except RowProblem as problem:
                 raise InputError(f"{path}:{shard_line}: {problem}") from None
+            request.provider = parent.provider
+            yield request
 
 
 def _record(
