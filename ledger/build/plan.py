@@ -120,7 +120,10 @@ def recorded_plan(
     if options.get("count_tokens", True):
         cost = estimate_cost(
             prices,
-            (ModelUsage(j.model, j.est_input_tokens, j.max_output_tokens) for j in job_plans),
+            (
+                ModelUsage(j.model, j.est_input_tokens, j.max_output_tokens, j.provider)
+                for j in job_plans
+            ),
         )
     run_dir = job_plans[0].path.parent.parent if job_plans else Path(run.input_path).parent
     return BuildPlan(

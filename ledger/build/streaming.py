@@ -312,17 +312,17 @@ def build_shards(
         warnings=(
             *(streamer.counters.warnings if streamer.counters else ()),
             *streamer.warnings,
-            *_unpriced(models, table),
+            *_unpriced(list(streamer.spool.models), table),
         ),
     )
 
 
-def _unpriced(models: list[str], table: ModelTable) -> list[str]:
+def _unpriced(models: list[tuple[str, str]], table: ModelTable) -> list[str]:
     """A warning for each model the table knows but has no price for (an unknown model was
     warned about by its check): its cost shows as unknown, never $0."""
     warnings = []
-    for model in models:
-        info = table.lookup(model)
+    for provider, model in models:
+        info = table.lookup(model, provider)
         if info is not None and info.price is None:
             warnings.append(f"model {model}: no price in the model table: its cost is unknown")
     return warnings

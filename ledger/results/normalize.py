@@ -129,7 +129,7 @@ def normalize_job(
     if lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
     job = _load_job(engine, job_id)
-    job = replace(job, price=(prices or load_price_table()).price_for(job.model))
+    job = replace(job, price=(prices or load_price_table()).price_for(job.model, job.provider))
     results_dir = (
         Path(workdir_for_results)
         if workdir_for_results is not None
