@@ -40,7 +40,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -129,10 +129,20 @@ class ProfileFactory:
     def __call__(self, base_url: str | None, api_key: str | None) -> BatchProvider:
         from adapters.openai.batch import OpenAIBatchProvider
 
-        env = self.api_key_env
+        env, token_env = self.api_key_env, self.profile.ad_token_env
+        if not api_key and env and not os.environ.get(env) and token_env:
+            # No key: a bearer token (Azure's Entra ID token) in its own variable will do.
+            api_key = os.environ.get(token_env)
         # A host declared with no key variable needs no key; the SDK insists on a string.
         key = _key(api_key, env, self.name) if env else api_key or "no-key-needed"
         return OpenAIBatchProvider(base_url=base_url, api_key=key, profile=self.profile)
+
+    def with_window(self, window: str) -> ProfileFactory:
+        """This host with batches created with `window` (InputError if it takes no such)."""
+        problem = self.profile.window_problem(window)
+        if problem is not None:
+            raise InputError(f"completion_window: {problem}")
+        return ProfileFactory(replace(self.profile, completion_window=window))
 
     @property
     def result_reader(self) -> ResultReader:
@@ -287,17 +297,40 @@ def register_profile(profile: HostProfile) -> None:
     REGISTRY[profile.name] = ProfileFactory(profile)
 
 
+def check_window(name: str, window: str) -> None:
+    """InputError (`.completion_window: ...`) unless provider `name` creates batches with
+    `window`: a compatible host, between 24h and its longest window."""
+    factory = REGISTRY.get(name)
+    if not isinstance(factory, ProfileFactory):
+        raise InputError(f".completion_window: provider {name} takes none")
+    try:
+        factory.with_window(window)
+    except InputError as error:
+        raise InputError(f".{error}") from None
+
+
 def batch_limits(name: str) -> tuple[int, int] | None:
     """The most requests and bytes one batch of provider `name` holds, when its factory says."""
     return getattr(_factory(name), "limits", None)
 
 
 def get_provider(
-    name: str, base_url: str | None = None, *, api_key: str | None = None
+    name: str,
+    base_url: str | None = None,
+    *,
+    api_key: str | None = None,
+    completion_window: str | None = None,
 ) -> BatchProvider:
     """The adapter registered under `name`, talking to `base_url` (None: its default) with
-    `api_key` (None: the provider's usual variable); InputError for an unknown name."""
-    return _factory(name)(base_url, api_key)
+    `api_key` (None: the provider's usual variable), creating batches with `completion_window`
+    (None: the host's default; only a compatible host takes one); InputError for an unknown
+    name or a window the host does not take."""
+    factory = _factory(name)
+    if completion_window is not None:
+        if not isinstance(factory, ProfileFactory):
+            raise InputError(f"completion_window: provider {name} takes none")
+        factory = factory.with_window(completion_window)
+    return factory(base_url, api_key)
 
 
 def request_rules(name: str) -> RequestRules:

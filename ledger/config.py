@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.chat_types import DEFAULT_TIMEOUT
 from adapters.openai.profiles import HOST_KEYS
-from adapters.registry import declare_host
+from adapters.registry import check_window, declare_host
 from ledger.errors import ConfigError, InputError, MissingAPIKey
 from ledger.settings import SETTINGS
 from ledger.settings.toml_checks import check_type as _check_type
@@ -40,8 +40,7 @@ CONFIG_ENV = "LEDGER_CONFIG"
 #: The provider `ledger submit` sends to when neither the option nor the file names one.
 DEFAULT_PROVIDER: str = SETTINGS["provider"].default
 
-#: Wire protocols a provider can speak: OpenAI's (api.openai.com, Ollama, vLLM, gateways) or
-#: Anthropic's.
+#: Wire protocols a provider speaks: OpenAI's (api.openai.com, Ollama, vLLM...) or Anthropic's.
 KINDS = ("openai", "anthropic")
 
 #: Synchronous endpoints an OpenAI-kind provider can chat through.
@@ -61,6 +60,9 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "chat_endpoint": (str,),
     "max_context_tokens": (dict,),
     "timeout": (int, float),
+    # A compatible host's batch window (Groq: 24h to 7d), and a bearer-token variable (Azure).
+    "completion_window": (str,),
+    "ad_token_env": (str,),
     # What an OpenAI-compatible batch host declared here does differently from OpenAI.
     **HOST_KEYS,
 }
@@ -89,18 +91,25 @@ class ProviderSettings:
     max_context_tokens: Mapping[str, int] = field(default_factory=dict)
     #: Seconds a synchronous call may take.
     timeout: float = DEFAULT_TIMEOUT
+    #: A host's batch window (None: its default); a bearer-token variable (Azure's Entra ID).
+    completion_window: str | None = None
+    ad_token_env: str | None = None
 
     def api_key(self) -> str | None:
-        """The key from the environment (None when the provider needs none or it is unset)."""
+        """The key from the environment, else `ad_token_env`'s token (None: none needed/set)."""
         if self.api_key_env is None:
             return None
-        return os.environ.get(self.api_key_env) or None
+        key = os.environ.get(self.api_key_env)
+        return key or (os.environ.get(self.ad_token_env) if self.ad_token_env else None) or None
 
     def require_api_key(self) -> str | None:
         """The key; MissingAPIKey when the provider needs one and its variable is unset."""
         key = self.api_key()
         if self.api_key_env and key is None:
-            raise MissingAPIKey(f"${self.api_key_env} is not set (the key of provider {self.name})")
+            either = f" nor ${self.ad_token_env}" if self.ad_token_env else ""
+            raise MissingAPIKey(
+                f"${self.api_key_env}{either} is not set (the key of provider {self.name})"
+            )
         return key
 
 
@@ -141,8 +150,10 @@ def builtin_settings(name: str) -> ProviderSettings | None:
 
     host = HOSTS.get(name)
     if host is not None:
-        url, env = host.configured_base_url(), host.api_key_env
-        return ProviderSettings(name, "openai", url, batch=True, api_key_env=env)
+        url, env, token = host.configured_base_url(), host.api_key_env, host.ad_token_env
+        return ProviderSettings(
+            name, "openai", url, batch=True, api_key_env=env, ad_token_env=token
+        )
     if name == "openai":
         return ProviderSettings(
             name="openai",
@@ -239,11 +250,12 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     if base.kind != kind:
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
+    for key in ("api_key_env", "ad_token_env"):
+        if key in section and not _ENV_NAME.fullmatch(section[key]):
+            raise ConfigError(
+                f"{path}: {where}.{key}: {section[key]!r} is not an environment variable name"
+            )
     env = section.get("api_key_env")
-    if env is not None and not _ENV_NAME.fullmatch(env):
-        raise ConfigError(
-            f"{path}: {where}.api_key_env: {env!r} is not an environment variable name"
-        )
     endpoint = section.get("chat_endpoint", base.chat_endpoint)
     if endpoint not in CHAT_ENDPOINTS or (kind == "anthropic" and "chat_endpoint" in section):
         allowed = "none for anthropic" if kind == "anthropic" else " or ".join(CHAT_ENDPOINTS)
@@ -262,6 +274,8 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     try:
         if kind == "openai" and declare_host(name, section, env or base.api_key_env):
             base = replace(base, batch=True)
+        if "completion_window" in section:
+            check_window(name, section["completion_window"])
     except InputError as error:
         raise ConfigError(f"{path}: {where}{error}") from None
     return replace(
@@ -274,6 +288,8 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
         chat_endpoint=endpoint,
         max_context_tokens=limits,
         timeout=float(timeout),
+        completion_window=section.get("completion_window"),
+        ad_token_env=section.get("ad_token_env", base.ad_token_env),
     )
 
 
@@ -304,15 +320,13 @@ def batch_provider(settings: ProviderSettings, base_url: str | None = None) -> B
     from adapters.registry import get_provider
 
     check_batch_provider(settings)
-    return get_provider(
-        settings.name, base_url or settings.base_url, api_key=batch_api_key(settings)
-    )
+    return get_provider(settings.name, base_url or settings.base_url, **_batch_args(settings))
 
 
-def batch_api_key(settings: ProviderSettings) -> str | None:
-    """The key a batch adapter gets: from the provider's `api_key_env`. An unset variable is
-    MissingAPIKey, a FatalError: it pauses the reconciler as a refused key does."""
-    return settings.require_api_key()
+def _batch_args(settings: ProviderSettings) -> dict[str, Any]:
+    """The key a batch adapter gets (from `api_key_env`: unset, it is MissingAPIKey, a
+    FatalError pausing the reconciler as a refused key does), and the host's window."""
+    return {"api_key": settings.require_api_key(), "completion_window": settings.completion_window}
 
 
 def check_batch_provider(settings: ProviderSettings) -> None:
@@ -337,18 +351,6 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
     return chosen
 
 
-def submit_targets(config: LedgerConfig, providers: Iterable[str], base_url: str | None) -> None:
-    """Refuse, before anything is built, a `--model PROVIDER:MODEL` whose provider batch jobs
-    cannot go to (`providers`: those of the --model targets), and `--base-url` for a run over
-    several providers: one URL cannot serve them all, each one's `base_url` goes in ledger.toml."""
-    chosen = sorted({submit_provider(config, name) for name in providers})
-    if base_url is not None and len(chosen) > 1:
-        raise InputError(
-            f"--base-url: this run goes to {len(chosen)} providers ({', '.join(chosen)}); "
-            f"give each its base_url in [providers.NAME] of {config.path or CONFIG_FILE} instead"
-        )
-
-
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:
     """What the reconciler builds adapters with: a job's provider, at the job's base URL, else
     `--base-url`, else the provider's configured one, with the key from its `api_key_env`. A
@@ -360,7 +362,7 @@ def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], Batc
         settings = config.providers.get(name) or builtin_settings(name)
         if settings is None:
             return get_provider(name, base_url)
-        return get_provider(name, base_url or settings.base_url, api_key=batch_api_key(settings))
+        return get_provider(name, base_url or settings.base_url, **_batch_args(settings))
 
     return build
 

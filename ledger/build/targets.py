@@ -22,6 +22,7 @@ from typing import Any
 from ledger.build.bodies import CUSTOM_ID_MAX, BatchRequest, RowBuilder, RowProblem
 from ledger.build.body_options import BodyOptions
 from ledger.build.endpoints import RESPONSES
+from ledger.config import CONFIG_FILE, LedgerConfig, submit_provider
 from ledger.errors import InputError
 from ledger.usage.capabilities import ModelTable
 
@@ -176,3 +177,17 @@ class RowMaker:
             request.provider = target.provider
             made.append(request)
         return made
+
+
+def check_target_providers(
+    config: LedgerConfig, providers: Iterable[str], base_url: str | None
+) -> None:
+    """Refuse, before anything is built, a `--model PROVIDER:MODEL` whose provider batch jobs
+    cannot go to (`providers`: those of the --model targets), and `--base-url` for a run over
+    several providers: one URL cannot serve them all, each one's `base_url` goes in ledger.toml."""
+    chosen = sorted({submit_provider(config, name) for name in providers})
+    if base_url is not None and len(chosen) > 1:
+        raise InputError(
+            f"--base-url: this run goes to {len(chosen)} providers ({', '.join(chosen)}); "
+            f"give each its base_url in [providers.NAME] of {config.path or CONFIG_FILE} instead"
+        )

@@ -227,7 +227,8 @@ def submit(
     was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
     from ledger.build.run import BuildOptions, build_fields, build_run
-    from ledger.config import submit_provider, submit_targets
+    from ledger.build.targets import check_target_providers
+    from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
 
     config = ledger_config(ctx)
@@ -236,7 +237,7 @@ def submit(
         models=config.models,
         **build_fields(options),
     )
-    submit_targets(config, (t.provider for t in build_options.targets()), base_url)
+    check_target_providers(config, (t.provider for t in build_options.targets()), base_url)
     engine = ledger_engine(ctx)
     plan = build_run(
         engine,
