@@ -151,3 +151,31 @@ def test_base_url_is_refused_for_a_run_over_several_providers(tmp_path: Path) ->
     args = ("in.jsonl", *model_args(*MODELS[:2]), "--base-url", "http://127.0.0.1:9/v1")
     result = submit(*args, "--max-output-tokens", "5", send=True)
     assert result.exit_code == 2 and "--base-url: this run goes to 2 providers" in result.stderr
+
+
+def test_retry_sends_each_request_again_to_its_own_provider(tmp_path: Path, providers: Any) -> None:
+    """Cancelled part way on OpenAI and Groq, then `ledger retry`: each retry job goes to its
+    parent's provider and every (row, model) ends succeeded once."""
+    write_jsonl("eval.jsonl", [{"id": f"q{i}", "prompt": f"say {i}"} for i in range(1, 7)])
+    providers.configure(scenario="cancel")
+    models = model_args("gpt-4o-mini", "groq:llama-3.1-8b-instant")
+    assert submit("eval.jsonl", *models, send=True).exit_code == 0
+    assert reconcile().exit_code == 0
+    first = [json.loads(line) for line in ledger("results", "eval").stdout.splitlines()]
+    cancelled = sum(r["status"] == "cancelled" for r in first)
+    assert 0 < cancelled < 12
+    providers.configure(scenario="normal")
+    retried = ledger("retry", "eval", "--poll-min", "0")
+    assert retried.exit_code == 0, retried.output
+    assert reconcile().exit_code == 0
+    results = [json.loads(line) for line in ledger("results", "eval").stdout.splitlines()]
+    assert len(results) == 12 and {r["status"] for r in results} == {"succeeded"}
+    assert {(r["custom_id"][-2:], r["provider"]) for r in results} == {
+        ("m1", "openai"),
+        ("m2", "groq"),
+    }
+    pairs = query(
+        "select child.provider as child, parent.provider as parent from jobs child "
+        "join jobs parent on parent.id = child.parent_job_id"
+    )
+    assert pairs and all(p["child"] == p["parent"] for p in pairs)

@@ -128,3 +128,18 @@ def test_ready_lines_cannot_fan_out(tmp_path: Path) -> None:
     one = submit("ready.jsonl", "--model", "groq:gpt-4o-mini", "--run", "one")
     assert one.exit_code == 0, one.output
     assert query("select provider from jobs") == [{"provider": "groq"}]
+
+
+def test_ledger_toml_defaults_can_list_several_models(tmp_path: Path) -> None:
+    """`[defaults] model` takes a list, as if --model were given once per entry; the command
+    line's --model replaces it."""
+    Path("ledger.toml").write_text('[defaults]\nmodel = ["gpt-4o-mini", "groq:llama3-8b"]\n')
+    write_jsonl("in.jsonl", [{"id": "a", "prompt": "x"}])
+    assert submit("in.jsonl").exit_code == 0
+    assert query("select provider, model from jobs order by shard_index") == [
+        {"provider": "openai", "model": "gpt-4o-mini"},
+        {"provider": "groq", "model": "llama3-8b"},
+    ]
+    assert submit("in.jsonl", "--run", "one", "--model", "gpt-4.1-mini").exit_code == 0
+    one = query("select model from jobs where run_id = 2")
+    assert one == [{"model": "gpt-4.1-mini"}]
