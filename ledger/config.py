@@ -60,8 +60,7 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "chat_endpoint": (str,),
     "max_context_tokens": (dict,),
     "timeout": (int, float),
-    # A compatible host's batch window (Groq: 24h to 7d), and a bearer-token variable (Azure).
-    "completion_window": (str,),
+    "completion_window": (str,),  # a compatible host's (Groq: 24h to 7d)
     "ad_token_env": (str,),
     # What an OpenAI-compatible batch host declared here does differently from OpenAI.
     **HOST_KEYS,
@@ -99,17 +98,14 @@ class ProviderSettings:
         """The key from the environment, else `ad_token_env`'s token (None: none needed/set)."""
         if self.api_key_env is None:
             return None
-        key = os.environ.get(self.api_key_env)
-        return key or (os.environ.get(self.ad_token_env) if self.ad_token_env else None) or None
+        return os.environ.get(self.api_key_env) or os.environ.get(self.ad_token_env or "") or None
 
     def require_api_key(self) -> str | None:
         """The key; MissingAPIKey when the provider needs one and its variable is unset."""
         key = self.api_key()
         if self.api_key_env and key is None:
-            either = f" nor ${self.ad_token_env}" if self.ad_token_env else ""
-            raise MissingAPIKey(
-                f"${self.api_key_env}{either} is not set (the key of provider {self.name})"
-            )
+            name = self.api_key_env + (f" nor ${self.ad_token_env}" if self.ad_token_env else "")
+            raise MissingAPIKey(f"${name} is not set (the key of provider {self.name})")
         return key
 
 
@@ -150,10 +146,8 @@ def builtin_settings(name: str) -> ProviderSettings | None:
 
     host = HOSTS.get(name)
     if host is not None:
-        url, env, token = host.configured_base_url(), host.api_key_env, host.ad_token_env
-        return ProviderSettings(
-            name, "openai", url, batch=True, api_key_env=env, ad_token_env=token
-        )
+        url, env, tok = host.configured_base_url(), host.api_key_env, host.ad_token_env
+        return ProviderSettings(name, "openai", url, batch=True, api_key_env=env, ad_token_env=tok)
     if name == "openai":
         return ProviderSettings(
             name="openai",
@@ -170,6 +164,17 @@ def builtin_settings(name: str) -> ProviderSettings | None:
             base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
             batch="anthropic" in REGISTRY,
             api_key_env="ANTHROPIC_API_KEY",
+        )
+    if name == "mistral":
+        # Chat goes to Mistral's OpenAI-compatible chat completions; batch through the
+        # `mistralai` SDK (adapters.mistral), which is given the same `/v1` URL.
+        return ProviderSettings(
+            name="mistral",
+            kind="openai",
+            base_url=os.environ.get("MISTRAL_BASE_URL") or "https://api.mistral.ai/v1",
+            embedding_model="mistral-embed",
+            batch="mistral" in REGISTRY,
+            api_key_env="MISTRAL_API_KEY",
         )
     return None
 
@@ -251,10 +256,8 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
     for key in ("api_key_env", "ad_token_env"):
-        if key in section and not _ENV_NAME.fullmatch(section[key]):
-            raise ConfigError(
-                f"{path}: {where}.{key}: {section[key]!r} is not an environment variable name"
-            )
+        if not _ENV_NAME.fullmatch(section.get(key, "_")):
+            raise ConfigError(f"{path}: {where}.{key}: {section[key]!r} is not a variable name")
     env = section.get("api_key_env")
     endpoint = section.get("chat_endpoint", base.chat_endpoint)
     if endpoint not in CHAT_ENDPOINTS or (kind == "anthropic" and "chat_endpoint" in section):
@@ -274,8 +277,7 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     try:
         if kind == "openai" and declare_host(name, section, env or base.api_key_env):
             base = replace(base, batch=True)
-        if "completion_window" in section:
-            check_window(name, section["completion_window"])
+        check_window(name, section.get("completion_window"))
     except InputError as error:
         raise ConfigError(f"{path}: {where}{error}") from None
     return replace(
@@ -324,8 +326,7 @@ def batch_provider(settings: ProviderSettings, base_url: str | None = None) -> B
 
 
 def _batch_args(settings: ProviderSettings) -> dict[str, Any]:
-    """The key a batch adapter gets (from `api_key_env`: unset, it is MissingAPIKey, a
-    FatalError pausing the reconciler as a refused key does), and the host's window."""
+    # The key (unset: MissingAPIKey, a FatalError pausing the reconciler), the host's window.
     return {"api_key": settings.require_api_key(), "completion_window": settings.completion_window}
 
 
@@ -353,9 +354,8 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
 
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:
     """What the reconciler builds adapters with: a job's provider, at the job's base URL, else
-    `--base-url`, else the provider's configured one, with the key from its `api_key_env`. A
-    provider with no settings at all (one an entry point added) gets no key: its factory finds
-    its own."""
+    `--base-url`, else its configured one, with the key from its `api_key_env`. A provider with
+    no settings at all (an entry point's) gets no key: its factory finds its own."""
     from adapters.registry import get_provider
 
     def build(name: str, base_url: str | None) -> BatchProvider:

@@ -55,7 +55,7 @@ def test_every_host_row_is_sourced_dated_and_says_why_it_has_no_price(name: str)
 def test_every_packaged_row_is_sourced_dated_and_sane(name: str) -> None:
     """A provider, a source, a checked date, limits and prices that are plausible numbers."""
     row = ROWS[name]
-    assert row["provider"] in ("openai", "anthropic")
+    assert row["provider"] in ("openai", "anthropic", "mistral")
     assert row["source"] and all(
         s.startswith(("https://", "openai ", "anthropic ")) for s in row["source"]
     )
