@@ -66,7 +66,7 @@ def test_csv_results_end_with_model_job_batch_and_the_input_row(
     assert [row["job_id"] for row in table] == ["1", "1", "2"]
     assert all(row["batch_id"].startswith("batch_") and row["model"] for row in table)
     plain = list(csv.reader(io.StringIO(results(tmp_path, "cv", "--format", "csv").output)))
-    assert plain[0][-3:] == ["model", "job_id", "batch_id"]
+    assert plain[0][-4:] == ["model", "provider", "job_id", "batch_id"]
     ledger.close()
 
 
