@@ -47,6 +47,11 @@ def resolve_endpoint(value: str) -> str:
     raise InputError(f'--endpoint: unknown endpoint "{value}" (choose {names})')
 
 
+#: What a JSON-mode request is told when it does not say "json" itself: OpenAI refuses JSON mode
+#: without the word, and Anthropic has no JSON mode without a schema.
+JSON_INSTRUCTION = "Answer with one JSON object and nothing else: no prose, no code fence."
+
+
 @dataclass(frozen=True)
 class JsonSchemaFormat:
     """Structured output: the schema the model's JSON must follow."""
@@ -88,6 +93,12 @@ class ChatRequest:
         """The system prompt (if any) as a first message, then the messages."""
         head = [{"role": "system", "content": self.system}] if self.system else []
         return head + [dict(message) for message in self.messages]
+
+    def mentions_json(self) -> bool:
+        """Whether the system prompt or a message says "json" (OpenAI refuses JSON mode
+        without the word; it answers 400)."""
+        texts = [self.system or ""] + [str(m.get("content", "")) for m in self.messages]
+        return any("json" in text.lower() for text in texts)
 
     def check(self) -> None:
         """Refuse a request no provider could take, before anything is sent."""

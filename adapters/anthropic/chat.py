@@ -16,6 +16,7 @@ import httpx2
 from adapters.chat_types import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
+    JSON_INSTRUCTION,
     ChatError,
     ChatRequest,
     ChatResult,
@@ -28,9 +29,6 @@ from ledger.errors import InputError
 
 #: The Messages API needs an output limit; this one is used when the request names none.
 DEFAULT_MAX_TOKENS = 1024
-
-#: Added to the system prompt in JSON mode without a schema (Anthropic has no schema-less mode).
-JSON_INSTRUCTION = "Answer with one JSON object and nothing else: no prose, no code fence."
 
 
 class AnthropicChatClient:

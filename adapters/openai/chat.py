@@ -20,6 +20,7 @@ from adapters.chat_types import (
     CHAT,
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
+    JSON_INSTRUCTION,
     RESPONSES,
     ChatError,
     ChatRequest,
@@ -149,6 +150,9 @@ class OpenAIChatClient:
             }
         elif request.json_mode:
             params["response_format"] = {"type": "json_object"}
+            if not request.mentions_json():
+                # The API answers 400 to JSON mode whose messages never say "json".
+                params["messages"].insert(0, {"role": "system", "content": JSON_INSTRUCTION})
         return params
 
     def _responses_params(self, request: ChatRequest, model: str) -> dict[str, Any]:
@@ -174,6 +178,12 @@ class OpenAIChatClient:
             }
         elif request.json_mode:
             params["text"] = {"format": {"type": "json_object"}}
+            if not request.mentions_json():
+                # The API answers 400 to JSON mode whose input never says "json".
+                given = params.get("instructions")
+                params["instructions"] = (
+                    f"{given}\n\n{JSON_INSTRUCTION}" if given else JSON_INSTRUCTION
+                )
         return params
 
     def _call(self, function: Callable[..., T], **params: Any) -> T:

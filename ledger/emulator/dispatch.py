@@ -61,9 +61,17 @@ def handle(emulator: Emulator, request: Request) -> Reply:
     else:
         _authenticate(emulator.config, request.headers.get("authorization"))
     if route in SYNC_ROUTE_NAMES:
-        return _serve(emulator, route, lambda: emulator.sync_api.handle(route, request))
+        return _serve(
+            emulator,
+            route,
+            lambda: emulator.sync_api.handle(route, request),
+            request,
+            anthropic=anthropic,
+        )
     api = emulator.message_batch_api if anthropic else emulator.api
-    return _serve(emulator, route, lambda: api.handle(route, object_id, request))
+    return _serve(
+        emulator, route, lambda: api.handle(route, object_id, request), request, anthropic=anthropic
+    )
 
 
 def error_response(path: str, error: ApiError) -> Response:
@@ -75,7 +83,14 @@ def error_response(path: str, error: ApiError) -> Response:
     return response
 
 
-def _serve(emulator: Emulator, route: str, respond: Callable[[], Response]) -> Reply:
+def _serve(
+    emulator: Emulator,
+    route: str,
+    respond: Callable[[], Response],
+    request: Request,
+    *,
+    anthropic: bool,
+) -> Reply:
     """Apply the fault book to one authenticated request, and handle it unless refused."""
     decision = emulator.faults.decide(route)
     if decision.latency:
@@ -86,6 +101,9 @@ def _serve(emulator: Emulator, route: str, respond: Callable[[], Response]) -> R
         emulator.faults.count_served(rule.kind)
         raise refusal
     response = respond()
+    response.headers.update(
+        emulator.rate_window.headers(time.time(), len(request.body), anthropic=anthropic)
+    )
     if rule is not None and rule.kind == "drop_response":
         emulator.faults.count_served(rule.kind)
         raise Dropped

@@ -18,6 +18,7 @@ from ledger.emulator import anthropic_routes, lifecycle, message_batches, stats
 from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.faults import FaultBook
 from ledger.emulator.http_server import EmulatorHTTPServer, RequestHandler
+from ledger.emulator.ratelimits import RateWindow
 from ledger.emulator.routes import Api
 from ledger.emulator.store import Store
 from ledger.emulator.sync_routes import SyncApi
@@ -38,6 +39,7 @@ class Emulator:
         )
         self.sync_api = SyncApi(lambda: self._config, clock)
         self.faults = FaultBook(self._config.fault_rules())
+        self.rate_window = RateWindow()
         self._requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
         self._server: EmulatorHTTPServer | None = None

@@ -21,6 +21,7 @@ from ledger.emulator.answers import answer
 from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig
 from ledger.emulator.echo import count_tokens, json_format
 from ledger.emulator.errors import ApiError, bad_request, missing_parameter
+from ledger.emulator.model_rules import anthropic_problem, openai_rejection
 from ledger.emulator.routes import Request, Response, json_response
 
 #: Path -> (route name, the endpoint whose answers it gives). Every route is a POST.
@@ -120,6 +121,9 @@ class SyncApi:
         if body.get("stream") is True:
             raise bad_request("The emulator does not stream answers.", param="stream")
         endpoint = _ENDPOINT_OF_ROUTE[route]
+        refused = openai_rejection(endpoint, body)
+        if refused is not None:
+            raise refused
         config = self._config()
         given = answer(
             endpoint,
@@ -147,6 +151,9 @@ class SyncApi:
                 raise bad_request(f"messages.{index}.role: Input should be 'user' or 'assistant'")
         if body.get("stream") is True:
             raise bad_request("stream: the emulator does not stream answers")
+        refused = anthropic_problem(body)
+        if refused is not None:
+            raise bad_request(refused)
         system = _system_text(body.get("system"))
         chat: dict[str, Any] = {
             "model": model,
