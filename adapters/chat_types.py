@@ -74,6 +74,8 @@ class ChatRequest:
     system: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
+    #: Nucleus sampling; some models take it or temperature, not both (the model table says).
+    top_p: float | None = None
     #: Ask for a JSON object (natively where the endpoint has a JSON mode) and parse the answer.
     json_mode: bool = False
     #: Ask for JSON following this schema (structured output); implies parsing the answer.
@@ -113,6 +115,13 @@ class ChatRequest:
             raise InputError("max_output_tokens: must be at least 1")
         if self.temperature is not None and not 0 <= self.temperature <= 2:
             raise InputError("temperature: must be from 0 to 2")
+        if self.top_p is not None and not 0 <= self.top_p <= 1:
+            raise InputError("top_p: must be from 0 to 1")
+
+    def sampling(self) -> dict[str, float]:
+        """The sampling parameters the request sets, by their API names."""
+        given = {"temperature": self.temperature, "top_p": self.top_p}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 #: Checked before a request is sent, with the model it goes to: returns the estimated input

@@ -136,8 +136,7 @@ class OpenAIChatClient:
         params: dict[str, Any] = {"model": model, "messages": request.conversation()}
         if request.max_output_tokens is not None:
             params[self._limit_name] = request.max_output_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+        params.update(request.sampling())
         if request.json_schema is not None:
             schema = request.json_schema
             params["response_format"] = {
@@ -164,8 +163,7 @@ class OpenAIChatClient:
             params["instructions"] = request.system
         if request.max_output_tokens is not None:
             params["max_output_tokens"] = request.max_output_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+        params.update(request.sampling())
         if request.json_schema is not None:
             schema = request.json_schema
             params["text"] = {
