@@ -335,6 +335,20 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
     return chosen
 
 
+def claude_token_counter(
+    config: LedgerConfig, name: str, base_url: str | None = None
+) -> Callable[[Mapping[str, Any]], int] | None:
+    """Anthropic's token counting for provider `name` (`--count-claude-tokens`), at `base_url`
+    else its own; None unless it is Anthropic's kind. MissingAPIKey when its key is unset."""
+    settings = provider_settings(config, name)
+    if settings.kind != "anthropic":
+        return None
+    from adapters.anthropic.tokens import ClaudeTokenCounter
+
+    key = settings.require_api_key() or "no-key-needed"
+    return ClaudeTokenCounter(api_key=key, base_url=base_url or settings.base_url).count
+
+
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:
     """What the reconciler builds adapters with: a job's provider, at the job's base URL, else
     `--base-url`, else the provider's configured one, with the key from its `api_key_env`. A

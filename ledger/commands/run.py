@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,7 @@ def submit(
     was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
     from ledger.build.run import BuildOptions, build_fields, build_run
-    from ledger.config import submit_provider
+    from ledger.config import claude_token_counter, submit_provider
     from ledger.console import format_plan, plan_fields
 
     config = ledger_config(ctx)
@@ -236,6 +237,9 @@ def submit(
         models=config.models,
         **build_fields(options),
     )
+    if build_options.count_claude_tokens:
+        counter = claude_token_counter(config, build_options.provider, base_url)
+        build_options = replace(build_options, claude_counter=counter)
     engine = ledger_engine(ctx)
     plan = build_run(
         engine,

@@ -59,7 +59,13 @@ ROUTE_NAMES: tuple[str, ...] = OPENAI_ROUTE_NAMES + ANTHROPIC_ROUTE_NAMES
 DOWNLOAD_ROUTES = frozenset({"file_content", "message_batch_results"})
 
 #: Names of the synchronous routes (`ledger.emulator.sync_routes`); faults and stats know them too.
-SYNC_ROUTE_NAMES: tuple[str, ...] = ("chat_completions", "responses", "embeddings", "messages")
+SYNC_ROUTE_NAMES: tuple[str, ...] = (
+    "chat_completions",
+    "responses",
+    "embeddings",
+    "messages",
+    "count_message_tokens",
+)
 
 #: Fault kinds and what each does to a request it fires on.
 FAULT_KINDS: dict[str, str] = {

@@ -126,6 +126,15 @@ SETTINGS: dict[str, Setting] = {
             flag="--count-tokens/--no-count-tokens",
         ),
         Setting(
+            "count_claude_tokens",
+            "bool",
+            False,
+            "Count Claude input tokens with Anthropic's token-counting endpoint, one call per "
+            "request (else approximated, and shown so).",
+            _SUBMIT,
+            flag="--count-claude-tokens/--no-count-claude-tokens",
+        ),
+        Setting(
             "workdir",
             "path",
             None,
