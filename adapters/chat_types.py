@@ -33,8 +33,13 @@ ENDPOINTS: dict[str, str] = {
     "responses": "/v1/responses",
     "chat": "/v1/chat/completions",
     "embeddings": "/v1/embeddings",
+    # The rest of what the openai SDK's `batches.create(endpoint=...)` Literal lists for text
+    # (openai 3.x `types/batch_create_params.py`; images and videos are not built).
+    "completions": "/v1/completions",
+    "moderations": "/v1/moderations",
 }
 RESPONSES, CHAT, EMBEDDINGS = ENDPOINTS["responses"], ENDPOINTS["chat"], ENDPOINTS["embeddings"]
+COMPLETIONS, MODERATIONS = ENDPOINTS["completions"], ENDPOINTS["moderations"]
 
 
 def resolve_endpoint(value: str) -> str:

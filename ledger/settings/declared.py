@@ -41,7 +41,7 @@ SETTINGS: dict[str, Setting] = {
             None,
             "Batch endpoint.",
             _SUBMIT,
-            metavar="responses|chat|embeddings",
+            metavar="responses|chat|embeddings|completions|moderations",
             default_text="responses, or the url of ready lines",
         ),
         Setting(

@@ -234,6 +234,10 @@ class TokenCounter:
             return self.chat_body(body)
         if endpoint == "/v1/embeddings":
             return self.embeddings_body(body)
+        if endpoint == "/v1/completions":
+            return self.value(body.get("prompt"))
+        if endpoint == "/v1/moderations":
+            return self.embeddings_body(body)
         return self.responses_body(body)
 
 
