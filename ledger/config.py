@@ -158,6 +158,17 @@ def builtin_settings(name: str) -> ProviderSettings | None:
             batch="anthropic" in REGISTRY,
             api_key_env="ANTHROPIC_API_KEY",
         )
+    if name == "mistral":
+        # Chat goes to Mistral's OpenAI-compatible chat completions; batch through the
+        # `mistralai` SDK (adapters.mistral), which is given the same `/v1` URL.
+        return ProviderSettings(
+            name="mistral",
+            kind="openai",
+            base_url=os.environ.get("MISTRAL_BASE_URL") or "https://api.mistral.ai/v1",
+            embedding_model="mistral-embed",
+            batch="mistral" in REGISTRY,
+            api_key_env="MISTRAL_API_KEY",
+        )
     return None
 
 
@@ -333,20 +344,6 @@ def submit_provider(config: LedgerConfig, name: str | None = None) -> str:
     settings = config.providers.get(chosen) or builtin_settings(chosen)
     check_batch_provider(settings or ProviderSettings(name=chosen, kind="openai", batch=True))
     return chosen
-
-
-def claude_token_counter(
-    config: LedgerConfig, name: str, base_url: str | None = None
-) -> Callable[[Mapping[str, Any]], int] | None:
-    """Anthropic's token counting for provider `name` (`--count-claude-tokens`), at `base_url`
-    else its own; None unless it is Anthropic's kind. MissingAPIKey when its key is unset."""
-    settings = provider_settings(config, name)
-    if settings.kind != "anthropic":
-        return None
-    from adapters.anthropic.tokens import ClaudeTokenCounter
-
-    key = settings.require_api_key() or "no-key-needed"
-    return ClaudeTokenCounter(api_key=key, base_url=base_url or settings.base_url).count
 
 
 def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], BatchProvider]:

@@ -62,6 +62,13 @@ from ledger.errors import LedgerError
     help="Log lines on stderr: text, or one JSON object a line with run, job and batch ids "
     "(json logs each transition).",
 )
+@click.option(
+    "--otlp-endpoint",
+    default=None,
+    metavar="URL",
+    help="Send OpenTelemetry traces (a span per pass and per provider call) over OTLP/HTTP to "
+    "URL, e.g. http://collector:4318/v1/traces (needs the otel extra).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every step (debug level).")
 @click.pass_context
 def reconcile(
@@ -73,6 +80,7 @@ def reconcile(
     metrics_port: int | None,
     metrics_host: str,
     log_format: str,
+    otlp_endpoint: str | None,
     verbose: bool,
     **options: Any,
 ) -> None:
@@ -82,6 +90,7 @@ def reconcile(
     On a terminal a live table shows each run's progress; otherwise plain lines (see
     docs/reconcile.md). SIGINT/SIGTERM finish the current step and release leases.
     """
+    from ledger import observe
     from ledger.config import batch_provider_for
     from ledger.console import install_stop_signals, progress_display
     from ledger.errors import InputError
@@ -96,14 +105,19 @@ def reconcile(
     provider_for = batch_provider_for(ledger_config(ctx))
     metrics = None
     if metrics_port is not None:
-        metrics = _metrics(engine, options["run_name"])
+        metrics = observe.metrics_for(engine, options["run_name"])
         provider_for = metrics.wrap(provider_for)
+    tracing = observe.tracing_for(otlp_endpoint) if otlp_endpoint else None
     display = progress_display(engine, options["run_name"])
+    on_transition = display.on_transition
+    if tracing is not None:
+        provider_for = tracing.wrap(provider_for)
+        on_transition = observe.both(display.on_transition, tracing.on_transition)
     reconciler = Reconciler(
         engine,
         ReconcileOptions(**options),
         provider_for=provider_for,
-        on_transition=display.on_transition,
+        on_transition=on_transition,
     )
     hooks = [display.on_pass]
     if on_done:
@@ -116,6 +130,8 @@ def reconcile(
             hook(report)
 
     install_stop_signals(reconciler.stop_requested.set)
+    if tracing is not None:
+        tracing.watch(reconciler)
     if metrics is not None:
         metrics.watch(reconciler)
         try:
@@ -138,18 +154,8 @@ def reconcile(
         display.close()
         if metrics is not None:
             metrics.close()
-
-
-def _metrics(engine: Any, run_name: str | None) -> Any:
-    try:
-        from ledger.observe.metrics import Metrics
-    except ImportError:
-        from ledger.errors import ConfigError
-
-        raise ConfigError(
-            "--metrics-port needs prometheus_client: pip install 'llm-batch-ledger[metrics]'"
-        ) from None
-    return Metrics(engine, run_name)
+        if tracing is not None:
+            tracing.close()
 
 
 @click.command()
@@ -227,8 +233,9 @@ def submit(
     nothing is sent. Submitting the same input under the same run name again sends only what
     was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
+    from ledger.build.claude_tokens import claude_token_counter
     from ledger.build.run import BuildOptions, build_fields, build_run
-    from ledger.config import claude_token_counter, submit_provider
+    from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
 
     config = ledger_config(ctx)

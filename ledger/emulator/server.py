@@ -18,6 +18,7 @@ from ledger.emulator import anthropic_routes, lifecycle, message_batches, stats
 from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.faults import FaultBook
 from ledger.emulator.http_server import EmulatorHTTPServer, RequestHandler
+from ledger.emulator.mistral_routes import MistralApi
 from ledger.emulator.ratelimits import RateWindow
 from ledger.emulator.routes import Api
 from ledger.emulator.store import Store
@@ -37,6 +38,7 @@ class Emulator:
         self.message_batch_api = anthropic_routes.MessageBatchApi(
             self.store, lambda: self._config, clock
         )
+        self.mistral_api = MistralApi(self.api, lambda: self._config, clock)
         self.sync_api = SyncApi(lambda: self._config, clock)
         self.faults = FaultBook(self._config.fault_rules())
         self.rate_window = RateWindow()

@@ -1,0 +1,23 @@
+"""Anthropic's token counting for a submit (`--count-claude-tokens`): the counter the build
+calls once per Claude request, made from the provider's settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ledger.config import LedgerConfig, provider_settings
+
+
+def claude_token_counter(
+    config: LedgerConfig, name: str, base_url: str | None = None
+) -> Callable[[Mapping[str, Any]], int] | None:
+    """Anthropic's token counting for provider `name` (`--count-claude-tokens`), at `base_url`
+    else its own; None unless it is Anthropic's kind. MissingAPIKey when its key is unset."""
+    settings = provider_settings(config, name)
+    if settings.kind != "anthropic":
+        return None
+    from adapters.anthropic.tokens import ClaudeTokenCounter
+
+    key = settings.require_api_key() or "no-key-needed"
+    return ClaudeTokenCounter(api_key=key, base_url=base_url or settings.base_url).count
