@@ -4,9 +4,23 @@ calls once per Claude request, made from the provider's settings."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from ledger.config import LedgerConfig, provider_settings
+
+if TYPE_CHECKING:
+    from ledger.build.run import BuildOptions
+
+
+def with_claude_counter(
+    options: BuildOptions, config: LedgerConfig, base_url: str | None
+) -> BuildOptions:
+    """`options` with Anthropic's counter when they ask for it (`count_claude_tokens`)."""
+    if not options.count_claude_tokens:
+        return options
+    counter = claude_token_counter(config, options.provider, base_url)
+    return replace(options, claude_counter=counter)
 
 
 def claude_token_counter(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +232,7 @@ def submit(
     nothing is sent. Submitting the same input under the same run name again sends only what
     was not sent yet; `ledger reconcile` takes the batches the rest of the way.
     """
-    from ledger.build.claude_tokens import claude_token_counter
+    from ledger.build.claude_tokens import with_claude_counter
     from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
@@ -244,9 +243,7 @@ def submit(
         models=config.models,
         **build_fields(options),
     )
-    if build_options.count_claude_tokens:
-        counter = claude_token_counter(config, build_options.provider, base_url)
-        build_options = replace(build_options, claude_counter=counter)
+    build_options = with_claude_counter(build_options, config, base_url)
     engine = ledger_engine(ctx)
     plan = build_run(
         engine,
