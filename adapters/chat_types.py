@@ -33,8 +33,13 @@ ENDPOINTS: dict[str, str] = {
     "responses": "/v1/responses",
     "chat": "/v1/chat/completions",
     "embeddings": "/v1/embeddings",
+    # The rest of what the openai SDK's `batches.create(endpoint=...)` Literal lists for text
+    # (openai 3.x `types/batch_create_params.py`; images and videos are not built).
+    "completions": "/v1/completions",
+    "moderations": "/v1/moderations",
 }
 RESPONSES, CHAT, EMBEDDINGS = ENDPOINTS["responses"], ENDPOINTS["chat"], ENDPOINTS["embeddings"]
+COMPLETIONS, MODERATIONS = ENDPOINTS["completions"], ENDPOINTS["moderations"]
 
 
 def resolve_endpoint(value: str) -> str:
@@ -45,6 +50,11 @@ def resolve_endpoint(value: str) -> str:
         return value
     names = ", ".join(ENDPOINTS)
     raise InputError(f'--endpoint: unknown endpoint "{value}" (choose {names})')
+
+
+#: What a JSON-mode request is told when it does not say "json" itself: OpenAI refuses JSON mode
+#: without the word, and Anthropic has no JSON mode without a schema.
+JSON_INSTRUCTION = "Answer with one JSON object and nothing else: no prose, no code fence."
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ class ChatRequest:
     system: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
+    #: Nucleus sampling; some models take it or temperature, not both (the model table says).
+    top_p: float | None = None
     #: Ask for a JSON object (natively where the endpoint has a JSON mode) and parse the answer.
     json_mode: bool = False
     #: Ask for JSON following this schema (structured output); implies parsing the answer.
@@ -89,6 +101,12 @@ class ChatRequest:
         head = [{"role": "system", "content": self.system}] if self.system else []
         return head + [dict(message) for message in self.messages]
 
+    def mentions_json(self) -> bool:
+        """Whether the system prompt or a message says "json" (OpenAI refuses JSON mode
+        without the word; it answers 400)."""
+        texts = [self.system or ""] + [str(m.get("content", "")) for m in self.messages]
+        return any("json" in text.lower() for text in texts)
+
     def check(self) -> None:
         """Refuse a request no provider could take, before anything is sent."""
         if not self.messages:
@@ -102,6 +120,13 @@ class ChatRequest:
             raise InputError("max_output_tokens: must be at least 1")
         if self.temperature is not None and not 0 <= self.temperature <= 2:
             raise InputError("temperature: must be from 0 to 2")
+        if self.top_p is not None and not 0 <= self.top_p <= 1:
+            raise InputError("top_p: must be from 0 to 1")
+
+    def sampling(self) -> dict[str, float]:
+        """The sampling parameters the request sets, by their API names."""
+        given = {"temperature": self.temperature, "top_p": self.top_p}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 #: Checked before a request is sent, with the model it goes to: returns the estimated input

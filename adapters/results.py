@@ -71,6 +71,9 @@ class Answer(NamedTuple):
     #: Every choice, when the body holds more than one (`n > 1`): each `{"index", "text",
     #: "refusal", "finish_reason", "tool_calls"}`; the first is also the answer's own text.
     choices: list[dict[str, Any]] | None = None
+    #: A structured answer that is not text: a moderation's `{flagged, categories,
+    #: category_scores}` (a list of them for a list input); the result's `json`.
+    json: Any = None
 
 
 class ResultReader(Protocol):

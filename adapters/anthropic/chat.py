@@ -16,6 +16,7 @@ import httpx2
 from adapters.chat_types import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
+    JSON_INSTRUCTION,
     ChatError,
     ChatRequest,
     ChatResult,
@@ -28,9 +29,6 @@ from ledger.errors import InputError
 
 #: The Messages API needs an output limit; this one is used when the request names none.
 DEFAULT_MAX_TOKENS = 1024
-
-#: Added to the system prompt in JSON mode without a schema (Anthropic has no schema-less mode).
-JSON_INSTRUCTION = "Answer with one JSON object and nothing else: no prose, no code fence."
 
 
 class AnthropicChatClient:
@@ -112,9 +110,14 @@ class AnthropicChatClient:
         }
         if systems:
             params["system"] = "\n\n".join(systems)
-        if request.temperature is not None:
-            # The Messages API of the anthropic 2.x SDK has no sampling temperature at all.
-            raise InputError("temperature: Anthropic's Messages API takes none")
+        sampling = request.sampling()
+        if sampling:
+            if request.temperature is not None and request.temperature > 1:
+                raise InputError("temperature: Anthropic takes 0 to 1")
+            # The anthropic 2.x SDK dropped the keyword arguments, not the API: the Messages API
+            # still takes them on the models that accept them (the context check refuses the
+            # others from the model table, before sending), so they travel in `extra_body`.
+            params["extra_body"] = sampling
         if request.json_schema is not None:
             params["output_config"] = {
                 "format": {"type": "json_schema", "schema": request.json_schema.schema}

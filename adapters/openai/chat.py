@@ -20,6 +20,7 @@ from adapters.chat_types import (
     CHAT,
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
+    JSON_INSTRUCTION,
     RESPONSES,
     ChatError,
     ChatRequest,
@@ -135,8 +136,7 @@ class OpenAIChatClient:
         params: dict[str, Any] = {"model": model, "messages": request.conversation()}
         if request.max_output_tokens is not None:
             params[self._limit_name] = request.max_output_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+        params.update(request.sampling())
         if request.json_schema is not None:
             schema = request.json_schema
             params["response_format"] = {
@@ -149,6 +149,9 @@ class OpenAIChatClient:
             }
         elif request.json_mode:
             params["response_format"] = {"type": "json_object"}
+            if not request.mentions_json():
+                # The API answers 400 to JSON mode whose messages never say "json".
+                params["messages"].insert(0, {"role": "system", "content": JSON_INSTRUCTION})
         return params
 
     def _responses_params(self, request: ChatRequest, model: str) -> dict[str, Any]:
@@ -160,8 +163,7 @@ class OpenAIChatClient:
             params["instructions"] = request.system
         if request.max_output_tokens is not None:
             params["max_output_tokens"] = request.max_output_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+        params.update(request.sampling())
         if request.json_schema is not None:
             schema = request.json_schema
             params["text"] = {
@@ -174,6 +176,12 @@ class OpenAIChatClient:
             }
         elif request.json_mode:
             params["text"] = {"format": {"type": "json_object"}}
+            if not request.mentions_json():
+                # The API answers 400 to JSON mode whose input never says "json".
+                given = params.get("instructions")
+                params["instructions"] = (
+                    f"{given}\n\n{JSON_INSTRUCTION}" if given else JSON_INSTRUCTION
+                )
         return params
 
     def _call(self, function: Callable[..., T], **params: Any) -> T:

@@ -11,6 +11,7 @@ its answers with the same `read_body`, so both report text, finish reason and us
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from array import array
 from typing import Any
@@ -101,6 +102,8 @@ def read_body(body: dict[str, Any], flags: int = 0) -> Answer:
         return _read_response(body)
     if "data" in body:
         return _read_embeddings(body, flags)
+    if isinstance(body.get("results"), list):
+        return _read_moderations(body, flags)
     return Answer(usage=normalize_usage(body.get("usage")), model=model_of(body))
 
 
@@ -218,6 +221,18 @@ def _read_response(body: dict[str, Any]) -> Answer:
         error,
         model_of(body),
         calls or None,
+    )
+
+
+def _read_moderations(body: dict[str, Any], flags: int) -> Answer:
+    # A moderation has no text: each input's verdict is the result's `json`, its JSON the text.
+    results = [r for r in body["results"] if isinstance(r, dict)]
+    verdict: Any = results if flags & INPUT_IS_LIST else (results[0] if results else None)
+    return Answer(
+        text=json.dumps(verdict) if verdict is not None else None,
+        usage=normalize_usage(body.get("usage")),
+        model=model_of(body),
+        json=verdict,
     )
 
 

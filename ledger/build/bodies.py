@@ -1,10 +1,8 @@
 """Batch API request lines: from a simple row (prompt, messages or input) or a ready line.
 
 A simple row becomes a body in the endpoint's own parameter names (`max_output_tokens` for
-responses, `max_completion_tokens` for chat, and so on). A ready line is checked and passed through
-byte for byte. Each check failure is a `RowProblem` naming the field. The endpoint names are
-`ledger.build.endpoints`; the options every row shares are `ledger.build.body_options`.
-"""
+responses, `max_completion_tokens` for chat...); a ready line is checked and passed through byte for
+byte. A check failure is a `RowProblem` naming the field. Endpoints: `ledger.build.endpoints`."""
 
 from __future__ import annotations
 
@@ -23,6 +21,7 @@ from ledger.build.body_options import read_json_schema as read_json_schema
 from ledger.build.body_options import read_system_option as read_system_option
 from ledger.build.body_options import text_format_for
 from ledger.build.endpoints import CHAT as CHAT
+from ledger.build.endpoints import COMPLETIONS, MODERATIONS
 from ledger.build.endpoints import EMBEDDINGS as EMBEDDINGS
 from ledger.build.endpoints import ENDPOINTS as ENDPOINTS
 from ledger.build.endpoints import RESPONSES as RESPONSES
@@ -120,11 +119,14 @@ class RowBuilder:
                 raise RowProblem("missing (give --model or a model per row)", "model")
         elif type(model) is not str or not model:
             raise RowProblem("must be a non-empty string", "model")
-        if self.endpoint == EMBEDDINGS:
+        if self.endpoint in (EMBEDDINGS, MODERATIONS):
             body = self._embeddings_body(row, model)
             given = body["input"]
             inputs = len(given) if isinstance(given, list) else 1
             cap = None
+        elif self.endpoint == COMPLETIONS:
+            body, inputs = self._completion_body(row, model), 1
+            cap = body.get("max_tokens")
         else:
             body = self._generation_body(row, model)
             cap = body.get("max_completion_tokens" if self._chat else "max_output_tokens")
@@ -212,13 +214,26 @@ class RowBuilder:
             parameters["metadata"] = metadata
         return parameters
 
+    def _completion_body(self, row: Mapping[str, Any], model: str) -> dict[str, Any]:
+        """A legacy `/v1/completions` body: a prompt, `max_tokens` and temperature."""
+        field, value = self._text(row)
+        if field != "prompt":
+            raise RowProblem("the completions endpoint takes prompt", field)
+        _check_text(value, field)
+        o = self.options
+        cap = _optional_int(row.get("max_output_tokens"), "max_output_tokens", o.max_output_tokens)
+        temperature = _optional_temperature(row.get("temperature"), o.temperature)
+        given = {"max_tokens": cap, "temperature": temperature}
+        return {"model": model, "prompt": value} | {k: v for k, v in given.items() if v is not None}
+
     def _embeddings_body(self, row: Mapping[str, Any], model: str) -> dict[str, Any]:
+        name = self.endpoint.rsplit("/", 1)[-1]  # embeddings or moderations: an input alone
         for field in ("max_output_tokens", "temperature", "metadata"):
             if row.get(field) is not None:
-                raise RowProblem("the embeddings endpoint has no such parameter", field)
+                raise RowProblem(f"the {name} endpoint has no such parameter", field)
         field, value = self._text(row)
         if field == "messages":
-            raise RowProblem("the embeddings endpoint takes input (or prompt)", field)
+            raise RowProblem(f"the {name} endpoint takes input (or prompt)", field)
         if isinstance(value, list):
             if not value or len(value) > EMBEDDING_INPUTS_PER_REQUEST:
                 raise RowProblem(
@@ -364,7 +379,7 @@ class ReadyLineChecker:
 
     def _check_body(self, body: Mapping[str, Any]) -> tuple[int, int | None]:
         """Inputs counted toward the batch cap, and the output bound, of a checked body."""
-        if self.endpoint == EMBEDDINGS:
+        if self.endpoint in (EMBEDDINGS, MODERATIONS):
             given = body.get("input")
             if given is None or given == "" or given == []:
                 raise RowProblem("missing", "body.input")
@@ -374,6 +389,10 @@ class ReadyLineChecker:
             if not isinstance(body.get("messages"), list) or not body["messages"]:
                 raise RowProblem("missing (a non-empty list)", "body.messages")
             cap = body.get("max_completion_tokens", body.get("max_tokens"))
+        elif self.endpoint == COMPLETIONS:
+            if body.get("prompt") is None:
+                raise RowProblem("missing", "body.prompt")
+            cap = body.get("max_tokens")
         else:
             if body.get("input") is None and body.get("prompt") is None:
                 raise RowProblem("missing", "body.input")

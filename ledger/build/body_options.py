@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from adapters.chat_types import JsonSchemaFormat as JsonSchemaFormat
-from ledger.build.endpoints import EMBEDDINGS, RESPONSES
+from ledger.build.endpoints import COMPLETIONS, EMBEDDINGS, MODERATIONS, RESPONSES
 from ledger.errors import InputError
 
 
@@ -70,10 +70,15 @@ class BodyOptions:
             raise InputError("--max-output-tokens: must be at least 1")
         if self.temperature is not None and not 0 <= self.temperature <= 2:
             raise InputError("--temperature: must be between 0 and 2")
-        if self.endpoint == EMBEDDINGS:
+        name = self.endpoint.rsplit("/", 1)[-1]
+        if self.endpoint in (EMBEDDINGS, MODERATIONS):
             for option, value in self.shaping_options().items():
                 if value:
-                    raise InputError(f"{option}: the embeddings endpoint has no such parameter")
+                    raise InputError(f"{option}: the {name} endpoint has no such parameter")
+        if self.endpoint == COMPLETIONS:
+            for option in ("--system", "--json", "--json-schema"):
+                if self.shaping_options()[option]:
+                    raise InputError(f"{option}: the completions endpoint has no such parameter")
 
     def shaping_options(self) -> dict[str, object]:
         """The options that shape a generated body (they do not apply to ready lines)."""

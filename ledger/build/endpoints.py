@@ -7,7 +7,9 @@ The names are vocabulary the chat clients share, so they are defined in `adapter
 from __future__ import annotations
 
 from adapters.chat_types import CHAT as CHAT
+from adapters.chat_types import COMPLETIONS as COMPLETIONS
 from adapters.chat_types import EMBEDDINGS as EMBEDDINGS
 from adapters.chat_types import ENDPOINTS as ENDPOINTS
+from adapters.chat_types import MODERATIONS as MODERATIONS
 from adapters.chat_types import RESPONSES as RESPONSES
 from adapters.chat_types import resolve_endpoint as resolve_endpoint

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from ledger.build.run import BuildOptions
 
 
+#: The `runs.options` key saying how the tokens were counted: "exact" (tiktoken for OpenAI
+#: models, Anthropic's endpoint for Claude) or "approximate" (another model's tokenizer).
+TOKEN_ESTIMATE = "token_estimate"
+
+
 @dataclass(frozen=True)
 class JobPlan:
     """One built job: a shard file and what it holds."""
@@ -58,11 +63,18 @@ class BuildPlan:
     cost: CostEstimate | None
     #: True when the run was already recorded and nothing was built now.
     existing: bool = False
+
     #: Rows left out by `--skip-invalid` (0 for an existing run: not recorded).
     skipped: int = 0
     warnings: tuple[str, ...] = ()
     #: Seconds spent building the shards and recording the run.
     timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def tokens_approximate(self) -> bool:
+        """Whether the token estimate is approximate (some model counted with another
+        model's tokenizer, such as Claude without Anthropic's count)."""
+        return self.options.get(TOKEN_ESTIMATE) == "approximate"
 
     @property
     def request_count(self) -> int:
@@ -157,6 +169,7 @@ def _check_same_submission(run: Any, input_path: Path, options: BuildOptions) ->
             f"{options.provider!r}: choose another --run name"
         )
     recorded = orjson.loads(orjson.dumps(run.options or {}))
+    recorded.pop(TOKEN_ESTIMATE, None)  # how tokens were counted, not an option
     given = orjson.loads(orjson.dumps(options.recorded()))
     changed = sorted(k for k in set(recorded) | set(given) if recorded.get(k) != given.get(k))
     if changed:

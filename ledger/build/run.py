@@ -19,7 +19,7 @@ import re
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -38,7 +38,7 @@ from ledger.build.body_options import (
 from ledger.build.endpoints import resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
-from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
+from ledger.build.plan import TOKEN_ESTIMATE, BuildPlan, input_sha256, recorded_plan
 from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
 from ledger.build.run_directory import (
     make_staging_dir,
@@ -106,12 +106,17 @@ class BuildOptions:
     #: Report bad rows and leave them out, instead of refusing the input.
     skip_invalid: bool = False
     count_tokens: bool = settings.default("count_tokens")
+    #: Count Claude input tokens with Anthropic's endpoint (`claude_counter`), else approximate.
+    count_claude_tokens: bool = settings.default("count_claude_tokens")
     #: Where `runs/<run>/` goes; default: the SQLite file's directory, else the current one.
     workdir: Path | None = settings.default("workdir")
     #: A price file replacing or adding models of the packaged table (else $LEDGER_PRICES).
     prices: Path | None = settings.default("prices")
     #: ledger.toml's `[models."NAME"]` rows, over the packaged model table (not a setting).
     models: Mapping[str, Mapping[str, Any]] | None = None
+    #: Counts one chat body's Claude input tokens (`adapters.anthropic.tokens`), given by the
+    #: caller with `count_claude_tokens` (not a setting).
+    claude_counter: Callable[[Mapping[str, Any]], int] | None = None
 
     def __post_init__(self) -> None:
         # One model is recorded as a string, as before several could be given.
@@ -126,9 +131,17 @@ class BuildOptions:
     def recorded(self) -> dict[str, Any]:
         """The options that shape the built files, as stored in `runs.options` and compared on
         resubmission (not the run name, the workdir or the price table)."""
-        shaping = asdict(self)
+        shaping = asdict(replace(self, claude_counter=None))  # a client is not copied
         # The provider has its own column on the run, and is compared from there.
-        for key in ("run_name", "workdir", "prices", "provider", "models"):
+        for key in (
+            "run_name",
+            "workdir",
+            "prices",
+            "provider",
+            "models",
+            "count_claude_tokens",
+            "claude_counter",
+        ):
             del shaping[key]
         return shaping
 
@@ -252,6 +265,10 @@ def build_run(
     return replace(plan, skipped=built.skipped, warnings=built.warnings, timings=timings)
 
 
+def _token_estimate(built: Built) -> str:
+    return "exact" if built.tokens_exact else "approximate"
+
+
 def _disk_full(error: OSError | sqlite3.OperationalError) -> bool:
     """Whether a write failed for want of space: a shard's write (ENOSPC, or EDQUOT over a
     quota) or the spool's SQLite ("database or disk is full")."""
@@ -311,7 +328,8 @@ def _record(
                     model=built.model,
                     input_path=source_path.resolve(),
                     input_sha256=built.input_sha256,
-                    options=options.recorded(),
+                    # How the tokens were counted rides along; a resubmission does not compare it.
+                    options={**options.recorded(), TOKEN_ESTIMATE: _token_estimate(built)},
                     request_count=sum(s.requests for s in built.shards),
                 )
             except IntegrityError:

@@ -19,7 +19,7 @@ from ledger.build.inputs import InputFile
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.build.targets import RowMaker, option_targets, target_parser
-from ledger.errors import InputError
+from ledger.errors import InputError, LedgerError
 from ledger.usage.capabilities import ModelTable
 from ledger.usage.checks import check_request
 from ledger.usage.tokens import TokenCounters
@@ -50,6 +50,9 @@ class Built:
     shard_set: ShardSet
     skipped: int
     warnings: tuple[str, ...]
+    #: Whether every token count is the model's own (tiktoken for OpenAI models, Anthropic's
+    #: endpoint for Claude); False when some were approximated.
+    tokens_exact: bool = True
 
 
 class Streamer:
@@ -68,6 +71,9 @@ class Streamer:
         self.on_skip = on_skip
         self.limits = options.shard_limits()
         self.counters = TokenCounters() if options.count_tokens else None
+        #: Anthropic's count of a Claude body, while it answers (None: approximate instead).
+        self.claude_counter = options.claude_counter if options.count_claude_tokens else None
+        self.claude_counted = False
         self.spool = RequestSpool(staging / "spool.sqlite")
         # Each provider's shards are cut to its own limits (a run may go to several).
         self.shards = ShardSet(staging / SHARD_DIR, self.limits, limits_for=options.shard_limits)
@@ -183,7 +189,12 @@ class Streamer:
             if request.model != model:
                 model, counter = request.model, self.counters.for_model(request.model)
             assert counter is not None
-            request.est_tokens = tokens = counter.body(endpoint, request.body)
+            tokens = None
+            if self.claude_counter is not None and request.model.startswith("claude"):
+                tokens = self._count_with_anthropic(request.body)
+            if tokens is None:
+                tokens = counter.body(endpoint, request.body)
+            request.est_tokens = tokens
             if max_context is not None:
                 needed = tokens + (request.max_output_tokens or 0)
                 if needed > max_context:
@@ -202,6 +213,18 @@ class Streamer:
                     continue
             kept.append(request)
         return kept
+
+    def _count_with_anthropic(self, body: dict[str, Any]) -> int | None:
+        """Anthropic's count of one body; None, and approximate from then on, once it fails."""
+        assert self.claude_counter is not None
+        try:
+            counted = self.claude_counter(body)
+        except LedgerError as error:
+            self.warnings[f"{error}: Claude input tokens approximated"] = None
+            self.claude_counter = None
+            return None
+        self.claude_counted = True
+        return counted
 
     def accepted_by_provider(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Refuse what the provider would answer 400 to (the model table's rules, and the
@@ -310,11 +333,27 @@ def build_shards(
         shard_set=streamer.shards,
         skipped=streamer.skipped,
         warnings=(
-            *(streamer.counters.warnings if streamer.counters else ()),
+            *(
+                w
+                for w in (streamer.counters.warnings if streamer.counters else ())
+                if not (streamer.claude_counted and "--count-claude-tokens" in w)
+            ),
             *streamer.warnings,
             *_unpriced(list(streamer.spool.models), table),
         ),
+        tokens_exact=_tokens_exact(streamer),
     )
+
+
+def _tokens_exact(streamer: Streamer) -> bool:
+    """Whether no model's tokens were approximated (Anthropic counted every Claude request)."""
+    if streamer.counters is None:
+        return True
+    approximate = streamer.counters.approximate
+    if streamer.claude_counter is not None and streamer.claude_counted:
+        # Anthropic answered every Claude request (a failure clears `claude_counter`).
+        approximate = {m for m in approximate if not m.startswith("claude")}
+    return not approximate
 
 
 def _unpriced(models: list[tuple[str, str]], table: ModelTable) -> list[str]:

@@ -32,6 +32,7 @@ from adapters.chat_types import (
 )
 from adapters.sdk_errors import error_message, sdk_errors
 from ledger.errors import InputError
+from ledger.usage.checks import CHAT, check_request
 from ledger.usage.tokens import TokenCounters
 
 __all__ = [
@@ -73,15 +74,24 @@ class ContextTooLong(InputError):
 
 @dataclass
 class ContextGuard:
-    """Counts a request's input tokens with tiktoken and refuses one over its model's limit."""
+    """Counts a request's input tokens with tiktoken and refuses one over its model's limit, or
+    one setting a sampling parameter its model refuses (the model table's rules, as the build
+    applies them)."""
 
     #: Model name -> the most tokens (input plus the output limit) its context holds.
     limits: Mapping[str, int] = field(default_factory=dict)
     counters: TokenCounters = field(default_factory=TokenCounters)
+    #: The provider the requests go to ("openai", "anthropic"); None: sampling is not checked.
+    provider: str | None = None
 
     def check(self, request: ChatRequest, model: str) -> int:
-        """The request's estimated input tokens; ContextTooLong when it cannot fit (a
-        `ContextCheck`)."""
+        """The request's estimated input tokens; ContextTooLong when it cannot fit,
+        InputError when the model refuses its sampling parameters (a `ContextCheck`)."""
+        sampling = request.sampling()
+        if sampling and self.provider is not None:
+            for found in check_request(model, sampling, provider=self.provider, endpoint=CHAT):
+                if not found.warning:
+                    raise InputError(f"{found}; nothing was sent")
         estimated = self.counters.for_model(model).messages(request.conversation())
         limit = self.limits.get(model)
         output = request.max_output_tokens or 0

@@ -234,6 +234,7 @@ def submit(
     was not sent yet; `ledger reconcile` takes the batches the rest of the way. Exits 1 when
     every job it sent failed (the provider refused each upload or create).
     """
+    from ledger.build.claude_tokens import with_claude_counter
     from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.build.targets import check_target_providers
     from ledger.config import submit_provider
@@ -246,6 +247,7 @@ def submit(
         **build_fields(options),
     )
     check_target_providers(config, (t.provider for t in build_options.targets()), base_url)
+    build_options = with_claude_counter(build_options, config, base_url)
     engine = ledger_engine(ctx)
     plan = build_run(
         engine,

@@ -109,7 +109,9 @@ def chat_client(
         "base_url": settings.base_url,
         "model": settings.model,
         "provider": settings.name,
-        "context_check": ContextGuard(dict(settings.max_context_tokens)).check,
+        "context_check": ContextGuard(
+            dict(settings.max_context_tokens), provider=settings.kind
+        ).check,
         "timeout": settings.timeout,
         "max_retries": max_retries,
         "http_client": http_client,

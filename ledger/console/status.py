@@ -125,6 +125,9 @@ def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = No
             )
     if run_name is not None:
         [run] = report
+        if run.get("token_estimate"):
+            mark = " (approximate)" if run["token_estimate"] == "approximate" else ""
+            lines.append(f"  est. input tokens: {run['est_input_tokens']:,}{mark}")
         rows = [
             [job.get(c, run["model"] if c == "model" else None) for c in JOB_STATUS_COLUMNS]
             for job in run["jobs"]

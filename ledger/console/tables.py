@@ -104,6 +104,8 @@ def format_history(events: Sequence[Mapping[str, Any]]) -> str:
 def format_plan(plan: BuildPlan) -> str:
     """The plan as `ledger submit` prints it: totals, one line per job, the estimated cost."""
     tokens = f"{plan.est_input_tokens:,} est. input tokens" if plan.cost else "tokens not counted"
+    if plan.cost and plan.tokens_approximate:
+        tokens += " (approximate)"
     lines = [
         f"run {plan.run_name}: {len(plan.jobs)} job{'s' * (len(plan.jobs) != 1)}, "
         f"{plan.request_count:,} requests, {human_bytes(plan.bytes)}, {tokens}",
@@ -142,6 +144,7 @@ def plan_fields(plan: BuildPlan, *, sent: bool, errors: list[str]) -> dict[str, 
         "requests": plan.request_count,
         "bytes": plan.bytes,
         "estimated_cost_usd": None if cost is None else cost.priced_usd,
+        "token_estimate": None if cost is None else plan.options.get("token_estimate"),
         "existing": plan.existing,
         "skipped": plan.skipped,
         "warnings": list(plan.warnings),

@@ -22,6 +22,7 @@ from ledger.emulator.echo import (
     request_inputs,
 )
 from ledger.emulator.embedding_answers import embeddings_body
+from ledger.emulator.model_rules import dated_model
 from ledger.emulator.moderation_answers import moderations_body
 from ledger.emulator.responses_answers import response_body
 
@@ -51,7 +52,7 @@ def answer(endpoint: str, body: dict[str, Any], *, key: str, created: int, dims:
         if endpoint == "/v1/embeddings":
             return Answer(200, embeddings_body(body, dims, usage), usage)
         return Answer(200, moderations_body(body, key), usage)
-    model = str(body.get("model"))
+    model = dated_model(str(body.get("model")))
     text = reply_text(endpoint, body)
     limit, reasoning = output_budget(endpoint, body)
     visible, truncated = cut_to_tokens(text, None if limit is None else max(0, limit - reasoning))

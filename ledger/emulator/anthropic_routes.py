@@ -210,6 +210,11 @@ class MessageBatchApi:
                     f"Message Batch {batch.id} has not ended yet: its results are available "
                     "once processing_status is 'ended'."
                 )
+            if batch.archived_at is not None:
+                raise not_found(
+                    f"The results of Message Batch {batch.id} have been archived: results are "
+                    "available for 29 days after a batch is created."
+                )
             content = b"".join(json.dumps(line).encode() + b"\n" for line in batch.results)
             return Response(200, content, content_type="application/binary")
 

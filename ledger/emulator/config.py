@@ -80,7 +80,13 @@ ROUTE_NAMES: tuple[str, ...] = OPENAI_ROUTE_NAMES + ANTHROPIC_ROUTE_NAMES + GEMI
 DOWNLOAD_ROUTES = frozenset({"file_content", "message_batch_results", "gemini_download_file"})
 
 #: Names of the synchronous routes (`ledger.emulator.sync_routes`); faults and stats know them too.
-SYNC_ROUTE_NAMES: tuple[str, ...] = ("chat_completions", "responses", "embeddings", "messages")
+SYNC_ROUTE_NAMES: tuple[str, ...] = (
+    "chat_completions",
+    "responses",
+    "embeddings",
+    "messages",
+    "count_message_tokens",
+)
 
 #: Fault kinds and what each does to a request it fires on.
 FAULT_KINDS: dict[str, str] = {
@@ -176,6 +182,9 @@ class EmulatorConfig:
     #: Anthropic Message Batches: requests and body bytes per create.
     max_message_batch_requests: int = 100_000
     max_message_batch_bytes: int = 256 * 1024 * 1024
+    #: Anthropic keeps a Message Batch's results this long after its creation (29 days), then
+    #: archives them: `archived_at` is set and the results answer 404. Lower it in tests.
+    message_results_seconds: float = 29 * 24 * 3600
     #: An unknown `input_file_id`: "reject" (400 at create) or "fail" (a failed batch).
     unknown_input_file: str = "reject"
 
@@ -226,6 +235,9 @@ class EmulatorConfig:
         _require_int("max_upload_bytes", self.max_upload_bytes, minimum=1)
         _require_int("max_message_batch_requests", self.max_message_batch_requests, minimum=1)
         _require_int("max_message_batch_bytes", self.max_message_batch_bytes, minimum=1)
+        _require_number(
+            "message_results_seconds", self.message_results_seconds, 0.0, 365 * 86_400.0
+        )
         if self.unknown_input_file not in ("reject", "fail"):
             raise ValueError("unknown_input_file must be 'reject' or 'fail'")
         if not isinstance(self.sync_invalid_json, bool):

@@ -64,16 +64,28 @@ def handle(emulator: Emulator, request: Request) -> Reply:
     if gemini:
         gemini_routes.authenticate(emulator.config, request)
         return _serve(
-            emulator, route, lambda: emulator.gemini_api.handle(route, object_id, request)
+            emulator,
+            route,
+            lambda: emulator.gemini_api.handle(route, object_id, request),
+            request,
+            anthropic=False,
         )
     if anthropic:
         anthropic_routes.authenticate(emulator.config, request.headers)
     else:
         _authenticate(emulator.config, request.headers.get("authorization"))
     if route in SYNC_ROUTE_NAMES:
-        return _serve(emulator, route, lambda: emulator.sync_api.handle(route, request))
+        return _serve(
+            emulator,
+            route,
+            lambda: emulator.sync_api.handle(route, request),
+            request,
+            anthropic=anthropic,
+        )
     api = emulator.message_batch_api if anthropic else emulator.api
-    return _serve(emulator, route, lambda: api.handle(route, object_id, request))
+    return _serve(
+        emulator, route, lambda: api.handle(route, object_id, request), request, anthropic=anthropic
+    )
 
 
 def error_response(path: str, error: ApiError) -> Response:
@@ -100,11 +112,26 @@ def _mistral(emulator: Emulator, request: Request) -> Reply:
     emulator.count_request(route)
     _authenticate(emulator.config, request.headers.get("authorization"))
     if synced is not None:  # chat and embeddings, OpenAI-compatible as Mistral's are
-        return _serve(emulator, route, lambda: emulator.sync_api.handle(route, inner))
-    return _serve(emulator, route, lambda: emulator.mistral_api.handle(route, object_id, request))
+        return _serve(
+            emulator, route, lambda: emulator.sync_api.handle(route, inner), inner, anthropic=False
+        )
+    return _serve(
+        emulator,
+        route,
+        lambda: emulator.mistral_api.handle(route, object_id, request),
+        request,
+        anthropic=False,
+    )
 
 
-def _serve(emulator: Emulator, route: str, respond: Callable[[], Response]) -> Reply:
+def _serve(
+    emulator: Emulator,
+    route: str,
+    respond: Callable[[], Response],
+    request: Request,
+    *,
+    anthropic: bool,
+) -> Reply:
     """Apply the fault book to one authenticated request, and handle it unless refused."""
     decision = emulator.faults.decide(route)
     if decision.latency:
@@ -115,6 +142,9 @@ def _serve(emulator: Emulator, route: str, respond: Callable[[], Response]) -> R
         emulator.faults.count_served(rule.kind)
         raise refusal
     response = respond()
+    response.headers.update(
+        emulator.rate_window.headers(time.time(), len(request.body), anthropic=anthropic)
+    )
     if rule is not None and rule.kind == "drop_response":
         emulator.faults.count_served(rule.kind)
         raise Dropped

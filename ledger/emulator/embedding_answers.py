@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import struct
@@ -14,9 +15,16 @@ def embeddings_body(body: dict[str, Any], dims: int, usage: TokenUsage) -> dict[
     """The `list` of embeddings: `dimensions` floats each if the body asks, else `dims`."""
     wanted = body.get("dimensions")
     size = wanted if isinstance(wanted, int) and is_int(wanted) and 0 < wanted <= 4096 else dims
+    # `encoding_format: "base64"` answers each vector as base64 of little-endian float32s
+    # (the openai SDK asks for it by default and decodes it back to floats).
+    as_base64 = body.get("encoding_format") == "base64"
     data = [
-        {"object": "embedding", "index": i, "embedding": embedding_vector(text, size)}
-        for i, text in enumerate(request_inputs(body))
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": _base64(vector) if as_base64 else vector,
+        }
+        for i, vector in enumerate(embedding_vector(t, size) for t in request_inputs(body))
     ]
     tokens = usage.input_tokens
     return {
@@ -25,6 +33,10 @@ def embeddings_body(body: dict[str, Any], dims: int, usage: TokenUsage) -> dict[
         "model": str(body.get("model")),
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _base64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 def embedding_vector(text: str, size: int) -> list[float]:

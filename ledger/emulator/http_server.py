@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 import socket
+import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +58,17 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (mid-request or mid-answer) is one log line, not a traceback;
+        anything else is reported as socketserver reports it."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.warning(
+                "emulator: client %s hung up: %s", _address(client_address), type(error).__name__
+            )
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         """End every open keep-alive connection, so no old handler serves after a stop."""
         with self._open_lock:
@@ -64,6 +76,12 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
             self._open.clear()
+
+
+def _address(client_address: Any) -> str:
+    if isinstance(client_address, tuple) and len(client_address) >= 2:
+        return f"{client_address[0]}:{client_address[1]}"
+    return str(client_address)
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -126,6 +144,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except Dropped:
             self.close_connection = True
             return
+        except ConnectionError:
+            raise  # the client hung up mid-request: `handle_error` logs one line
         except Exception:
             log.exception("emulator: unexpected error on %s %s", self.command, self.path)
             self.close_connection = True

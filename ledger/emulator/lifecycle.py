@@ -15,7 +15,7 @@ from dataclasses import replace
 from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.errors import ApiError
 from ledger.emulator.hosts import by_name
-from ledger.emulator.scenarios import jsonl, run_requests, usage_json, zipped
+from ledger.emulator.scenarios import failing_requests, jsonl, run_requests, usage_json, zipped
 from ledger.emulator.store import FINAL_STATUSES as FINAL
 from ledger.emulator.store import BatchRecord, Store
 from ledger.emulator.validation import InputRequest, check_input_file
@@ -41,12 +41,30 @@ def advance(
         batch.polls += 1
         if batch.polls >= config.polls_per_stage:
             _step(store, batch, config, now)
+        _show_progress(batch, batch.polls / config.polls_per_stage)
         return True
     changed = False
     while batch.status not in FINAL and now - batch.stage_started >= config.stage_seconds:
         _step(store, batch, config, batch.stage_started + config.stage_seconds)
         changed = True
+    if batch.status == "in_progress" and config.stage_seconds > 0:
+        before = dict(batch.request_counts)
+        _show_progress(batch, (now - batch.stage_started) / config.stage_seconds)
+        changed = changed or batch.request_counts != before
     return changed
+
+
+def _show_progress(batch: BatchRecord, share: float) -> None:
+    """`request_counts` while `in_progress`: the share of the stage gone by, of the requests,
+    split between completed and failed as they will end (the real counts advance as it runs)."""
+    if batch.status != "in_progress":
+        return
+    if batch.plan.scenario in ("expire", "cancel"):
+        share = min(share, batch.plan.partial_fraction)  # no more than will have run
+    share = max(0.0, min(share, 1.0))
+    total = batch.request_counts["total"]
+    done, failed = int(share * total), int(share * batch.failing)
+    batch.request_counts = {"total": total, "completed": done - failed, "failed": failed}
 
 
 def _step(store: Store, batch: BatchRecord, config: EmulatorConfig, at: float) -> None:
@@ -62,9 +80,12 @@ def cancel(batch: BatchRecord, now: float) -> None:
         return  # the real API answers a repeated cancel with the batch as it is
     if batch.status in FINAL:
         raise ApiError(409, f"Cannot cancel a batch with status '{batch.status}'.")
-    # What already ran stays done: nothing while validating, all of it while finalizing.
+    # What already ran stays done: nothing while validating, all of it while finalizing, and
+    # at least what `request_counts` has shown while in progress.
     if batch.status == "in_progress":
-        batch.done_fraction = batch.plan.partial_fraction
+        counts = batch.request_counts
+        shown = (counts["completed"] + counts["failed"]) / max(1, counts["total"])
+        batch.done_fraction = max(batch.plan.partial_fraction, shown)
     elif batch.status == "validating":
         batch.done_fraction = 0.0
     _enter(batch, "cancelling", now)
@@ -151,6 +172,7 @@ def _leave_validating(store: Store, batch: BatchRecord, config: EmulatorConfig, 
     else:
         batch.validated = True
         batch.request_counts = {"total": len(requests), "completed": 0, "failed": 0}
+        batch.failing = failing_requests(batch, requests, seed=config.seed)
         _enter(batch, "in_progress", at)
         batch.timestamps["in_progress_at"] = int(at)
 

@@ -14,6 +14,7 @@ from ledger.emulator.echo import (
     digest_hex,
     schema_instance,
 )
+from ledger.emulator.model_rules import anthropic_input_tokens
 
 # The Messages API params the emulator accepts; others answer an `errored` result.
 _PARAMS = frozenset(
@@ -97,7 +98,7 @@ def message(params: dict[str, Any], key: str) -> dict[str, Any]:
         "stop_details": None,
         "container": None,
         "usage": {
-            "input_tokens": _input_tokens(params),
+            "input_tokens": anthropic_input_tokens(params),
             "output_tokens": count_tokens(visible),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
@@ -110,13 +111,6 @@ def message(params: dict[str, Any], key: str) -> dict[str, Any]:
 def _prompt(params: dict[str, Any]) -> str:
     users = [m for m in params["messages"] if m.get("role") == "user"] or params["messages"]
     return _text(users[-1].get("content"))
-
-
-def _input_tokens(params: dict[str, Any]) -> int:
-    # A stand-in like the chat estimate: 3 per message and its text, the system, 3 to prime.
-    system = params.get("system")
-    tokens = 3 + count_tokens(_text(system)) if system else 3
-    return tokens + sum(3 + count_tokens(_text(m.get("content"))) for m in params["messages"])
 
 
 def _text(content: Any) -> str:

@@ -22,6 +22,7 @@ from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.echo import digest_hex
 from ledger.emulator.errors import ApiError, bad_request
 from ledger.emulator.message_answers import message, params_problem
+from ledger.emulator.model_rules import anthropic_problem
 from ledger.emulator.store import MessageBatchRecord
 
 #: Stages a batch spends `in_progress`, and `canceling`, before it ends.
@@ -133,8 +134,10 @@ def check_create(body: Any, size: int, config: EmulatorConfig) -> list[dict[str,
 
 def advance(batch: MessageBatchRecord, config: EmulatorConfig, now: float, *, polled: bool) -> bool:
     """Move `batch` along the clock up to `now`; whether anything changed (to save)."""
-    if batch.processing_status == "ended" or batch.deleted:
+    if batch.deleted:
         return False
+    if batch.processing_status == "ended":
+        return _archive_if_due(batch, config, now)
     if config.polls_per_stage is not None:
         if not polled:
             return False
@@ -147,6 +150,18 @@ def advance(batch: MessageBatchRecord, config: EmulatorConfig, now: float, *, po
         _step(batch, config, batch.stage_started + config.stage_seconds)
         changed = True
     return changed
+
+
+def _archive_if_due(batch: MessageBatchRecord, config: EmulatorConfig, now: float) -> bool:
+    """An ended batch's results are kept `message_results_seconds` after its creation (29 days,
+    docs.anthropic.com/en/api/retrieving-message-batch-results); then `archived_at` is set and
+    the results answer 404."""
+    due = batch.created_at + config.message_results_seconds
+    if batch.archived_at is not None or now < due:
+        return False
+    batch.archived_at = due
+    batch.results = []
+    return True
 
 
 def cancel(batch: MessageBatchRecord, now: float) -> None:
@@ -198,6 +213,9 @@ def _end(batch: MessageBatchRecord, config: EmulatorConfig, at: float, *, not_ru
             result: dict[str, Any] = {"type": not_run}
         else:
             problem = params_problem(request["params"])
+            refused = None if problem is not None else anthropic_problem(request["params"])
+            if refused is not None:
+                problem = ("invalid_request_error", refused)
             if problem is None and _fraction(key + ":fail") < batch.plan.failure_rate:
                 problem = _FAILURES[int(digest_hex(key + ":kind", 8), 16) % len(_FAILURES)]
             if problem is not None:

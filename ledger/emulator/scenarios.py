@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.emulator.answers import answer, failure
+from ledger.emulator.answers import Answer, answer, failure
 from ledger.emulator.config import EmulatorConfig, check_scenario
 from ledger.emulator.echo import TokenUsage
+from ledger.emulator.model_rules import openai_rejection
 from ledger.emulator.store import BatchPlan, BatchRecord
 from ledger.emulator.validation import InputRequest
 
@@ -121,7 +122,11 @@ def run_requests(
                 {**line, "response": None, "error": {"code": code, "message": message}}
             )
             continue
-        if _fraction(key + ":fail") < batch.plan.failure_rate:
+        refused = openai_rejection(batch.endpoint, request.body)
+        if refused is not None:
+            # What the API refuses in a batch is a 400 line in the error file, as it is there.
+            result = Answer(refused.status, refused.body(), TokenUsage())
+        elif _fraction(key + ":fail") < batch.plan.failure_rate:
             result = failure(batch.endpoint, request.body, selector=int(_hex(key + ":kind", 8), 16))
         else:
             result = answer(batch.endpoint, request.body, key=key, created=created, dims=dims)
@@ -148,6 +153,17 @@ def run_requests(
     random.Random(f"{seed}:{batch.id}:output").shuffle(results.output_lines)
     random.Random(f"{seed}:{batch.id}:errors").shuffle(results.error_lines)
     return results
+
+
+def failing_requests(batch: BatchRecord, requests: list[InputRequest], *, seed: int) -> int:
+    """How many of the requests will answer non-2xx when they run (as `run_requests` decides):
+    what `request_counts.failed` grows to while the batch is in progress."""
+    return sum(
+        1
+        for request in requests
+        if openai_rejection(batch.endpoint, request.body) is not None
+        or _fraction(f"{seed}:{batch.id}:{request.custom_id}:fail") < batch.plan.failure_rate
+    )
 
 
 def usage_json(usage: TokenUsage) -> dict[str, Any]:

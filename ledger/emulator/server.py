@@ -19,6 +19,7 @@ from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.faults import FaultBook
 from ledger.emulator.http_server import EmulatorHTTPServer, RequestHandler
 from ledger.emulator.mistral_routes import MistralApi
+from ledger.emulator.ratelimits import RateWindow
 from ledger.emulator.routes import Api
 from ledger.emulator.store import Store
 from ledger.emulator.sync_routes import SyncApi
@@ -41,6 +42,7 @@ class Emulator:
         self.sync_api = SyncApi(lambda: self._config, clock)
         self.gemini_api = gemini_routes.GeminiApi(lambda: self._config, clock)
         self.faults = FaultBook(self._config.fault_rules())
+        self.rate_window = RateWindow()
         self._requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
         self._server: EmulatorHTTPServer | None = None

@@ -1,16 +1,16 @@
 """The emulator's objects (files and batches) and where they live: memory, or a state directory.
 
 One re-entrant lock guards everything; a caller holds `store.lock` across a read-modify-write and
-calls `save()` before releasing it. With a state directory every save rewrites `state.json`
-atomically (write a temporary file, fsync, rename) and file contents live beside it as `blobs/<id>`,
-written once, so a restarted emulator finds every file and batch it had.
+calls `save()` before releasing it. With a state directory the records are kept in SQLite
+(`state_db.py`): each save writes the files added or deleted since the last one and every batch
+that changed, in one transaction; file contents live beside it as `blobs/<id>`, written once, so
+a restarted emulator finds every file and batch it had.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 import secrets
 import string
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATE_VERSION = 1
+from ledger.emulator.state_db import DB_NAME, StateDB, import_json_state
+
 #: Batch statuses that never change again.
 FINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 _ALPHABET = string.ascii_letters + string.digits
@@ -141,6 +142,9 @@ class BatchRecord:
     validated: bool = False
     #: The compatible host whose routes created it (hosts.py); None: OpenAI's `/v1`.
     host: str | None = None
+    #: Requests that will answer non-2xx (counted when validation passes): `request_counts`
+    #: splits its progress while `in_progress` in this proportion.
+    failing: int = 0
 
     def to_api(self) -> dict[str, Any]:
         """The Batch JSON."""
@@ -216,10 +220,13 @@ class Store:
         self.message_batches: dict[str, MessageBatchRecord] = {}
         self._contents: dict[str, bytes] = {}
         self._seq = 0
+        #: Files added or deleted since the last save.
+        self._dirty_files: set[str] = set()
         self._dir = None if state_dir is None else Path(state_dir)
+        self._db: StateDB | None = None
         if self._dir is not None:
             (self._dir / "blobs").mkdir(parents=True, exist_ok=True)
-            self._load()
+            self._open(self._dir)
 
     def next_seq(self) -> int:
         """The next creation number (callers hold the lock)."""
@@ -253,6 +260,7 @@ class Store:
             else:
                 _write_atomically(self._dir / "blobs" / record.id, content)
             self.files[record.id] = record
+            self._dirty_files.add(record.id)
             return record
 
     def live_file(self, file_id: str) -> FileRecord | None:
@@ -274,6 +282,7 @@ class Store:
         """
         with self.lock:
             self.files[file_id].deleted = True
+            self._dirty_files.add(file_id)
             self.drop_content_if_unused(file_id)
 
     def drop_content_if_unused(self, file_id: str) -> None:
@@ -297,28 +306,48 @@ class Store:
             self.batches[record.id] = record
 
     def save(self) -> None:
-        """Write the state directory's `state.json` (no-op in memory)."""
-        if self._dir is None:
+        """Write what changed to the state directory's database (no-op in memory)."""
+        if self._db is None:
             return
         with self.lock:
-            state = {
-                "version": STATE_VERSION,
-                "seq": self._seq,
-                "files": [dataclasses.asdict(f) for f in self.files.values()],
-                "batches": [dataclasses.asdict(b) for b in self.batches.values()],
-                "message_batches": [dataclasses.asdict(b) for b in self.message_batches.values()],
-            }
-            data = json.dumps(state, separators=(",", ":")).encode()
-            _write_atomically(self._dir / "state.json", data)
+            files = [dataclasses.asdict(self.files[i]) for i in sorted(self._dirty_files)]
+            self._dirty_files.clear()
+            batches = [
+                dataclasses.asdict(b)
+                for b in self.batches.values()
+                if not self._db.settled("batches", b.id)
+            ]
+            message_batches = [
+                _shallow(b)
+                for b in self.message_batches.values()
+                if not self._db.settled("message_batches", b.id)
+            ]
+            self._db.save(self._seq, files, batches, message_batches)
 
-    def _load(self) -> None:
-        assert self._dir is not None
-        path = self._dir / "state.json"
-        if not path.exists():
+    def close(self) -> None:
+        """Close the state directory's database (the store is not used after)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _open(self, directory: Path) -> None:
+        old = directory / "state.json"
+        if not (directory / DB_NAME).exists() and old.exists():
+            # A state directory of the first format: import it once, keep the file aside.
+            state = import_json_state(old)
+            self._db = StateDB(directory)
+            self._adopt(state)
+            self._dirty_files.update(self.files)
+            self.save()
+            old.rename(old.with_name("state.json.imported"))
             return
-        state = json.loads(path.read_bytes())
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"{path}: unsupported emulator state version {state.get('version')}")
+        self._db = StateDB(directory)
+        seq, files, batches, message_batches = self._db.load()
+        self._adopt(
+            {"seq": seq, "files": files, "batches": batches, "message_batches": message_batches}
+        )
+
+    def _adopt(self, state: dict[str, Any]) -> None:
         self._seq = int(state["seq"])
         for values in state["files"]:
             record = FileRecord(**values)
@@ -332,6 +361,13 @@ class Store:
             plan = BatchPlan(**values.pop("plan"))
             message_batch = MessageBatchRecord(plan=plan, **values)
             self.message_batches[message_batch.id] = message_batch
+
+
+def _shallow(batch: MessageBatchRecord) -> dict[str, Any]:
+    """A Message Batch's values without copying its requests and results (`asdict` would)."""
+    values = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
+    values["plan"] = dataclasses.asdict(batch.plan)
+    return values
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -21,6 +21,11 @@ from ledger.emulator.answers import answer
 from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig
 from ledger.emulator.echo import count_tokens, json_format
 from ledger.emulator.errors import ApiError, bad_request, missing_parameter
+from ledger.emulator.model_rules import (
+    anthropic_input_tokens,
+    anthropic_problem,
+    openai_rejection,
+)
 from ledger.emulator.routes import Request, Response, json_response
 
 #: Path -> (route name, the endpoint whose answers it gives). Every route is a POST.
@@ -29,6 +34,7 @@ _SYNC_ROUTES: dict[str, tuple[str, str]] = {
     "/v1/responses": ("responses", "/v1/responses"),
     "/v1/embeddings": ("embeddings", "/v1/embeddings"),
     "/v1/messages": ("messages", "/v1/chat/completions"),
+    "/v1/messages/count_tokens": ("count_message_tokens", "/v1/messages/count_tokens"),
 }
 _ENDPOINT_OF_ROUTE = dict(_SYNC_ROUTES.values())
 assert sorted(_ENDPOINT_OF_ROUTE) == sorted(SYNC_ROUTE_NAMES)
@@ -39,6 +45,22 @@ _REQUIRED = {
     "responses": ("model", "input"),
     "embeddings": ("model", "input"),
 }
+
+#: The fields `/v1/messages/count_tokens` takes (docs.anthropic.com/en/api/messages-count-tokens).
+_COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "mcp_servers",
+        "output_config",
+        "output_format",
+        "context_management",
+    }
+)
 
 #: Anthropic's error `type` for each status it answers.
 _ANTHROPIC_ERROR_TYPES = {
@@ -112,6 +134,8 @@ class SyncApi:
         body = _json_object(request)
         if route == "messages":
             return self._messages(body)
+        if route == "count_message_tokens":
+            return self._count_message_tokens(body)
         for name in _REQUIRED[route]:
             if body.get(name) is None:
                 raise missing_parameter(name)
@@ -120,6 +144,9 @@ class SyncApi:
         if body.get("stream") is True:
             raise bad_request("The emulator does not stream answers.", param="stream")
         endpoint = _ENDPOINT_OF_ROUTE[route]
+        refused = openai_rejection(endpoint, body)
+        if refused is not None:
+            raise refused
         config = self._config()
         given = answer(
             endpoint,
@@ -131,6 +158,19 @@ class SyncApi:
         if config.sync_invalid_json and json_format(endpoint, body) is not None:
             _spoil_openai_json(endpoint, given)
         return json_response(given)
+
+    def _count_message_tokens(self, body: dict[str, Any]) -> Response:
+        """Anthropic's token counting: `{"input_tokens": N}` for Messages params without
+        `max_tokens`, counted as a `Message` answer's usage counts them."""
+        model, messages = body.get("model"), body.get("messages")
+        if not isinstance(model, str) or not model:
+            raise bad_request("model: Field required")
+        if not isinstance(messages, list) or not messages:
+            raise bad_request("messages: Field required (at least one message)")
+        for key in body:
+            if key not in _COUNT_TOKENS_FIELDS:
+                raise bad_request(f"{key}: Extra inputs are not permitted")
+        return json_response({"input_tokens": anthropic_input_tokens(body)})
 
     def _messages(self, body: dict[str, Any]) -> Response:
         """Anthropic's Messages API, answered from the equivalent chat request."""
@@ -147,6 +187,9 @@ class SyncApi:
                 raise bad_request(f"messages.{index}.role: Input should be 'user' or 'assistant'")
         if body.get("stream") is True:
             raise bad_request("stream: the emulator does not stream answers")
+        refused = anthropic_problem(body)
+        if refused is not None:
+            raise bad_request(refused)
         system = _system_text(body.get("system"))
         chat: dict[str, Any] = {
             "model": model,

@@ -127,8 +127,8 @@ def build_result(
     status, error = outcome.status, outcome.error
     if answer.error is not None:
         status, error = FAILED, answer.error
-    parsed, json_error = None, None
-    if flags & JSON_ASKED and answer.text is not None:
+    parsed, json_error = answer.json, None
+    if parsed is None and flags & JSON_ASKED and answer.text is not None:
         try:
             parsed = orjson.loads(answer.text)
         except orjson.JSONDecodeError as problem:

@@ -45,7 +45,7 @@ SETTINGS: dict[str, Setting] = {
             None,
             "Batch endpoint.",
             _SUBMIT,
-            metavar="responses|chat|embeddings",
+            metavar="responses|chat|embeddings|completions|moderations",
             default_text="responses, or the url of ready lines",
         ),
         Setting(
@@ -139,6 +139,15 @@ SETTINGS: dict[str, Setting] = {
             "Estimate input tokens (tiktoken), for the token limits and the cost.",
             _SUBMIT,
             flag="--count-tokens/--no-count-tokens",
+        ),
+        Setting(
+            "count_claude_tokens",
+            "bool",
+            False,
+            "Count Claude input tokens with Anthropic's token-counting endpoint, one call per "
+            "request (else approximated, and shown so).",
+            _SUBMIT,
+            flag="--count-claude-tokens/--no-count-claude-tokens",
         ),
         Setting(
             "workdir",

@@ -22,6 +22,7 @@ from ledger.usage.capabilities import ModelInfo, ModelTable, default_table
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
 EMBEDDINGS = "/v1/embeddings"
+MODERATIONS = "/v1/moderations"
 
 #: The request fields that bound the output, in the order a body is read for them.
 OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
@@ -67,7 +68,7 @@ def check_request(
     found: list[Refusal] = []
     if info.shutdown is not None or info.provider != provider:
         found.extend(_warnings(info, provider, today or _process_date()))
-    if endpoint == EMBEDDINGS:
+    if endpoint in (EMBEDDINGS, MODERATIONS):
         return found
     if info.sampling is not None and info.sampling != "any":
         found.extend(_sampling(info, model, body))

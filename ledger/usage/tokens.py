@@ -117,6 +117,12 @@ def encoding_for_model(model: str) -> tuple[tiktoken.Encoding, str | None]:
         note = f"unknown model {model!r}: estimating tokens with {FALLBACK_ENCODING}"
         if model.startswith("gemini-"):  # Gemini's tokenizer exists only behind its API
             note = f"model {model!r}: token counts are approximate ({FALLBACK_ENCODING}) offline"
+        elif model.startswith("claude"):
+            # Anthropic's tokenizer is not public: its own endpoint is the only exact count.
+            note = (
+                f"model {model!r}: input tokens approximated with {FALLBACK_ENCODING} "
+                "(exact counts: --count-claude-tokens asks Anthropic)"
+            )
         return load_encoding(FALLBACK_ENCODING), note
     if name not in TABLE_OF_ENCODING:
         note = (
@@ -230,6 +236,10 @@ class TokenCounter:
             return self.chat_body(body)
         if endpoint == "/v1/embeddings":
             return self.embeddings_body(body)
+        if endpoint == "/v1/completions":
+            return self.value(body.get("prompt"))
+        if endpoint == "/v1/moderations":
+            return self.embeddings_body(body)
         return self.responses_body(body)
 
 
@@ -240,6 +250,8 @@ class TokenCounters:
         self._by_model: dict[str, TokenCounter] = {}
         self._by_encoding: dict[str, TokenCounter] = {}
         self.warnings: list[str] = []
+        #: Models whose counts are approximate (a tokenizer other than their own).
+        self.approximate: set[str] = set()
 
     def for_model(self, model: str) -> TokenCounter:
         """The counter for `model` (warning once if its encoding is unknown)."""
@@ -248,6 +260,7 @@ class TokenCounters:
             encoding, note = encoding_for_model(model)
             if note:
                 self.warnings.append(note)
+                self.approximate.add(model)
             counter = self._by_encoding.get(encoding.name)
             if counter is None:
                 counter = self._by_encoding[encoding.name] = TokenCounter(encoding)

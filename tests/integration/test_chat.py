@@ -51,7 +51,9 @@ def client_for(
     """A client of `endpoint` (chat, responses or Anthropic's messages), no SDK retries, with
     the tiktoken context check ledger.config gives every client."""
     root = emu if isinstance(emu, str) else emu.url
-    context_check = ContextGuard(max_context_tokens or {}).check if checked else None
+    provider = "anthropic" if endpoint == "messages" else "openai"
+    guard = ContextGuard(max_context_tokens or {}, provider=provider)
+    context_check = guard.check if checked else None
     if endpoint == "messages":
         return AnthropicChatClient(
             api_key=key,
@@ -91,7 +93,8 @@ def test_a_plain_answer_has_text_usage_finish_reason_and_request_id(endpoint: st
         assert result.finish_reason == ("end_turn" if endpoint == "messages" else "stop")
         assert not result.truncated
         assert result.request_id is not None and result.request_id.startswith("req_")
-        assert result.model in ("gpt-4o-mini", "claude-haiku-4-5")
+        # OpenAI answers with the dated snapshot the alias points at.
+        assert result.model in ("gpt-4o-mini-2024-07-18", "claude-haiku-4-5")
         assert result.estimated_input_tokens is not None and result.estimated_input_tokens > 7
         route = {"chat": "chat_completions", "responses": "responses"}.get(endpoint, endpoint)
         assert emu.stats()["requests"][route] == 1
@@ -229,11 +232,38 @@ def test_embeddings_through_the_openai_client() -> None:
         assert answer.input_tokens == 3 and answer.model == "text-embedding-3-small"
 
 
-def test_anthropic_refuses_a_temperature_before_sending() -> None:
-    """Anthropic's Messages API (SDK 2.x) has no temperature: refused, not silently dropped."""
+def test_anthropic_sampling_travels_in_extra_body_to_models_that_take_it() -> None:
+    """The anthropic 2.x SDK has no temperature keyword, the API still does: it is sent in
+    `extra_body`, and the emulator (which refuses per model as the API does) sees it."""
     with running() as emu:
-        with pytest.raises(InputError, match="temperature: Anthropic's Messages API takes none"):
-            client_for(emu, "messages").chat(ChatRequest.prompt(QUESTION, temperature=0.5))
-        assert emu.stats()["requests"]["messages"] == 0
+        client = client_for(emu, "messages")
+        result = client.chat(ChatRequest.prompt(QUESTION, temperature=0.5))
+        assert result.text == answer_text(QUESTION)
+        # Unchecked, the pair reaches the emulator, which refuses it as Haiku 4.5 does: so both
+        # parameters were on the wire.
+        unchecked = client_for(emu, "messages", checked=False)
+        with pytest.raises(ProviderStatusError, match="cannot both be specified"):
+            unchecked.chat(ChatRequest.prompt(QUESTION, temperature=0.5, top_p=0.9))
+        assert emu.stats()["requests"]["messages"] == 2
+
+
+def test_a_sampling_parameter_the_model_refuses_is_refused_before_sending() -> None:
+    """The model table's rules, as the build applies them: temperature with top_p on Haiku 4.5,
+    temperature on Opus 4.7, temperature on gpt-5: one line naming model and parameter, and
+    nothing sent."""
+    with running() as emu:
+        claude = client_for(emu, "messages")
+        with pytest.raises(InputError, match="model claude-haiku-4-5: temperature, top_p"):
+            claude.chat(ChatRequest.prompt(QUESTION, temperature=0.5, top_p=0.9))
+        with pytest.raises(InputError, match="model claude-opus-4-7: temperature: deprecated"):
+            claude.chat(ChatRequest.prompt(QUESTION, model="claude-opus-4-7", temperature=0.5))
+        with pytest.raises(InputError, match="temperature: Anthropic takes 0 to 1"):
+            claude.chat(ChatRequest.prompt(QUESTION, temperature=1.5))
+        with pytest.raises(InputError, match="model gpt-5: temperature"):
+            client_for(emu, "chat").chat(
+                ChatRequest.prompt(QUESTION, model="gpt-5", temperature=0.2)
+            )
+        assert emu.stats()["requests"].get("messages", 0) == 0
+        assert emu.stats()["requests"].get("chat_completions", 0) == 0
         plain = client_for(emu, "chat").chat(ChatRequest.prompt(QUESTION, temperature=0.5))
         assert plain.text == answer_text(QUESTION)

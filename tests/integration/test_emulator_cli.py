@@ -50,7 +50,7 @@ def test_serve_answers_the_sdk_and_stops_on_a_signal(tmp_path: Path, stop: signa
             openai.OpenAI(api_key="sk-other", base_url=base_url, max_retries=0).files.list()
         process.send_signal(stop)
         assert process.wait(timeout=10) == 0
-    assert (tmp_path / "state" / "state.json").exists()
+    assert (tmp_path / "state" / "state.sqlite3").exists()
 
 
 def test_serve_takes_scenarios_rules_and_faults(tmp_path: Path) -> None:

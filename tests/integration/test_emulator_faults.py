@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import socket
+import struct
 import time
 
 import httpx2
@@ -227,3 +230,33 @@ def test_stats_count_requests_per_route() -> None:
             "deleted": 0,
             "generated": 0,
         }
+
+
+def test_a_client_that_hangs_up_mid_answer_is_one_log_line(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A client that closes its connection while a large answer is being written costs one
+    warning line naming it, never a traceback, and the emulator goes on answering."""
+    with running() as emu:
+        client = sdk(emu)
+        big = client.files.create(
+            file=("big.jsonl", io.BytesIO(b'{"custom_id": "x"}\n' * 400_000)), purpose="batch"
+        )
+        caplog.set_level(logging.WARNING, logger="ledger.emulator")
+        with socket.create_connection(("127.0.0.1", emu.port)) as raw:
+            raw.sendall(
+                f"GET /v1/files/{big.id}/content HTTP/1.1\r\nHost: x\r\n"
+                "Authorization: Bearer sk-test\r\n\r\n".encode()
+            )
+            raw.recv(100)
+            # Close with a reset, not a graceful FIN: the server's next write fails.
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        deadline = time.monotonic() + 10
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(caplog.records) == 1
+        message = caplog.records[0].getMessage()
+        assert message.startswith("emulator: client 127.0.0.1:") and "hung up" in message
+        assert "\n" not in message
+        assert client.files.retrieve(big.id).bytes == big.bytes
+    assert "Traceback" not in capfd.readouterr().err

@@ -286,7 +286,7 @@ def test_json_mode_answers_valid_json() -> None:
     chat = answers_of(
         "/v1/chat/completions",
         [
-            chat_line("object", "q", response_format={"type": "json_object"}),
+            chat_line("object", "q, in json", response_format={"type": "json_object"}),
             chat_line(
                 "schema",
                 "q",
@@ -297,7 +297,8 @@ def test_json_mode_answers_valid_json() -> None:
             ),
         ],
     )
-    assert json.loads(chat["object"]["choices"][0]["message"]["content"]) == {"answer": "Echo: q"}
+    answered = json.loads(chat["object"]["choices"][0]["message"]["content"])
+    assert answered == {"answer": "Echo: q, in json"}
     value = json.loads(chat["schema"]["choices"][0]["message"]["content"])
     assert value == {"label": "yes", "score": 1, "reasons": ["Echo: q"], "detail": {"ok": False}}
     responses = answers_of(

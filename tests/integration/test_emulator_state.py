@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import openai
@@ -53,18 +55,43 @@ def test_the_clock_runs_on_while_the_emulator_is_down(tmp_path: Path) -> None:
         assert done.status == "completed" and done.output_file_id is not None
 
 
-def test_state_is_written_atomically(tmp_path: Path) -> None:
-    """state.json is whole JSON after every change, with no temporary files left beside it."""
+def test_state_is_kept_in_sqlite_and_committed_at_every_change(tmp_path: Path) -> None:
+    """Each change is committed to state.sqlite3 as it happens: another connection reads every
+    file and batch while the emulator runs, and each file's content is its blob."""
     with running(state_dir=tmp_path) as emu:
         client = sdk(emu)
         finish(client, submit(client, LINES).id)
-        state = json.loads((tmp_path / "state.json").read_text())
-        assert len(state["batches"]) == 1 and len(state["files"]) == 2
-        leftovers = [p.name for p in tmp_path.rglob(".*")]
-        assert leftovers == []
+        with closing(sqlite3.connect(tmp_path / "state.sqlite3")) as db:
+            files = [json.loads(row[0]) for row in db.execute("SELECT data FROM files")]
+            batches = [json.loads(row[0]) for row in db.execute("SELECT data FROM batches")]
+        assert [b["status"] for b in batches] == ["completed"]
         assert sorted(p.name for p in (tmp_path / "blobs").iterdir()) == sorted(
-            f["id"] for f in state["files"]
+            f["id"] for f in files
         )
+        assert len(files) == 2
+        assert not (tmp_path / "state.json").exists()
+
+
+def test_a_json_state_directory_is_imported_once(tmp_path: Path) -> None:
+    """A state directory of the first format (one state.json) is read into SQLite on first
+    open and the JSON file set aside; its files and batches are all there."""
+    with running(state_dir=tmp_path) as first:
+        client = sdk(first)
+        done = finish(client, submit(client, LINES).id)
+    with closing(sqlite3.connect(tmp_path / "state.sqlite3")) as db:
+        seq = int(db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+        files = [json.loads(row[0]) for row in db.execute("SELECT data FROM files")]
+        batches = [json.loads(row[0]) for row in db.execute("SELECT data FROM batches")]
+    for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    old = {"version": 1, "seq": seq, "files": files, "batches": batches}
+    (tmp_path / "state.json").write_text(json.dumps(old))
+    with running(state_dir=tmp_path) as second:
+        client = sdk(second)
+        assert client.batches.retrieve(done.id).status == "completed"
+        assert client.files.content(done.output_file_id or "").text.count("\n") == len(LINES)
+    assert (tmp_path / "state.json.imported").exists()
+    assert not (tmp_path / "state.json").exists()
 
 
 def test_a_state_directory_of_another_version_is_refused(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@ messages (Anthropic), answered like batch requests, with auth, errors, faults an
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 from typing import Any
 
@@ -75,14 +77,28 @@ def test_responses_answer_text_json_schema_and_truncation() -> None:
 
 
 def test_embeddings_are_the_batch_vectors() -> None:
-    """/v1/embeddings answers one unit vector per input, derived from the text alone."""
+    """/v1/embeddings answers one unit vector per input, derived from the text alone: as floats
+    when `encoding_format` is "float", as base64 float32s when it is "base64" (what the SDK asks
+    for by default, decoding them back to floats)."""
     with running(embedding_dimensions=4) as emu:
-        answer = sdk(emu).embeddings.create(model="text-embedding-3-small", input=["a b", "c"])
+        client = sdk(emu)
+        answer = client.embeddings.create(
+            model="text-embedding-3-small", input=["a b", "c"], encoding_format="float"
+        )
         assert [item.embedding for item in answer.data] == [
             embedding_vector("a b", 4),
             embedding_vector("c", 4),
         ]
         assert answer.usage.prompt_tokens == 3
+        raw = client.embeddings.with_raw_response.create(
+            model="text-embedding-3-small", input="c", encoding_format="base64"
+        )
+        packed = json.loads(raw.http_response.text)["data"][0]["embedding"]
+        assert isinstance(packed, str)
+        floats = struct.unpack("<4f", base64.b64decode(packed))
+        assert floats == pytest.approx(embedding_vector("c", 4), abs=1e-6)
+        default = client.embeddings.create(model="text-embedding-3-small", input="c")
+        assert default.data[0].embedding == list(floats)
 
 
 def test_anthropic_messages_through_the_official_sdk() -> None:
@@ -219,33 +235,34 @@ def test_faults_apply_to_the_sync_routes() -> None:
 
 def test_sync_invalid_json_spoils_json_mode_answers_only() -> None:
     """With sync_invalid_json, JSON-mode answers are prose plus broken JSON; plain text stays."""
+    question = QUESTION + " Answer in JSON."  # JSON mode needs the word, or the API answers 400
     with running(sync_invalid_json=True) as emu:
         client = sdk(emu)
         spoiled = client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "user", "content": QUESTION}],
+            messages=[{"role": "user", "content": question}],
             response_format={"type": "json_object"},
         )
         text = spoiled.choices[0].message.content or ""
-        assert text == INVALID_JSON_PREFIX + json.dumps({"answer": answer_text(QUESTION)})[:-1]
+        assert text == INVALID_JSON_PREFIX + json.dumps({"answer": answer_text(question)})[:-1]
         with pytest.raises(ValueError):
             json.loads(text)
         response = client.responses.create(
-            model="gpt-4o-mini", input=QUESTION, text={"format": {"type": "json_object"}}
+            model="gpt-4o-mini", input=question, text={"format": {"type": "json_object"}}
         )
         assert response.output_text.startswith(INVALID_JSON_PREFIX)
         plain = client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": QUESTION}]
+            model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
         )
-        assert plain.choices[0].message.content == answer_text(QUESTION)
+        assert plain.choices[0].message.content == answer_text(question)
         emu.configure(sync_invalid_json=False)
         fixed = client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=[{"role": "user", "content": QUESTION}],
+            messages=[{"role": "user", "content": question}],
             response_format={"type": "json_object"},
         )
         assert json.loads(fixed.choices[0].message.content or "") == {
-            "answer": answer_text(QUESTION)
+            "answer": answer_text(question)
         }
 
 

@@ -117,14 +117,16 @@ CASES: dict[str, tuple[str, bytes, tuple[str, ...], str]] = {
         "in.jsonl",
         row(id="a", prompt="x").encode(),
         ("--endpoint", "images", *MODEL),
-        '--endpoint: unknown endpoint "images" (choose responses, chat, embeddings)',
+        '--endpoint: unknown endpoint "images" '
+        "(choose responses, chat, embeddings, completions, moderations)",
     ),
     "unknown endpoint url": (
         "in.jsonl",
         ready("r1", url="/v1/images/generations").encode(),
         (),
         "in.jsonl:1: field \"url\": unknown endpoint '/v1/images/generations' "
-        "(known: /v1/responses, /v1/chat/completions, /v1/embeddings)",
+        "(known: /v1/responses, /v1/chat/completions, /v1/embeddings, /v1/completions, "
+        "/v1/moderations)",
     ),
     "empty input": ("in.jsonl", b"", MODEL, "in.jsonl: empty input (no requests)"),
     "only blank lines": ("in.jsonl", b"\n  \n\n", MODEL, "in.jsonl: empty input (no requests)"),
