@@ -75,7 +75,7 @@ def batch_end(connection: Connection, job: Any) -> BatchEnd:
     failure = None
     if final == State.FAILED.value:
         failure = batch_error(event.detail if event is not None else None, job.last_error)
-    has_files = bool(job.output_path or job.error_path)
+    has_files = bool(job.output_path or job.error_path or job.output_ref or job.error_ref)
     return BatchEnd(failure=failure, ended_without_files=None if has_files else final)
 
 
