@@ -66,10 +66,12 @@ class NormalizeSummary:
     """What normalizing one job found and wrote."""
 
     job_id: int
-    #: The local copy of the results (None on a machine that does not hold the run's folder).
-    results_path: Path | None
+    #: The local copy of the results in the run's folder (written only when `kept_locally`).
+    results_path: Path
     #: Where the results are in the artifact store (what `ledger results` reads).
     results_ref: str
+    #: False on a machine that does not hold the run's folder: the store alone has the results.
+    kept_locally: bool
     #: Results per status; every status in `ledger.results.schema.STATUSES` is a key.
     counts: dict[str, int]
     quarantined: int
@@ -170,8 +172,9 @@ def normalize_job(
             conflicts = index.conflicts()
             summary = NormalizeSummary(
                 job_id=job.job_id,
-                results_path=results_path if local else None,
+                results_path=results_path,
                 results_ref=results_ref,
+                kept_locally=local,
                 counts=tally.counts,
                 quarantined=quarantined,
                 quarantine_path=quarantine_path if quarantined and local else None,
@@ -361,7 +364,7 @@ def _record(
         "quarantined": summary.quarantined,
         "conflicts": summary.conflicts,
         "conflict_custom_ids": list(summary.conflict_custom_ids[:CONFLICTS_LISTED]),
-        "results_path": None if summary.results_path is None else str(summary.results_path),
+        "results_path": str(summary.results_path) if summary.kept_locally else None,
         "results_ref": summary.results_ref,
     }
     with engine.begin() as connection:
@@ -372,7 +375,7 @@ def _record(
             State.DOWNLOADED,
             State.NORMALIZED,
             detail=detail,
-            results_path=None if summary.results_path is None else str(summary.results_path),
+            results_path=str(summary.results_path) if summary.kept_locally else None,
             results_ref=summary.results_ref,
             input_tokens=summary.input_tokens,
             output_tokens=summary.output_tokens,

@@ -259,7 +259,7 @@ def test_a_missing_results_file_is_an_error_before_any_output(
     summary = normalize_job(engine, second.lease, second.job_id)
     store, ref = resolve(summary.results_ref, engine=engine)
     store.delete(ref)
-    assert summary.results_path is not None and summary.results_path.is_file()
+    assert summary.kept_locally and summary.results_path.is_file()
     target = tmp_path / "out.jsonl"
     code, out, err = invoke(db_url, "results", "eval", "-o", str(target))
     assert (code, out) == (1, "")
