@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
 from ledger.build.record import shard_job_fields
@@ -28,6 +29,7 @@ from ledger.core.models import Job, Request, Run
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import InputError
+from ledger.results.retry_lock import busy, exclusive_retry
 from ledger.results.schema import CANCELLED, EXPIRED, FAILED, MISSING
 
 #: Request statuses a retry can take again.
@@ -57,7 +59,19 @@ def retry_run(
     *,
     limits: ShardLimits | None = None,
 ) -> RetryPlan:
-    """Record new `built` jobs for the requests of `run_name` whose status is in `statuses`."""
+    """Record new `built` jobs for the requests of `run_name` whose status is in `statuses`;
+    InputError ("busy") when another retry of the run is running (`retry_lock`)."""
+    with exclusive_retry(engine, run_name):
+        return _retry_run(engine, run_name, statuses, limits=limits)
+
+
+def _retry_run(
+    engine: Engine,
+    run_name: str,
+    statuses: Sequence[str] = RETRYABLE,
+    *,
+    limits: ShardLimits | None = None,
+) -> RetryPlan:
     chosen = tuple(s for s in RETRYABLE if s in statuses)
     if not chosen:
         raise InputError(f"nothing to retry: choose among {', '.join(RETRYABLE)}")
@@ -108,7 +122,10 @@ def retry_run(
     except BaseException:
         shard_set.abandon()
         raise
-    jobs = _record(engine, run.id, parents, shards, origin, ids_of_shard, chosen)
+    try:
+        jobs = _record(engine, run.id, parents, shards, origin, ids_of_shard, chosen)
+    except IntegrityError:  # another machine's retry recorded these shard indexes first
+        raise busy(run_name) from None
     _extend_manifest(shard_dir.parent / "manifest.json", shards, jobs, origin, chosen)
     return RetryPlan(
         run_name=run.name,

@@ -48,7 +48,9 @@ def test_a_full_disk_during_a_download_leaves_no_partial_file_and_the_job_waits(
             select(Job.state, Job.last_error).where(Job.id == job_id)
         ).one()
     assert state == "completed"
-    assert last_error.startswith(f"no space left on the device for the output file of job {job_id}")
+    assert str(last_error).startswith(
+        f"no space left on the device for the output file of job {job_id}"
+    )
     downloads = tmp_path / "runs" / "r" / "downloads"
     assert list(downloads.iterdir()) == []
     full = [record for record in caplog.records if "no space left" in record.getMessage()]
