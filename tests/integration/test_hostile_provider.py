@@ -8,17 +8,24 @@ import json
 import time
 import tracemalloc
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from support.factories import add_built_job
 from support.hostile_server import hostile_server
 
 from adapters.anthropic.batch import AnthropicBatchProvider
 from adapters.anthropic.chat import AnthropicChatClient
 from adapters.base import ProviderError, TransientError
 from adapters.chat_types import ChatError, ChatRequest
+from adapters.fake import FakeProvider
 from adapters.http_guard import budget
 from adapters.openai.batch import OpenAIBatchProvider
 from adapters.openai.chat import OpenAIChatClient
+from ledger.core.models import Job
+from ledger.reconcile.engine import ReconcileOptions, Reconciler
 
 
 def _headers(handler: BaseHTTPRequestHandler, content_type: str, length: int) -> None:
@@ -188,3 +195,23 @@ def test_a_key_echoed_without_its_prefix_is_scrubbed() -> None:
         OpenAIBatchProvider(base_url=url, api_key=key).get_batch("batch_1")
     assert "LEAKCANARY" not in str(raised.value)
     assert "[redacted]" in str(raised.value)
+
+
+def test_a_gzip_bomb_answering_a_poll_leaves_the_reason_on_the_job(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A job whose poll is answered by a gzip bomb keeps its state, with the refusal in
+    last_error for `ledger status`."""
+    job_id = add_built_job(engine, tmp_path, "r", ["a"])
+    fake = FakeProvider()
+    options = ReconcileOptions(poll_min=0.0, poll_max=0.0, jitter=0.0)
+    Reconciler(engine, options, provider_for=lambda _n, _u: fake).run_pass()
+    with hostile_server(_gzip_bomb) as url:
+        hostile = OpenAIBatchProvider(base_url=url, api_key="sk-test")
+        Reconciler(engine, options, provider_for=lambda _n, _u: hostile).run_pass()
+    with engine.connect() as connection:
+        state, last_error = connection.execute(
+            select(Job.state, Job.last_error).where(Job.id == job_id)
+        ).one()
+    assert state in ("submitted", "in_progress")
+    assert "larger than 16 MiB inflated refused" in str(last_error)
