@@ -69,7 +69,10 @@ def rebuilt_shard(engine: Engine, job: Any) -> Iterator[Path]:
     options = BuildOptions(provider=run.provider, **fields)
     scratch = Path(tempfile.mkdtemp(prefix="ledger-rebuild-"))
     try:
-        built = build_shards(InputFile(source), scratch, options, None, options.model_table())
+        try:
+            built = build_shards(InputFile(source), scratch, options, None, options.model_table())
+        except LedgerError as error:
+            raise ArtifactError(f"{label}: building the input again fails ({error})") from None
         built.spool.close()
         found = [shard for shard in built.shards if shard.index == job.shard_index]
         if not found or found[0].sha256 != job.input_sha256:

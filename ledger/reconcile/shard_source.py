@@ -1,6 +1,7 @@
-"""The shard a job sends, verified before it goes: read from the artifact store (checked against
-the recorded sha256 and size), or, for a job recorded before artifacts or cut by a retry, from
-its file on this machine, checked the same way and then stored.
+"""The shard a job sends, verified before it goes: the job's own file on this machine when it
+holds the recorded bytes (checked against the recorded sha256 and size), else the copy in the
+artifact store (checked the same way as it is read). A job recorded before artifacts, or cut by
+a retry, has its file stored then.
 
 When neither gives the recorded bytes, the shard is built again from the run's recorded input
 and options (`ledger.build.artifacts.rebuilt_shard`) and used only if its sha256 is the recorded
@@ -10,6 +11,7 @@ is never sent unless its bytes are the ones recorded at submit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -22,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from ledger.artifacts import ArtifactError, copy_ref, store_for
+from ledger.artifacts import CHUNK_BYTES, ArtifactError, copy_ref, open_ref, resolve, store_for
 
 log = logging.getLogger("ledger.reconcile")
 
@@ -39,42 +41,63 @@ class VerifiedShard:
 @contextmanager
 def verified_shard(engine: Engine, job: Any) -> Iterator[VerifiedShard]:
     """The job's shard as a verified local file (removed afterwards unless it is the job's own
-    file); ArtifactError with the reason when the recorded bytes cannot be had."""
+    file); ArtifactError with the reason when the recorded bytes cannot be had.
+
+    The stored copy is checked first: a damaged or lost one is replaced (from the job's own file
+    when intact, else from a rebuild), so that what is normalized later is what was sent. The
+    job's own file on this machine is sent when intact (an adapter may keep files beside it, as
+    Anthropic's request set); else the stored copy."""
     with ExitStack() as stack:
         scratch = Path(tempfile.mkdtemp(prefix="ledger-shard-"))
         stack.callback(shutil.rmtree, scratch, True)
-        copy = scratch / "shard.jsonl"
-        stored, problem = _stored(engine, job, copy)
-        if problem is None:
-            shard = VerifiedShard(copy, None if stored == job.input_ref else stored)
-        else:
-            try:
-                rebuilt = stack.enter_context(_rebuilt(engine, job))
-            except ArtifactError as error:
-                raise ArtifactError(f"{problem}; {error}") from None
-            log.warning("job %s: %s; rebuilt it from the run's input", job.id, problem)
-            shard = VerifiedShard(rebuilt, str(store_for(engine).put(rebuilt)))
-        yield shard
+        local = Path(job.input_path)
+        local_problem = check_input_file(local, job.input_sha256, job.input_bytes)
+        stored_problem = _stored_problem(engine, job)
+        if stored_problem is None:
+            if local_problem is None:
+                yield VerifiedShard(local, None)
+                return
+            copy_ref(job.input_ref, engine, scratch / "shard.jsonl")
+            yield VerifiedShard(scratch / "shard.jsonl", None)
+            return
+        if local_problem is None:
+            yield VerifiedShard(local, _store_again(engine, job, local))
+            return
+        problem = stored_problem if job.input_ref else local_problem
+        try:
+            rebuilt = stack.enter_context(_rebuilt(engine, job))
+        except ArtifactError as error:
+            raise ArtifactError(f"{problem}; {error}") from None
+        log.warning("job %s: %s; rebuilt it from the run's input", job.id, problem)
+        yield VerifiedShard(rebuilt, _store_again(engine, job, rebuilt))
 
 
-def _stored(engine: Engine, job: Any, copy: Path) -> tuple[str | None, str | None]:
-    """The job's shard ref and None once `copy` holds the recorded bytes, verified; else
-    (None, why not). A job without a ref (recorded before artifacts, or a retry's) has its local
-    file stored now, so that the rest of its life can happen on any machine."""
-    ref = job.input_ref
-    if not ref:
-        problem = check_input_file(Path(job.input_path), job.input_sha256, job.input_bytes)
-        if problem is not None:
-            return None, problem
-        stored = store_for(engine).put(Path(job.input_path))
-        if stored.sha256 != job.input_sha256:
-            return None, f"input shard {job.input_path} changed since it was built"
-        ref = str(stored)
+def _stored_problem(engine: Engine, job: Any) -> str | None:
+    """Why the job's stored shard is not the recorded one (or there is none), or None."""
+    if not job.input_ref:
+        return "no stored copy"
     try:
-        copy_ref(ref, engine, copy)
+        with open_ref(job.input_ref, engine) as stream:
+            while stream.read(CHUNK_BYTES):
+                pass
     except ArtifactError as error:
-        return None, f"job {job.id}'s shard: {error}"
-    return ref, None
+        return f"job {job.id}'s shard: {error}"
+    return None
+
+
+def _store_again(engine: Engine, job: Any, path: Path) -> str | None:
+    """Store `path` (holding the recorded bytes) in place of a lost or damaged copy; the new ref
+    when it differs from the recorded one (a job without one, or another store now), else None.
+    ArtifactError when the bytes stored are not the recorded ones."""
+    store = store_for(engine)
+    if job.input_ref:
+        with contextlib.suppress(ArtifactError):
+            damaged_store, damaged = resolve(job.input_ref, engine=engine)
+            damaged_store.delete(damaged)  # a put of the same bytes would keep a bad copy
+    stored = store.put(path)
+    if stored.sha256 != job.input_sha256 or stored.size != job.input_bytes:
+        raise ArtifactError(f"input shard {path} changed while it was stored")
+    return None if str(stored) == job.input_ref else str(stored)
 
 
 @contextmanager

@@ -118,6 +118,7 @@ def test_an_unreachable_shard_makes_the_job_wait_and_until_done_exit_1(
     `built` with the reason, `status` shows it, and `--until-done` ends with exit 1 naming it."""
     submit_here(emulator, monkeypatch)
     shutil.rmtree(tmp_path / "artifacts")
+    shutil.rmtree(tmp_path / "runs" / "in" / "batch_inputs")
     (tmp_path / "in.jsonl").unlink()
     result = ledger("reconcile", "--until-done", "--base-url", emulator.base_url, *FAST)
     assert result.exit_code == 1
