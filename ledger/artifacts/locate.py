@@ -17,7 +17,7 @@ from typing import BinaryIO, cast
 
 from sqlalchemy.engine import Engine
 
-from ledger.artifacts.base import ArtifactRef, ArtifactStore, root_of
+from ledger.artifacts.base import CHUNK_BYTES, ArtifactRef, ArtifactStore, root_of
 from ledger.artifacts.database import DatabaseStore
 from ledger.artifacts.errors import ArtifactUnreachable
 from ledger.artifacts.fsspec_store import FsspecStore
@@ -151,3 +151,12 @@ class RecordedFile:
             return open_ref(self.ref, cast(Engine, self.engine))
         assert self.path is not None
         return self.path.open("rb")
+
+    def check_whole(self) -> None:
+        """Read a stored file through once: ArtifactCorrupt or ArtifactUnreachable unless it is
+        whole and intact (a local path is not checked)."""
+        if self.ref is None:
+            return
+        with self.open() as stream:
+            while stream.read(CHUNK_BYTES):
+                pass

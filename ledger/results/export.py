@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from ledger.artifacts import CHUNK_BYTES, ArtifactError, RecordedFile
+from ledger.artifacts import ArtifactError, RecordedFile
 from ledger.core.models import Job, Run
 from ledger.core.states import State
 from ledger.errors import InputError, LedgerError
@@ -151,9 +151,7 @@ def _check_whole(shard: ResultShard) -> None:
             raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.file.path}")
         return
     try:
-        with shard.file.open() as stream:
-            while stream.read(CHUNK_BYTES):
-                pass
+        shard.file.check_whole()
     except ArtifactError as error:
         raise type(error)(f"results of job {shard.job_id}: {error}") from None
 

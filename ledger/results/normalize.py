@@ -158,7 +158,12 @@ def normalize_job(
     )
     try:
         with JoinIndex(scratch / "records.spill") as index:
-            _index_inputs(index, job.input, json_by_default=job.json_by_default)
+            try:
+                _index_inputs(index, job.input, json_by_default=job.json_by_default)
+            except LedgerError:
+                # A line of a damaged stored shard may fail before the damage is read: say so.
+                job.input.check_whole()
+                raise
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
             tally = _write_results(index, job, scratch / "results.jsonl")
