@@ -55,7 +55,7 @@ def test_a_damaged_stored_shard_over_a_mib_is_refused_as_damaged(
     store_shard(engine, job.job_id)
     with engine.connect() as connection:
         text = connection.execute(select(Job.input_ref).where(Job.id == job.job_id)).scalar_one()
-    store, ref = resolve(text, engine=engine)
+    store, ref = resolve(str(text), engine=engine)
     assert ref.size > 1 << 20
     flip_a_byte(store, ref, 0)
     with pytest.raises(ArtifactCorrupt, match="is damaged"):
