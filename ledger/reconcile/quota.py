@@ -1,5 +1,6 @@
 """The enqueued-token cap (`--max-enqueued-tokens`): a batch is created only while the estimated
-prompt tokens of its model already queued at the provider leave room for it."""
+prompt tokens of its model already queued at its provider leave room for it (each provider has
+its own queue: `gpt-4o-mini` at OpenAI and at Azure are counted apart)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def held_back_by_token_cap(connection: Connection, job: Row[Any], cap: int | Non
     in_flight = connection.execute(
         select(func.coalesce(func.sum(Job.est_input_tokens), 0)).where(
             Job.model == job.model,
+            Job.provider == job.provider,
             Job.id != job.id,
             (Job.state.in_(in_flight_states))
             | ((Job.state == State.UPLOADED.value) & Job.submit_token.is_not(None)),

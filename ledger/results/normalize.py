@@ -93,6 +93,8 @@ class _JobContext:
     run_id: int
     shard_index: int
     model: str
+    #: The batch provider the job went to (a run may go to several).
+    provider: str
     batch_id: str | None
     input_path: Path
     #: The shard and the downloaded files, read from the artifact store (verified) when recorded
@@ -137,7 +139,7 @@ def normalize_job(
     if lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
     job = _load_job(engine, job_id)
-    job = replace(job, price=(prices or load_price_table()).price_for(job.model))
+    job = replace(job, price=(prices or load_price_table()).price_for(job.model, job.provider))
     run_dir = job.input_path.parent.parent
     # A copy of the results stays in the run's folder on the machine that holds it; any other
     # machine works in a scratch folder and leaves the results in the artifact store only.
@@ -213,6 +215,7 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
         run_id=job.run_id,
         shard_index=job.shard_index,
         model=job.model,
+        provider=job.provider,
         batch_id=job.batch_id,
         input_path=Path(job.input_path),
         input=cast(RecordedFile, RecordedFile.of(job.input_ref, job.input_path, engine)),
@@ -308,6 +311,7 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
         answer,
         flags=request.flags,
         model=job.model,
+        provider=job.provider,
         batch_id=job.batch_id,
         job_id=job.job_id,
         line_number=request.line_number,
@@ -343,6 +347,7 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                     status,
                     error,
                     model=job.model,
+                    provider=job.provider,
                     batch_id=job.batch_id,
                     job_id=job.job_id,
                     line_number=row.line_number,
