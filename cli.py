@@ -49,6 +49,15 @@ def _one_line(error: BaseException) -> str:
     help="Ledger database: SQLite path or SQLAlchemy URL (default ./ledger.db, or $LEDGER_DB).",
 )
 @click.option(
+    "--artifact-store",
+    envvar="LEDGER_ARTIFACT_STORE",
+    default=None,
+    metavar="local|database|URL",
+    help="Where shards and result files go: local (beside a SQLite ledger), database (in the "
+    "ledger) or a URL such as file:///mnt/shared/x or s3://bucket/prefix (default: local for "
+    "SQLite, database for PostgreSQL, or $LEDGER_ARTIFACT_STORE); see docs/production.md.",
+)
+@click.option(
     "--config",
     "config_path",
     envvar="LEDGER_CONFIG",
@@ -66,7 +75,13 @@ def _one_line(error: BaseException) -> str:
 )
 @click.version_option(package_name="llm-batch-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config_path: Path | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    db: str | None,
+    artifact_store: str | None,
+    config_path: Path | None,
+    debug: bool,
+) -> None:
     """A crash-safe, queryable ledger for LLM batch jobs.
 
     Exit codes: 0 success, 1 a provider or runtime failure, 2 bad input or configuration.
@@ -74,7 +89,7 @@ def cli(ctx: click.Context, db: str | None, config_path: Path | None, debug: boo
     from ledger.config import load_config
 
     config = load_config(config_path)
-    ctx.obj = {"db": db, "config": config}
+    ctx.obj = {"db": db, "artifact_store": artifact_store, "config": config}
     # The file's [defaults] become the options' defaults; an option given on the line wins.
     ctx.default_map = config.command_defaults()
 

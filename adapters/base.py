@@ -51,11 +51,30 @@ _KEY_PATTERN = re.compile(
 def scrub(text: str, secret: str | None) -> str:
     """Remove the API key (and anything shaped like a key or an auth header) from text: every
     provider error passes through here before it is logged, recorded or shown."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
+    for variant in secret_variants(secret):
+        text = text.replace(variant, "[redacted]")
     return _KEY_PATTERN.sub(
         lambda m: m.group(2) + "[redacted]" if m.group(2) else "[redacted]", text
     )
+
+
+#: The shortest part of a key, left after its prefixes, that is still removed on its own.
+_MIN_SECRET_TAIL = 12
+_KEY_PREFIX = re.compile(r"[A-Za-z]{2,8}-")
+
+
+def secret_variants(secret: str | None) -> list[str]:
+    """The key, and the key without its leading prefixes (`sk-`, `sk-ant-`, `sk-proj-`...) as
+    long as what is left is at least 12 characters: a server may echo the key without them.
+    Longest first, so the whole key is removed before a part of it."""
+    if not secret:
+        return []
+    variants = [secret]
+    rest = secret
+    while (prefix := _KEY_PREFIX.match(rest)) and len(rest) - prefix.end() >= _MIN_SECRET_TAIL:
+        rest = rest[prefix.end() :]
+        variants.append(rest)
+    return variants
 
 
 def unknown_status(provider: str, word: str) -> State:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ledger import settings
+from ledger.artifacts import choose_store
 from ledger.build.plan import BuildPlan
 from ledger.build.run import BuildOptions, build_fields, build_run
 from ledger.build.targets import check_target_providers
@@ -127,6 +128,7 @@ class Ledger:
         base_url: str | None = None,
         poll_min: float | None = None,
         poll_max: float | None = None,
+        artifact_store: str | None = None,
     ) -> Ledger:
         """Open (creating and migrating if needed) the ledger at `db`: a SQLite path or an
         SQLAlchemy URL; default `$LEDGER_DB` or ./ledger.db. `config` is the settings file, found
@@ -135,9 +137,12 @@ class Ledger:
         defaults of `submit` and `reconcile`, its `[providers]` where batches go. `base_url` is
         where batches go (default: the provider's in the file, else `$OPENAI_BASE_URL`, else the
         provider's own API); `poll_min`/`poll_max` bound the polling backoff of every batch this
-        object sends or reconciles."""
+        object sends or reconciles. `artifact_store` is where new shards and result files go, as
+        `ledger --artifact-store` takes it (default: `$LEDGER_ARTIFACT_STORE`, else a folder
+        beside a SQLite ledger, the database itself for PostgreSQL; docs/production.md)."""
         loaded = config if isinstance(config, LedgerConfig) else load_config(config)
         engine = open_ledger(resolve_url(db))
+        choose_store(engine, artifact_store)
         return cls(engine, config=loaded, base_url=base_url, poll_min=poll_min, poll_max=poll_max)
 
     def submit(

@@ -32,6 +32,7 @@ def isolated_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "LEDGER_CRASH_AT",
         "LEDGER_CONFIG",
         "LEDGER_PRICES",
+        "LEDGER_ARTIFACT_STORE",
     ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

@@ -24,6 +24,7 @@ from adapters.chat_types import (
     ContextCheck,
     parse_json_answer,
 )
+from adapters.http_guard import chat_client
 from adapters.sdk_errors import sdk_errors
 from ledger.errors import InputError
 
@@ -60,7 +61,8 @@ class AnthropicChatClient:
             base_url=base_url,
             timeout=httpx2.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
             max_retries=anthropic.DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
-            http_client=http_client,
+            # A total deadline per call (not only per socket read) and a capped answer.
+            http_client=http_client or chat_client(timeout),
         )
 
     @property

@@ -31,6 +31,7 @@ from adapters.chat_types import (
     parse_json_answer,
     resolve_endpoint,
 )
+from adapters.http_guard import chat_client
 from adapters.openai.lines import read_body
 from adapters.sdk_errors import sdk_errors
 from ledger.errors import InputError
@@ -74,7 +75,8 @@ class OpenAIChatClient:
             base_url=base_url,
             timeout=httpx2.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
             max_retries=openai.DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
-            http_client=http_client,
+            # A total deadline per call (not only per socket read) and a capped answer.
+            http_client=http_client or chat_client(timeout),
         )
 
     @property

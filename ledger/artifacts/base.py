@@ -249,6 +249,7 @@ def copy_hashing(source: IO[bytes], write: Callable[[bytes], object]) -> tuple[s
         digest.update(block)
         size += len(block)
         write(block)
+        del block  # not kept alive (a MiB) while the next one is read
     return digest.hexdigest(), size
 
 

@@ -65,10 +65,11 @@ def insert_jobs(
     shards: Iterable[Shard],
     shard_dir: Path,
     held_reason: str | None = None,
+    refs: Mapping[int, str] | None = None,
 ) -> dict[int, int]:
     """One job in state `built` per shard, for the shard's provider, else `provider` (its file as
-    it will be in `shard_dir`), by shard; held (no reconciler takes it) when `held_reason` is
-    given."""
+    it will be in `shard_dir`, its artifact ref in `refs`), by shard; held (no reconciler takes
+    it) when `held_reason` is given."""
     job_ids = {}
     for shard in shards:
         job_ids[shard.index] = create_job(
@@ -81,6 +82,7 @@ def insert_jobs(
             provider=shard.provider or provider,
             endpoint=endpoint,
             held_reason=held_reason,
+            input_ref=(refs or {}).get(shard.index),
             **shard_job_fields(shard, shard_dir / shard.path.name),
         )
     return job_ids

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger import settings
+from ledger.build.artifacts import put_shards
 from ledger.build.body_options import (
     BodyOptions,
     JsonSchemaFormat,
@@ -315,7 +316,10 @@ def _record(
     run_dir: Path,
     held_reason: str | None,
 ) -> int:
-    """Record the run, its jobs and requests; move the staging directory into place; commit."""
+    """Put the shards into the artifact store; record the run, its jobs and requests; move the
+    staging directory into place; commit. (A shard stored for a build that then fails is litter
+    for `ledger gc`.)"""
+    refs = put_shards(engine, built.shards)
     moved = False
     try:
         with engine.begin() as connection:
@@ -345,6 +349,7 @@ def _record(
                 built.shards,
                 shard_dir,
                 held_reason,
+                refs,
             )
             shard_of = built.shard_set.shard_of
             insert_requests(

@@ -48,9 +48,12 @@ SQL_MAX_ROWS = 10_000
 def ledger_engine(ctx: click.Context, *, readonly: bool = False) -> Engine:
     """The ledger `--db` names, opened (created and migrated when needed; `readonly`: for
     reading only, see `open_ledger`)."""
+    from ledger.artifacts import choose_store
     from ledger.core.db import open_ledger
 
-    return open_ledger(ctx.obj["db"], readonly=readonly)
+    engine = open_ledger(ctx.obj["db"], readonly=readonly)
+    choose_store(engine, ctx.obj.get("artifact_store"))
+    return engine
 
 
 def ledger_config(ctx: click.Context) -> LedgerConfig:

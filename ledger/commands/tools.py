@@ -9,6 +9,7 @@ import click
 from ledger.commands import (
     EMULATOR_SCENARIOS,
     ledger_config,
+    ledger_engine,
 )
 from ledger.errors import InputError
 
@@ -183,27 +184,40 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.pass_context
 def gc(ctx: click.Context, workdir: Path | None, dry_run: bool) -> None:
-    """Remove what killed builds left behind: the staging directories (partial shard files and a
-    spool database) of `ledger submit` processes that are gone, or untouched for a day.
+    """Remove what is left behind: the staging directories (partial shard files and a spool
+    database) of `ledger submit` processes that are gone, or untouched for a day, and the
+    artifacts in the artifact store that no job references and were stored over a day ago.
 
     A build in progress is never touched, nor a directory whose builder cannot be proved dead
-    (another machine's, say) until a day has passed. Prints one line per directory. The next
-    submit of the same run removes its own leftovers too.
+    (another machine's, say) until a day has passed. Prints one line per directory and per
+    artifact. The next submit of the same run removes its own leftovers too.
     """
+    from ledger.artifacts import store_for
+    from ledger.artifacts.collect import remove_artifacts, unreferenced_artifacts
     from ledger.build.run_directory import default_workdir, remove_staging_dirs, stale_staging_dirs
     from ledger.core.db import resolve_url
 
     where = (
         workdir.expanduser().resolve() if workdir else default_workdir(resolve_url(ctx.obj["db"]))
     )
+    verb = "would remove" if dry_run else "removed"
     leftovers = stale_staging_dirs(where)
     if not dry_run:
         remove_staging_dirs(leftovers)
     for leftover in leftovers:
-        verb = "would remove" if dry_run else "removed"
         click.echo(f"{verb} {leftover.path} (run {leftover.run}: {leftover.reason})")
     if not leftovers:
         click.echo(f"no build leftovers in {where}")
+    engine = ledger_engine(ctx)
+    store = store_for(engine)
+    litter = unreferenced_artifacts(engine, store)
+    if not dry_run:
+        remove_artifacts(store, litter)
+    for item in litter:
+        hours = item.age / 3600
+        click.echo(f"{verb} {item.ref} (no job references it; stored {hours:.0f} h ago)")
+    if not litter:
+        click.echo(f"no unreferenced artifacts in {store.url}")
 
 
 #: The commands `cli.py` adds to the group.

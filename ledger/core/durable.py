@@ -5,6 +5,7 @@ so a reader finds either the whole old file or the whole new one, never half of 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 
@@ -25,9 +26,13 @@ def publish(written: Path, final: Path) -> None:
 
 def write_durably(path: Path, data: bytes) -> None:
     """Write a file under a temporary name, fsync it, and rename it into place."""
-    partial = path.with_name(f"{path.name}.partial")
-    with open(partial, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    publish(partial, path)
+    # A name of its own: two processes writing one path never write into each other's file.
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        publish(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

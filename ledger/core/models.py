@@ -87,6 +87,13 @@ class Job(Base):
     output_path: Mapped[str | None] = mapped_column(Text)
     error_path: Mapped[str | None] = mapped_column(Text)
     results_path: Mapped[str | None] = mapped_column(Text)
+    # Where the job's artifacts are (`ledger.artifacts.ArtifactRef` strings, e.g.
+    # `db:sha256:<hex>#size=<n>`): the shard, the downloaded output and error files, and the
+    # normalized results. Any machine reaching the ledger reads them from there, verified.
+    input_ref: Mapped[str | None] = mapped_column(Text)
+    output_ref: Mapped[str | None] = mapped_column(Text)
+    error_ref: Mapped[str | None] = mapped_column(Text)
+    results_ref: Mapped[str | None] = mapped_column(Text)
     requests_total: Mapped[int | None] = mapped_column(Integer)
     requests_completed: Mapped[int | None] = mapped_column(Integer)
     requests_failed: Mapped[int | None] = mapped_column(Integer)

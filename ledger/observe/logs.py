@@ -60,6 +60,20 @@ class JsonFormatter(logging.Formatter):
         return scrub(text, None)
 
 
+class TextFormatter(logging.Formatter):
+    """A record as one text line (traceback after it), scrubbed of keys like the JSON lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.secrets = [os.environ[name] for name in KEY_VARIABLES if os.environ.get(name)]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self.secrets:
+            text = scrub(text, secret)
+        return scrub(text, None)
+
+
 class _Defaults(logging.Filter):
     # A record without the ids as attributes reads as None (the formatter then looks further).
     def filter(self, record: logging.LogRecord) -> bool:
@@ -122,7 +136,7 @@ def configure_logging(
         level = logging.DEBUG if verbose else logging.INFO
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
         level = logging.DEBUG if verbose else logging.WARNING
     # The level is the handler's: the metrics read info records the person need not see.
     handler.setLevel(level)

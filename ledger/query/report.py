@@ -104,7 +104,7 @@ def _count_statuses(connection: Connection, run_id: int, statuses: list[str]) ->
 def _run_cost(jobs: Any) -> float | None:
     # The normalized jobs' costs; one without a cost (its model has no price) makes the run's
     # cost unknown rather than an undercount.
-    costs = [job.cost_usd for job in jobs if job.results_path is not None]
+    costs = [job.cost_usd for job in jobs if (job.results_path or job.results_ref) is not None]
     return None if None in costs else round(sum(costs), 6)
 
 

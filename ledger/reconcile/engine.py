@@ -36,6 +36,7 @@ from adapters.base import (
     TransientError,
 )
 from ledger import settings
+from ledger.artifacts import ArtifactError
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, Run
 from ledger.core.states import TRANSITIONS, State
@@ -102,6 +103,8 @@ class Reconciler:
         self.stop_requested = threading.Event()
         self._context = StepContext(engine, self.options, provider_for, on_transition)
         self._pause_reason: str | None = None
+        #: Jobs waiting because an artifact they need is unreachable or damaged: the reason.
+        self._artifact_waits: dict[int, str] = {}
         self._run_id = self._resolve_run(self.options.run_name)
 
     # -- passes -----------------------------------------------------------------------------
@@ -168,6 +171,8 @@ class Reconciler:
                 raise PauseLoop(report.paused)
             if until_done and self.pending_jobs() == 0:
                 return
+            if until_done:
+                self._raise_if_only_artifact_waits()
             wait = interval if report.claimed == 0 else min(interval, self.seconds_to_next_due())
             self.stop_requested.wait(max(wait, 0.01))
 
@@ -183,6 +188,19 @@ class Reconciler:
             query = query.where(Job.run_id == self._run_id)
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
+
+    def _raise_if_only_artifact_waits(self) -> None:
+        """End --until-done with an ArtifactError naming the jobs when every job left waits for
+        an artifact it cannot have: no pass would move them, so looping would never end."""
+        query = select(Job.id).where(Job.state.in_(self.options.states))
+        if self._run_id is not None:
+            query = query.where(Job.run_id == self._run_id)
+        with self.engine.connect() as connection:
+            left = set(connection.execute(query).scalars())
+        waits = {job_id: why for job_id, why in self._artifact_waits.items() if job_id in left}
+        if left and set(waits) == left:
+            named = "; ".join(f"job {job_id}: {why}" for job_id, why in sorted(waits.items()))
+            raise ArtifactError(f"{len(waits)} job(s) wait for an artifact: {named}")
 
     def seconds_to_next_due(self) -> float:
         """Seconds until the earliest scheduled check of a pending job (0 when one is due)."""
@@ -236,7 +254,9 @@ class Reconciler:
                 context.release(lease)
                 return
             try:
-                if step(context, lease, job) is StepOutcome.DONE:
+                outcome = step(context, lease, job)
+                self._artifact_waits.pop(lease.job_id, None)
+                if outcome is StepOutcome.DONE:
                     return
             except FatalError as error:
                 self._pause_reason = str(error)
@@ -260,6 +280,8 @@ class Reconciler:
             except LedgerError as error:
                 # A problem in the ledger's own files (say, a shard edited after the build):
                 # kept on the job for a person to look at, retried now and then.
+                if isinstance(error, ArtifactError):
+                    self._artifact_waits[lease.job_id] = str(error)
                 context.record_problem(lease, str(error), self.options.poll_max)
                 return
 

@@ -14,13 +14,13 @@ import io
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from ledger.artifacts import ArtifactError, RecordedFile
 from ledger.core.models import Job, Run
 from ledger.core.states import State
 from ledger.errors import InputError, LedgerError
@@ -58,10 +58,11 @@ FORMATS = ("jsonl", "csv")
 
 @dataclass(frozen=True)
 class ResultShard:
-    """One normalized job's results file."""
+    """One normalized job's results file: in the artifact store, or (a job normalized before
+    artifacts) a local path."""
 
     job_id: int
-    path: Path
+    file: RecordedFile
 
 
 @dataclass(frozen=True)
@@ -89,19 +90,22 @@ def find_run_results(engine: Engine, run_name: str) -> RunResults:
         if run_id is None:
             raise InputError(f"no run named {run_name!r}")
         jobs = connection.execute(
-            select(Job.id, Job.state, Job.results_path).where(Job.run_id == run_id).order_by(Job.id)
+            select(Job.id, Job.state, Job.results_ref, Job.results_path)
+            .where(Job.run_id == run_id)
+            .order_by(Job.id)
         ).all()
     shards = tuple(
-        ResultShard(job_id, Path(path))
-        for job_id, state, path in jobs
-        if state == State.NORMALIZED.value and path
+        ResultShard(job_id, file)
+        for job_id, state, ref, path in jobs
+        if state == State.NORMALIZED.value
+        and (file := RecordedFile.of(ref, path, engine)) is not None
     )
-    pending = tuple(job_id for job_id, state, _ in jobs if state != State.NORMALIZED.value)
+    pending = tuple(job_id for job_id, state, _, _ in jobs if state != State.NORMALIZED.value)
     return RunResults(run_name, shards, pending)
 
 
 def _shard_lines(shard: ResultShard) -> Iterator[tuple[int, str, int, bytes, dict[str, Any]]]:
-    with shard.path.open("rb") as file:
+    with shard.file.open() as file:
         for raw in file:
             record = orjson.loads(raw)
             # Sorting by (line, custom_id, -job) puts a line's requests (one per model when the
@@ -150,6 +154,18 @@ def _json_text(value: Any) -> str | None:
     return orjson.dumps(value).decode() if value is not None else None
 
 
+def _check_whole(shard: ResultShard) -> None:
+    """LedgerError unless the shard's results file is there (and, when stored, intact)."""
+    if shard.file.path is not None:
+        if not shard.file.path.is_file():
+            raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.file.path}")
+        return
+    try:
+        shard.file.check_whole()
+    except ArtifactError as error:
+        raise type(error)(f"results of job {shard.job_id}: {error}") from None
+
+
 def export_results(
     engine: Engine,
     run_name: str,
@@ -164,10 +180,10 @@ def export_results(
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     found = find_run_results(engine, run_name)
-    # Checked before the first line is written, so a missing file never yields half an output.
+    # Checked before the first line is written, so a missing or damaged file never yields half
+    # an output: a stored file is read through once, verified against its recorded sha256.
     for shard in found.shards:
-        if not shard.path.is_file():
-            raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.path}")
+        _check_whole(shard)
     written = 0
     rows = merged_results(found.shards, statuses)
     if with_input_rows:

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import orjson
 from sqlalchemy import bindparam, select
@@ -34,6 +35,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.registry import result_reader
 from adapters.results import ResultReader
+from ledger.artifacts import RecordedFile, store_for
 from ledger.core.durable import publish
 from ledger.core.models import Job, Request, Run
 from ledger.core.states import State
@@ -64,7 +66,12 @@ class NormalizeSummary:
     """What normalizing one job found and wrote."""
 
     job_id: int
+    #: The local copy of the results in the run's folder (written only when `kept_locally`).
     results_path: Path
+    #: Where the results are in the artifact store (what `ledger results` reads).
+    results_ref: str
+    #: False on a machine that does not hold the run's folder: the store alone has the results.
+    kept_locally: bool
     #: Results per status; every status in `ledger.results.schema.STATUSES` is a key.
     counts: dict[str, int]
     quarantined: int
@@ -90,7 +97,10 @@ class _JobContext:
     provider: str
     batch_id: str | None
     input_path: Path
-    provider_paths: tuple[Path, ...]
+    #: The shard and the downloaded files, read from the artifact store (verified) when recorded
+    #: there, else from their local paths.
+    input: RecordedFile
+    provider_files: tuple[RecordedFile, ...]
     #: Reads the provider's lines: the reader of the job's `provider`.
     reader: ResultReader
     json_by_default: bool
@@ -130,37 +140,51 @@ def normalize_job(
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
     job = _load_job(engine, job_id)
     job = replace(job, price=(prices or load_price_table()).price_for(job.model, job.provider))
+    run_dir = job.input_path.parent.parent
+    # A copy of the results stays in the run's folder on the machine that holds it; any other
+    # machine works in a scratch folder and leaves the results in the artifact store only.
+    local = workdir_for_results is not None or run_dir.is_dir()
     results_dir = (
-        Path(workdir_for_results)
-        if workdir_for_results is not None
-        else job.input_path.parent.parent / "results"
+        Path(workdir_for_results) if workdir_for_results is not None else run_dir / "results"
     )
     stem = f"shard-{job.shard_index:04d}"
     results_path = results_dir / f"{stem}.jsonl"
     quarantine_path = results_dir / f"{stem}.quarantine.jsonl"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    # Leftovers of an attempt killed mid-way; a live attempt on this job holds a lost lease.
-    for stale in results_dir.glob(f".normalize-{stem}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".normalize-{stem}-", dir=results_dir))
+    if local:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        # Leftovers of an attempt killed mid-way; a live attempt on this job holds a lost lease.
+        for stale in results_dir.glob(f".normalize-{stem}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    scratch = Path(
+        tempfile.mkdtemp(prefix=f".normalize-{stem}-", dir=results_dir if local else None)
+    )
     try:
         with JoinIndex(scratch / "records.spill") as index:
-            _index_inputs(index, job.input_path, json_by_default=job.json_by_default)
+            try:
+                _index_inputs(index, job.input, json_by_default=job.json_by_default)
+            except LedgerError:
+                # A line of a damaged stored shard may fail before the damage is read: say so.
+                job.input.check_whole()
+                raise
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
             tally = _write_results(index, job, scratch / "results.jsonl")
-            publish(scratch / "results.jsonl", results_path)
-            if quarantined:
-                publish(scratch / "quarantine.jsonl", quarantine_path)
-            else:
-                quarantine_path.unlink(missing_ok=True)
+            results_ref = str(store_for(engine).put(scratch / "results.jsonl"))
+            if local:
+                publish(scratch / "results.jsonl", results_path)
+                if quarantined:
+                    publish(scratch / "quarantine.jsonl", quarantine_path)
+                else:
+                    quarantine_path.unlink(missing_ok=True)
             conflicts = index.conflicts()
             summary = NormalizeSummary(
                 job_id=job.job_id,
                 results_path=results_path,
+                results_ref=results_ref,
+                kept_locally=local,
                 counts=tally.counts,
                 quarantined=quarantined,
-                quarantine_path=quarantine_path if quarantined else None,
+                quarantine_path=quarantine_path if quarantined and local else None,
                 conflicts=len(conflicts),
                 conflict_custom_ids=tuple(conflicts),
                 input_tokens=tally.input_tokens,
@@ -194,15 +218,21 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
         provider=job.provider,
         batch_id=job.batch_id,
         input_path=Path(job.input_path),
-        provider_paths=tuple(Path(p) for p in (job.output_path, job.error_path) if p),
+        input=cast(RecordedFile, RecordedFile.of(job.input_ref, job.input_path, engine)),
+        provider_files=tuple(
+            found
+            for ref, path in ((job.output_ref, job.output_path), (job.error_ref, job.error_path))
+            if (found := RecordedFile.of(ref, path, engine)) is not None
+        ),
         reader=result_reader(job.provider),
         json_by_default=bool(options.get("json_mode")) or options.get("json_schema") is not None,
         end=end,
     )
 
 
-def _index_inputs(index: JoinIndex, input_path: Path, *, json_by_default: bool) -> None:
-    with input_path.open("rb") as file:
+def _index_inputs(index: JoinIndex, shard: RecordedFile, *, json_by_default: bool) -> None:
+    input_path = shard.name
+    with shard.open() as file:
         for number, raw in enumerate(file, 1):
             if raw.isspace():
                 continue
@@ -250,9 +280,9 @@ def _park_provider_lines(index: JoinIndex, job: _JobContext, quarantine_path: Pa
     quarantine = Quarantine(quarantine_path)
     parse_line = job.reader.parse_line
     try:
-        for path in job.provider_paths:
-            source = str(path)
-            with path.open("rb") as file:
+        for provider_file in job.provider_files:
+            source = provider_file.name
+            with provider_file.open() as file:
                 for number, raw in enumerate(file, 1):
                     if raw.isspace():
                         continue
@@ -344,7 +374,8 @@ def _record(
         "quarantined": summary.quarantined,
         "conflicts": summary.conflicts,
         "conflict_custom_ids": list(summary.conflict_custom_ids[:CONFLICTS_LISTED]),
-        "results_path": str(summary.results_path),
+        "results_path": str(summary.results_path) if summary.kept_locally else None,
+        "results_ref": summary.results_ref,
     }
     with engine.begin() as connection:
         # The guarded move first: a lost lease refuses it before any request row is touched.
@@ -354,7 +385,8 @@ def _record(
             State.DOWNLOADED,
             State.NORMALIZED,
             detail=detail,
-            results_path=str(summary.results_path),
+            results_path=str(summary.results_path) if summary.kept_locally else None,
+            results_ref=summary.results_ref,
             input_tokens=summary.input_tokens,
             output_tokens=summary.output_tokens,
             cost_usd=summary.cost_usd,

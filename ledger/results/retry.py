@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
 from ledger.build.manifest import manifest_job, manifest_lock, replace_manifest
@@ -28,6 +29,7 @@ from ledger.core.models import Job, JobParent, Request, RequestAttempt, Run
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import InputError
+from ledger.results.retry_lock import busy, exclusive_retry
 from ledger.results.retry_select import DEFAULT_WORDS, RetrySelection, parse_selection
 
 #: Request statuses a plain retry takes again (`--only` takes any other word too).
@@ -66,7 +68,19 @@ def retry_run(
     words, HTTP statuses or classes, error codes: `ledger.results.retry_select`), among the
     jobs already normalized: jobs still running are left alone. The jobs are cut to the run's
     own limits (`--max-requests`, `--max-bytes`, `--max-tokens-per-job`, one model a shard) and
-    held (no reconciler sends them) when `held_reason` is given."""
+    held (no reconciler sends them) when `held_reason` is given. InputError ("busy") when
+    another retry of the run is running (`retry_lock`)."""
+    with exclusive_retry(engine, run_name):
+        return _retry_run(engine, run_name, statuses, held_reason=held_reason)
+
+
+def _retry_run(
+    engine: Engine,
+    run_name: str,
+    statuses: Sequence[str] = RETRYABLE,
+    *,
+    held_reason: str | None = None,
+) -> RetryPlan:
     selection = parse_selection(statuses)
     chosen = selection.words
     with engine.connect() as connection:
@@ -122,9 +136,11 @@ def retry_run(
         raise
     try:
         jobs = _record(engine, run.id, parents, shards, origin, ids_of_shard, chosen, held_reason)
-    except BaseException:
+    except BaseException as error:
         for shard in shards:
             shard.path.unlink(missing_ok=True)
+        if isinstance(error, IntegrityError):  # another machine's retry took these indexes
+            raise busy(run_name) from None
         raise
     _extend_manifest(shard_dir.parent / "manifest.json", shards, jobs, origin, chosen)
     return RetryPlan(

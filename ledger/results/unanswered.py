@@ -84,7 +84,7 @@ def batch_end(connection: Connection, job: Any) -> BatchEnd:
     failure = None
     if final == State.FAILED.value:
         failure = batch_error(event.detail if event is not None else None, job.last_error)
-    has_files = bool(job.output_path or job.error_path)
+    has_files = bool(job.output_path or job.error_path or job.output_ref or job.error_ref)
     downloaded = connection.execute(
         select(JobEvent.detail)
         .where(JobEvent.job_id == job.id, JobEvent.to_state == State.DOWNLOADED.value)

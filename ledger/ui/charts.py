@@ -54,7 +54,8 @@ class ModelCost:
 def cost_by_model(connection: Connection, run_id: int, prices: PriceTable) -> list[ModelCost]:
     """The run's cost so far per model (retries included), beside the estimate for it."""
     # A normalized job without a cost (no price for its model) makes its model's cost unknown.
-    unpriced = case((and_(Job.results_path.is_not(None), Job.cost_usd.is_(None)), 1), else_=0)
+    normalized = func.coalesce(Job.results_ref, Job.results_path).is_not(None)
+    unpriced = case((and_(normalized, Job.cost_usd.is_(None)), 1), else_=0)
     spent = connection.execute(
         select(Job.model, func.coalesce(func.sum(Job.cost_usd), 0.0), func.sum(unpriced))
         .where(Job.run_id == run_id)

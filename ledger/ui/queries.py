@@ -167,7 +167,8 @@ def _add_job_figures(connection: Connection, runs: dict[int, RunSummary], ids: l
     reported = func.coalesce(Job.requests_completed, 0) + func.coalesce(Job.requests_failed, 0)
     # Capped per job: a provider's counts never make a job more than done.
     finished_at_provider = case((reported > Job.request_count, Job.request_count), else_=reported)
-    unpriced = case((and_(Job.results_path.is_not(None), Job.cost_usd.is_(None)), 1), else_=0)
+    normalized = func.coalesce(Job.results_ref, Job.results_path).is_not(None)
+    unpriced = case((and_(normalized, Job.cost_usd.is_(None)), 1), else_=0)
     query = (
         select(
             Job.run_id,

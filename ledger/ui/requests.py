@@ -8,7 +8,6 @@ file its job sent and from that job's normalized results file, one line each.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
+from ledger.artifacts import ArtifactError, RecordedFile
 from ledger.core.models import Job, Request
 from ledger.core.states import State
 
@@ -186,6 +186,8 @@ def request_detail(connection: Connection, run_id: int, request_id: int) -> Requ
             Job.state,
             Job.input_path,
             Job.results_path,
+            Job.input_ref,
+            Job.results_ref,
         )
         .join(Job, Job.id == Request.job_id)
         .where(Request.run_id == run_id, Request.id == request_id)
@@ -193,37 +195,48 @@ def request_detail(connection: Connection, run_id: int, request_id: int) -> Requ
     if found is None:
         return None
     row = RequestRow(*found[:11])
-    state, input_path, results_path = found[11:]
-    sent = _line_of(Path(input_path), row.custom_id)
+    state, input_path, results_path, input_ref, results_ref = found[11:]
+    engine = connection.engine
+    sent = _line_of(RecordedFile.of(input_ref, input_path, engine), row.custom_id)
     input_text = _shown(sent) if isinstance(sent, dict) else sent
     answer = None
-    if state != State.NORMALIZED.value or not results_path:
+    results = RecordedFile.of(results_ref, results_path, engine)
+    if state != State.NORMALIZED.value or results is None:
         result_text = f"no result yet: job {row.job_id} is {state}"
     else:
-        result = _line_of(Path(results_path), row.custom_id)
+        result = _line_of(results, row.custom_id)
         result_text = _shown(result) if isinstance(result, dict) else result
         if isinstance(result, dict) and isinstance(result.get("text"), str):
             answer = _cut(result["text"])
     return RequestDetail(row, state, input_path, input_text, result_text, answer)
 
 
-def _line_of(path: Path, custom_id: str) -> dict[str, Any] | str:
-    """The JSON line of `path` whose custom_id is `custom_id`, or why it is not there."""
+def _line_of(file: RecordedFile | None, custom_id: str) -> dict[str, Any] | str:
+    """The JSON line of `file` (a stored artifact, verified, or a local path) whose custom_id is
+    `custom_id`, or why it is not there."""
+    if file is None:
+        return f"job has no file holding {custom_id}"
+    path = file.name
     needle = orjson.dumps(custom_id)
+    found: dict[str, Any] | None = None
     try:
-        with path.open("rb") as lines:
+        with file.open() as lines:
             for raw in lines:
                 # Parse only the lines that can match: a shard can hold 50,000 of them.
-                if needle not in raw:
+                if found is not None or needle not in raw:
                     continue
                 record = orjson.loads(raw)
                 if isinstance(record, dict) and record.get("custom_id") == custom_id:
-                    return record
+                    found = record
+                    if file.ref is None:
+                        break  # a stored file is read to its end: only then is it verified
+    except ArtifactError as error:
+        return f"cannot read {path}: {error}"
     except OSError as error:
         return f"cannot read {path}: {error.strerror or error}"
     except orjson.JSONDecodeError:
         return f"{path} has a line that is not JSON"
-    return f"{custom_id} is not in {path}"
+    return found if found is not None else f"{custom_id} is not in {path}"
 
 
 def _shown(record: dict[str, Any]) -> str:

@@ -1,17 +1,31 @@
-"""A hostile or broken provider: every call ends in bounded time and memory, as a TransientError."""
+"""A hostile or broken provider: every call ends in bounded time and memory, as a TransientError
+(a ChatError for a synchronous chat); redirects elsewhere are refused; keys never echo back."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
+import tracemalloc
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from support.factories import add_built_job
 from support.hostile_server import hostile_server
 
 from adapters.anthropic.batch import AnthropicBatchProvider
-from adapters.base import TransientError
+from adapters.anthropic.chat import AnthropicChatClient
+from adapters.base import ProviderError, TransientError
+from adapters.chat_types import ChatError, ChatRequest
+from adapters.fake import FakeProvider
 from adapters.http_guard import budget
 from adapters.openai.batch import OpenAIBatchProvider
+from adapters.openai.chat import OpenAIChatClient
+from ledger.core.models import Job
+from ledger.reconcile.engine import ReconcileOptions, Reconciler
 
 
 def _headers(handler: BaseHTTPRequestHandler, content_type: str, length: int) -> None:
@@ -80,3 +94,124 @@ def test_a_huge_poll_answer_is_refused_past_the_cap(provider: str) -> None:
         with pytest.raises(TransientError, match="larger than 16 MiB"):
             PROVIDERS[provider](url).get_batch("batch_1")
         assert time.monotonic() - started < 10.0
+
+
+#: 64 MiB of zeros, gzipped to about 64 kB: far under the cap as sent, far over it inflated.
+GZIP_BOMB = gzip.compress(b"\0" * (64 << 20), compresslevel=9)
+
+
+def _gzip_bomb(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Encoding", "gzip")
+    handler.send_header("Content-Length", str(len(GZIP_BOMB)))
+    handler.end_headers()
+    handler.wfile.write(GZIP_BOMB)
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_a_gzip_bomb_in_a_poll_answer_is_refused_in_bounded_memory(provider: str) -> None:
+    """A gzipped poll answer that inflates to 64 MiB is refused once the inflated bytes pass
+    16 MiB: quickly, one line, and without holding the inflated answer in memory."""
+    with hostile_server(_gzip_bomb) as url:
+        client = PROVIDERS[provider](url)
+        started = time.monotonic()
+        tracemalloc.start()
+        try:
+            with pytest.raises(TransientError, match="larger than 16 MiB inflated") as raised:
+                client.get_batch("batch_1")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert time.monotonic() - started < 10.0
+    assert peak < 48 << 20, f"peak {peak >> 20} MiB"
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_a_redirect_to_another_origin_is_refused(provider: str) -> None:
+    """A poll redirected to another host:port is refused; the other server is never asked."""
+    asked: list[str] = []
+
+    def elsewhere(handler: BaseHTTPRequestHandler) -> None:
+        asked.append(handler.path)
+        _not_json(handler)
+
+    with hostile_server(elsewhere) as other:
+
+        def redirect(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(307)
+            handler.send_header("Location", f"{other}/batches/batch_1")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        with (
+            hostile_server(redirect) as url,
+            pytest.raises(TransientError, match=r"to another origin .* refused"),
+        ):
+            PROVIDERS[provider](url).get_batch("batch_1")
+    assert asked == []
+
+
+CHATS = {
+    "openai": lambda url: OpenAIChatClient(
+        api_key="sk-test", base_url=url, timeout=2.0, max_retries=0
+    ),
+    "anthropic": lambda url: AnthropicChatClient(
+        api_key="k", base_url=url.removesuffix("/v1"), timeout=2.0, max_retries=0
+    ),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(CHATS))
+def test_a_chat_answered_one_byte_at_a_time_ends_at_its_total_deadline(provider: str) -> None:
+    """A synchronous chat call gets the same total deadline as the batch calls: its timeout in
+    all, however slowly the server drips bytes inside each read timeout."""
+    with hostile_server(_drip) as url:
+        started = time.monotonic()
+        with pytest.raises(ChatError):
+            CHATS[provider](url).chat(
+                ChatRequest(messages=[{"role": "user", "content": "hi"}], model="m")
+            )
+        assert time.monotonic() - started < 5.0
+
+
+def test_a_key_echoed_without_its_prefix_is_scrubbed() -> None:
+    """A server echoing the key without `sk-` (or with only its last part) in an error: the
+    error, as recorded, holds neither."""
+    key = "sk-test-LEAKCANARY0123456789"
+
+    def echo_key(handler: BaseHTTPRequestHandler) -> None:
+        body = json.dumps(
+            {"error": {"message": "key test-LEAKCANARY0123456789 (LEAKCANARY0123456789) bad"}}
+        ).encode()
+        handler.send_response(400)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with hostile_server(echo_key) as url, pytest.raises(ProviderError) as raised:
+        OpenAIBatchProvider(base_url=url, api_key=key).get_batch("batch_1")
+    assert "LEAKCANARY" not in str(raised.value)
+    assert "[redacted]" in str(raised.value)
+
+
+def test_a_gzip_bomb_answering_a_poll_leaves_the_reason_on_the_job(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A job whose poll is answered by a gzip bomb keeps its state, with the refusal in
+    last_error for `ledger status`."""
+    job_id = add_built_job(engine, tmp_path, "r", ["a"])
+    fake = FakeProvider()
+    options = ReconcileOptions(poll_min=0.0, poll_max=0.0, jitter=0.0)
+    Reconciler(engine, options, provider_for=lambda _n, _u: fake).run_pass()
+    with hostile_server(_gzip_bomb) as url:
+        hostile = OpenAIBatchProvider(base_url=url, api_key="sk-test")
+        Reconciler(engine, options, provider_for=lambda _n, _u: hostile).run_pass()
+    with engine.connect() as connection:
+        state, last_error = connection.execute(
+            select(Job.state, Job.last_error).where(Job.id == job_id)
+        ).one()
+    assert state in ("submitted", "in_progress")
+    assert "larger than 16 MiB inflated refused" in str(last_error)

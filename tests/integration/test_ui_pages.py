@@ -4,6 +4,7 @@ htmx ask for it (the browser tests look at them closely, on SQLite)."""
 from __future__ import annotations
 
 import http.client
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,3 +53,22 @@ def test_every_page_answers_on_each_database(db_url: str, tmp_path: Path) -> Non
         detail = get(ui.url, f"/runs/{run}/requests/{request}", htmx=True)
         assert custom_id in detail and "Input, as sent" in detail
         assert "Timeline" in get(ui.url, f"/runs/{run}/jobs/{job}")
+
+
+def test_a_request_page_reads_the_stored_files_with_the_run_folder_gone(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The dashboard on a machine without the run's folder: a request's input line and result
+    are read from the artifact store."""
+    ledger = build_dashboard_ledger(tmp_path, db_url)
+    [(run, request, custom_id)] = run_readonly_query(
+        db_url,
+        f"SELECT r.id, q.id, q.custom_id FROM runs r JOIN requests q ON q.run_id = r.id "
+        f"WHERE r.name = '{FINISHED_RUN}' AND q.status = 'failed' ORDER BY q.line_number LIMIT 1",
+    ).rows
+    shutil.rmtree(tmp_path / "runs")
+    with running_ui(ledger.url) as ui:
+        detail = get(ui.url, f"/runs/{run}/requests/{request}", htmx=True)
+    assert "cannot read" not in detail and "not in" not in detail
+    assert detail.count(custom_id) >= 2  # the line as sent and its result
+    assert "no result yet" not in detail

@@ -22,6 +22,7 @@ from support.batchfiles import (
 )
 
 from cli import cli
+from ledger.artifacts import LocalFolderStore, resolve
 from ledger.core.models import Request
 from ledger.core.states import State
 from ledger.results.normalize import normalize_job
@@ -244,7 +245,8 @@ def test_an_older_job_normalized_late_does_not_overwrite_a_newer_jobs_rows(
 def test_a_missing_results_file_is_an_error_before_any_output(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    """A normalized job whose results file is gone stops the export before it writes a line."""
+    """A normalized job whose stored results are gone stops the export before it writes a line,
+    naming the job and the artifact; the local copy in the run folder is not used instead."""
     first = downloaded_job(engine, tmp_path, [input_line("a")], output=[ok_line("a", answer("a"))])
     second = downloaded_job(
         engine,
@@ -255,10 +257,32 @@ def test_a_missing_results_file_is_an_error_before_any_output(
         output=[ok_line("b", answer("b"))],
     )
     normalize_job(engine, first.lease, first.job_id)
-    gone = normalize_job(engine, second.lease, second.job_id).results_path
-    gone.unlink()
+    summary = normalize_job(engine, second.lease, second.job_id)
+    store, ref = resolve(summary.results_ref, engine=engine)
+    store.delete(ref)
+    assert summary.kept_locally and summary.results_path.is_file()
     target = tmp_path / "out.jsonl"
     code, out, err = invoke(db_url, "results", "eval", "-o", str(target))
     assert (code, out) == (1, "")
-    assert err == f"error: results file of job {second.job_id} is missing: {gone}\n"
+    assert err.startswith(f"error: results of job {second.job_id}: {ref.label} is ")
+    assert "missing" in err or "not in the database" in err
+    assert len(err.splitlines()) == 1
+    assert not target.exists()
+
+
+def test_damaged_stored_results_are_never_exported(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Stored results whose bytes no longer match their recorded sha256 stop the export before
+    any line is written."""
+    job = downloaded_job(engine, tmp_path, [input_line("a")], output=[ok_line("a", answer("a"))])
+    summary = normalize_job(engine, job.lease, job.job_id)
+    store, ref = resolve(summary.results_ref, engine=engine)
+    if not isinstance(store, LocalFolderStore):
+        pytest.skip("damages the file of a folder store (the database store's own tests cover it)")
+    store.path_of(ref.sha256).write_bytes(b'{"custom_id": "a", "line_number": 1}\n')
+    target = tmp_path / "out.jsonl"
+    code, out, err = invoke(db_url, "results", "eval", "-o", str(target))
+    assert (code, out) == (1, "")
+    assert f"results of job {job.job_id}: {ref.label} is damaged" in err
     assert not target.exists()

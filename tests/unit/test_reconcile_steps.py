@@ -228,12 +228,15 @@ def test_partial_and_failed_batches_are_downloaded_and_normalized(
 def test_a_changed_shard_is_refused_before_upload(
     engine: Engine, reconciler: Reconciler, provider: FakeProvider, tmp_path: Path
 ) -> None:
-    """A shard edited after it was built is never sent; the job fails with the reason."""
+    """A shard edited after it was built is never sent; when it cannot be rebuilt (here the
+    run's input is gone) the job waits in `built` with both reasons in last_error."""
     job_id = add_built_job(engine, tmp_path, "r", ["a"])
     Path(str(job(engine, job_id)["input_path"])).write_text('{"tampered": true}\n')
     reconciler.run_pass()
-    failure = [e for e in events(engine, job_id) if e[1] == "failed"]
-    assert failure and "changed since it was built" in str(failure[0][2])
+    waiting = job(engine, job_id)
+    assert waiting["state"] == "built"
+    assert "changed since it was built" in str(waiting["last_error"])
+    assert "cannot be rebuilt" in str(waiting["last_error"])
     assert not any(name.startswith("ledger-job") for name, _ in provider.files.values())
     assert provider.batches == {}
 
