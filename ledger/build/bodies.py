@@ -27,7 +27,16 @@ from ledger.build.endpoints import EMBEDDINGS as EMBEDDINGS
 from ledger.build.endpoints import ENDPOINTS as ENDPOINTS
 from ledger.build.endpoints import RESPONSES as RESPONSES
 from ledger.build.endpoints import resolve_endpoint as resolve_endpoint
-from ledger.errors import InputError
+from ledger.build.row_checks import EMBEDDING_INPUTS_PER_REQUEST as EMBEDDING_INPUTS_PER_REQUEST
+from ledger.build.row_checks import RowProblem as RowProblem
+from ledger.build.row_checks import (
+    check_messages,
+    check_metadata,
+    check_responses_input,
+    check_text,
+    optional_int,
+    optional_temperature,
+)
 
 #: What the Batch API accepts as a custom_id here (the provider also needs uniqueness per file).
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -38,24 +47,6 @@ READY_FIELDS = ("custom_id", "method", "url", "body")
 
 #: Row fields that hold the request's text; a row has exactly one.
 TEXT_FIELDS = ("prompt", "messages", "input")
-
-#: Limits of the API: metadata pairs and sizes, inputs in one embeddings request.
-METADATA_MAX_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512
-EMBEDDING_INPUTS_PER_REQUEST = 2048
-
-
-class RowProblem(InputError):
-    """One bad input row: which field (if any) and what is wrong with it."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def describe(self, source: str, line_number: int) -> str:
-        """`input.jsonl:17: field "custom_id": duplicate of line 3`."""
-        where = f'field "{self.field}": ' if self.field else ""
-        return f"{source}:{line_number}: {where}{self.message}"
 
 
 @dataclass(slots=True)
@@ -73,6 +64,10 @@ class BatchRequest:
     #: The request's own bound on output tokens, if it has one.
     max_output_tokens: int | None
     est_tokens: int | None = None
+    #: True when the body is a simple row's text with only the parameters every row shares
+    #: (no per-row cap, temperature or metadata, no output format): the model checks of such
+    #: bodies depend on the model alone, so a build checks one per model.
+    shared: bool = False
 
 
 def generated_custom_id(line_number: int) -> str:
@@ -107,9 +102,72 @@ class RowBuilder:
         self._system = [{"role": "system", "content": options.system}] if options.system else []
         # What every body gets after model and text, unless the row overrides it: built once.
         self._shared = self._parameters(options.max_output_tokens, options.temperature, None)
+        self._shared_cap = self._shared.get(
+            "max_completion_tokens" if self._chat else "max_output_tokens"
+        )
+        # Bodies with an output format are checked against their text (JSON mode needs the
+        # word "json" in it), so only bodies without one are `shared`.
+        self._plain = text_format_for(options) is None
+        self._fast = options.endpoint in (CHAT, RESPONSES)
 
     def request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest:
         """The request for one row (raises `RowProblem`)."""
+        if self._fast:
+            made = self._prompt_request(row, line_number)
+            if made is not None:
+                return made
+        return self._request(row, line_number)
+
+    def _prompt_request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest | None:
+        """The request of the commonest row, `{"id": ..., "prompt": "..."}` with the shared
+        parameters, built in one step; None for any other row (`_request` builds it, or says
+        what is wrong with it). The line is the same bytes `_request` makes."""
+        get = row.get
+        text = get("prompt")
+        if (
+            type(text) is not str
+            or get("messages") is not None
+            or get("input") is not None
+            or get("max_output_tokens") is not None
+            or get("temperature") is not None
+            or get("metadata") is not None
+            or not text
+            or text.isspace()
+        ):
+            return None
+        custom_id = get("custom_id")
+        if custom_id is None or custom_id == "":
+            custom_id = get("id")
+            if custom_id is None or custom_id == "":
+                custom_id = generated_custom_id(line_number)
+            elif type(custom_id) is not str or not CUSTOM_ID.fullmatch(custom_id):
+                return None
+        elif type(custom_id) is not str or not CUSTOM_ID.fullmatch(custom_id):
+            return None
+        model = get("model")
+        if model is None:
+            model = self.options.model
+            if model is None:
+                return None
+        elif type(model) is not str or not model:
+            return None
+        body: dict[str, Any]
+        if self._chat:
+            body = {"model": model, "messages": [*self._system, {"role": "user", "content": text}]}
+        else:
+            body = {"model": model, "input": text}
+            if self.options.system is not None:
+                body["instructions"] = self.options.system
+        body.update(self._shared)
+        line = orjson.dumps(
+            {"custom_id": custom_id, "method": "POST", "url": self.endpoint, "body": body}
+        )
+        return BatchRequest(
+            line_number, custom_id, model, line, body, 1, self._shared_cap, None, self._plain
+        )
+
+    def _request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest:
+        """The request for one row, any shape (raises `RowProblem`)."""
         custom_id = self._custom_id(row, line_number)
         model = row.get("model")
         if model is None:
@@ -130,7 +188,15 @@ class RowBuilder:
         line = orjson.dumps(
             {"custom_id": custom_id, "method": "POST", "url": self.endpoint, "body": body}
         )
-        return BatchRequest(line_number, custom_id, model, line, body, inputs, cap)
+        # Embeddings bodies are checked by model alone; others when they take no row's own
+        # parameters (and carry no output format).
+        shared = self.endpoint == EMBEDDINGS or (
+            self._plain
+            and row.get("max_output_tokens") is None
+            and row.get("temperature") is None
+            and row.get("metadata") is None
+        )
+        return BatchRequest(line_number, custom_id, model, line, body, inputs, cap, None, shared)
 
     def _custom_id(self, row: Mapping[str, Any], line_number: int) -> str:
         field = "custom_id"
@@ -158,13 +224,13 @@ class RowBuilder:
         field, value = self._text(row)
         chat = self._chat
         if field == "prompt":
-            _check_text(value, field)
+            check_text(value, field)
         elif field == "messages":
-            _check_messages(value, chat)
+            check_messages(value, chat)
         elif chat:
             raise RowProblem("the chat endpoint takes prompt or messages", field)
         else:
-            _check_responses_input(value)
+            check_responses_input(value)
         body: dict[str, Any]
         if chat:
             messages = [{"role": "user", "content": value}] if field == "prompt" else value
@@ -183,9 +249,9 @@ class RowBuilder:
         else:
             body.update(
                 self._parameters(
-                    _optional_int(cap, "max_output_tokens", self.options.max_output_tokens),
-                    _optional_temperature(temperature, self.options.temperature),
-                    None if metadata is None else _check_metadata(metadata),
+                    optional_int(cap, "max_output_tokens", self.options.max_output_tokens),
+                    optional_temperature(temperature, self.options.temperature),
+                    None if metadata is None else check_metadata(metadata),
                 )
             )
         return body
@@ -223,86 +289,10 @@ class RowBuilder:
                     f"a list of 1 to {EMBEDDING_INPUTS_PER_REQUEST} strings is needed", field
                 )
             for item in value:
-                _check_text(item, field)
+                check_text(item, field)
         else:
-            _check_text(value, field)
+            check_text(value, field)
         return {"model": model, "input": value}
-
-
-def _check_text(value: Any, field: str) -> None:
-    if type(value) is not str:
-        raise RowProblem("must be a string", field)
-    if not value or value.isspace():
-        raise RowProblem("empty", field)
-
-
-#: Message roles each endpoint takes, and the fields of a responses input message.
-CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-RESPONSES_ROLES = frozenset({"system", "developer", "user", "assistant"})
-RESPONSES_MESSAGE_FIELDS = frozenset({"role", "content", "type"})
-
-
-def _check_messages(value: Any, chat: bool) -> None:
-    if not isinstance(value, list) or not value:
-        raise RowProblem("must be a non-empty list of {role, content} objects", "messages")
-    roles = CHAT_ROLES if chat else RESPONSES_ROLES
-    for index, message in enumerate(value):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise RowProblem("must be an object with role and content", where)
-        role = message.get("role")
-        if not isinstance(role, str):
-            raise RowProblem("missing role", where)
-        if role not in roles:
-            raise RowProblem(f"role {role!r} is not one of {', '.join(sorted(roles))}", where)
-        if not isinstance(message.get("content"), str | list):
-            raise RowProblem("missing content (a string or a list of parts)", where)
-        if not chat:
-            for key in message:
-                if key not in RESPONSES_MESSAGE_FIELDS:
-                    raise RowProblem(
-                        "the responses endpoint takes role and content (use --endpoint chat)",
-                        f"{where}.{key}",
-                    )
-
-
-def _check_responses_input(value: Any) -> None:
-    if isinstance(value, str):
-        _check_text(value, "input")
-    elif not isinstance(value, list) or not value:
-        raise RowProblem("must be a string or a non-empty list of input items", "input")
-
-
-def _optional_int(value: Any, field: str, default: int | None) -> int | None:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RowProblem("must be a whole number of at least 1", field)
-    return value
-
-
-def _optional_temperature(value: Any, default: float | None) -> float | None:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 2:
-        raise RowProblem("must be a number between 0 and 2", "temperature")
-    return value
-
-
-def _check_metadata(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise RowProblem("must be an object of strings", "metadata")
-    if len(value) > METADATA_MAX_PAIRS:
-        raise RowProblem(f"{len(value)} pairs, more than {METADATA_MAX_PAIRS}", "metadata")
-    for key, item in value.items():
-        if len(key) > METADATA_KEY_MAX:
-            raise RowProblem(f"key {key[:20]!r}... longer than {METADATA_KEY_MAX}", "metadata")
-        if not isinstance(item, str) or len(item) > METADATA_VALUE_MAX:
-            raise RowProblem(
-                f"value of {key!r} must be a string of at most {METADATA_VALUE_MAX} characters",
-                "metadata",
-            )
-    return value
 
 
 class ReadyLineChecker:

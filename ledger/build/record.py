@@ -3,7 +3,8 @@ reading a recorded run back. Every write here runs inside the caller's transacti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,47 @@ def insert_requests(
         )
         count += len(batch)
     return count
+
+
+def copy_requests(connection: Connection, run_id: int, spool_path: Path) -> int:
+    """Insert the `pending` request rows of a SQLite ledger straight from the build's spool
+    file (its `accepted` and `shards` tables, see `RequestSpool.record_shards`), in one
+    INSERT ... SELECT: no Python object per request. Attaches the spool as `spool`, inside a
+    `bulk_session`, which detaches it after the transaction."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.execute("ATTACH DATABASE ? AS spool", (str(spool_path),))
+    # A request belongs to the last shard of its model that opened at or before its line.
+    result = connection.exec_driver_sql(
+        f"INSERT INTO {Request.__tablename__} "
+        "(run_id, job_id, custom_id, line_number, status, est_input_tokens) "
+        "SELECT ?, (SELECT s.job_id FROM spool.shards s WHERE s.model = a.model "
+        "AND s.first_line <= a.line_number ORDER BY s.first_line DESC LIMIT 1), "
+        "a.custom_id, a.line_number, ?, a.tokens FROM spool.accepted a",
+        (run_id, PENDING),
+    )
+    return result.rowcount
+
+
+@contextmanager
+def bulk_session(connection: Connection) -> Iterator[None]:
+    """Around the transaction that records a build on SQLite (enter it before `begin`): no
+    foreign-key check per request row, whose run and jobs that same transaction inserts; on
+    the way out the spool `copy_requests` attached is detached (which SQLite allows only
+    outside a transaction) and the checks are on again. Nothing on other databases."""
+    raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+    if raw is None:
+        yield
+        return
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        try:
+            if "spool" in [row[1] for row in raw.execute("PRAGMA database_list")]:
+                raw.execute("DETACH DATABASE spool")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _placeholders(connection: Connection, count: int) -> str:

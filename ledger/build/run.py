@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger import settings
@@ -39,7 +39,14 @@ from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
-from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
+from ledger.build.record import (
+    bulk_session,
+    copy_requests,
+    find_run,
+    insert_jobs,
+    insert_requests,
+    insert_run,
+)
 from ledger.build.run_directory import (
     make_staging_dir,
     move_into_place,
@@ -285,7 +292,7 @@ def _record(
     """Record the run, its jobs and requests; move the staging directory into place; commit."""
     moved = False
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection, bulk_session(connection), connection.begin():
             try:
                 run_id = insert_run(
                     connection,
@@ -312,18 +319,7 @@ def _record(
                 shard_dir,
                 held_reason,
             )
-            shard_of = built.shard_set.shard_of
-            insert_requests(
-                connection,
-                run_id,
-                (
-                    [
-                        (job_ids[shard_of(model, line)], custom_id, line, tokens)
-                        for custom_id, line, model, tokens in batch
-                    ]
-                    for batch in built.spool.batches()
-                ),
-            )
+            _record_requests(connection, run_id, built, job_ids)
             built.spool.close()
             manifest = manifest_bytes(
                 engine, run_id, name, source_path, options, built, job_ids, run_dir
@@ -336,6 +332,30 @@ def _record(
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_id
+
+
+def _record_requests(
+    connection: Connection, run_id: int, built: Built, job_ids: dict[int, int]
+) -> None:
+    """The run's request rows: on SQLite copied from the spool in one statement, elsewhere
+    read back from it in batches, each request's job found from its model and line."""
+    if connection.dialect.name == "sqlite":
+        starts = built.shard_set.starts()
+        built.spool.record_shards((model, line, job_ids[index]) for model, line, index in starts)
+        copy_requests(connection, run_id, built.spool.path)
+        return
+    shard_of = built.shard_set.shard_of
+    insert_requests(
+        connection,
+        run_id,
+        (
+            [
+                (job_ids[shard_of(model, line)], custom_id, line, tokens)
+                for custom_id, line, model, tokens in batch
+            ]
+            for batch in built.spool.batches()
+        ),
+    )
 
 
 def build_fields(values: Mapping[str, Any]) -> dict[str, Any]:

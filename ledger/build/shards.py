@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
@@ -171,6 +171,12 @@ class ShardSet:
         """The index of the shard that holds the request of `model` from `line_number`."""
         lines, indexes = self._starts[model]
         return indexes[bisect.bisect_right(lines, line_number) - 1]
+
+    def starts(self) -> Iterator[tuple[str, int, int]]:
+        """(model, first line, shard index) of every shard opened: a request of that model
+        from that line on belongs to that shard, up to the next one's first line."""
+        for model, (lines, indexes) in self._starts.items():
+            yield from ((model, line, index) for line, index in zip(lines, indexes, strict=True))
 
     def close(self) -> list[Shard]:
         """Finish every open shard; the shards in index order."""

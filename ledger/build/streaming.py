@@ -20,7 +20,7 @@ from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.errors import InputError
 from ledger.usage.capabilities import ModelTable
-from ledger.usage.checks import check_request
+from ledger.usage.checks import check_request, prompt_headroom
 from ledger.usage.tokens import TokenCounters
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ class Streamer:
         self.rules = request_rules(options.provider)
         #: Warnings of the model checks, each said once (a dict keeps their order).
         self.warnings: dict[str, None] = {}
+        #: Per model, the checks' answer for its shared bodies (see `accepted_by_provider`).
+        self.shared_checks: dict[str, tuple[str | None, float]] = {}
         self.accepted = 0
         self.skipped = 0
 
@@ -182,10 +184,15 @@ class Streamer:
 
     def accepted_by_provider(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Refuse what the provider would answer 400 to (the model table's rules, and the
-        provider's own request rules); keep each warning once."""
+        provider's own request rules); keep each warning once.
+
+        A `shared` body (a simple row's text with only the shared parameters) is checked once
+        per model: its answer stands for every such body of that model, unless its counted
+        tokens pass the context headroom, when the body is checked on its own."""
         assert self.endpoint is not None
         endpoint, provider, problem_of = self.endpoint, self.options.provider, self.rules.problem
         takes = self.rules.endpoints
+        checked, refusal_of = self.shared_checks, self.refusal
         kept = []
         for request in requests:
             if takes is not None and endpoint not in takes:
@@ -193,19 +200,16 @@ class Streamer:
                 message = f"provider {provider} takes {' and '.join(takes)} only"
                 self.reject(RowProblem(message, "url"), request.line_number)
                 continue
-            refusal = None
-            for found in check_request(
-                request.model,
-                request.body,
-                provider=provider,
-                endpoint=endpoint,
-                counted_tokens=request.est_tokens,
-                table=self.table,
-            ):
-                if found.warning:
-                    self.warnings[str(found)] = None
-                elif refusal is None:
-                    refusal = str(found)
+            if request.shared:
+                known = checked.get(request.model)
+                if known is None:
+                    known = checked[request.model] = self.check_shared(request)
+                refusal, headroom = known
+                tokens = request.est_tokens
+                if tokens is not None and tokens > headroom:
+                    refusal = refusal_of(request)
+            else:
+                refusal = refusal_of(request)
             if refusal is None and problem_of is not None:
                 problem = problem_of(request.custom_id, request.body)
                 refusal = f"provider {provider}: {problem}" if problem is not None else None
@@ -214,6 +218,33 @@ class Streamer:
                 continue
             kept.append(request)
         return kept
+
+    def refusal(self, request: BatchRequest, counted: bool = True) -> str | None:
+        """The first refusal of the model checks of this request (its warnings kept)."""
+        assert self.endpoint is not None
+        refusal = None
+        for found in check_request(
+            request.model,
+            request.body,
+            provider=self.options.provider,
+            endpoint=self.endpoint,
+            counted_tokens=request.est_tokens if counted else None,
+            table=self.table,
+        ):
+            if found.warning:
+                self.warnings[str(found)] = None
+            elif refusal is None:
+                refusal = str(found)
+        return refusal
+
+    def check_shared(self, request: BatchRequest) -> tuple[str | None, float]:
+        """The answer of the model checks for every shared body of this request's model, and
+        the most counted tokens that answer holds for."""
+        assert self.endpoint is not None
+        headroom = prompt_headroom(
+            request.model, request.body, endpoint=self.endpoint, table=self.table
+        )
+        return self.refusal(request, counted=False), headroom
 
     def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Leave out (or refuse) requests too large for any shard on their own."""
