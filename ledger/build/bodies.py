@@ -9,7 +9,7 @@ byte for byte. Each check failure is a `RowProblem` naming the field. The endpoi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,14 @@ class BatchRequest:
     shared: bool = False
 
 
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+def _raise(problem: RowProblem, _line_number: int) -> None:
+    raise problem
+
+
 def generated_custom_id(line_number: int) -> str:
     """The custom_id of a row without one: `row-000017` for line 17."""
     return f"row-{line_number:06d}"
@@ -112,59 +120,74 @@ class RowBuilder:
 
     def request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest:
         """The request for one row (raises `RowProblem`)."""
-        if self._fast:
-            made = self._prompt_request(row, line_number)
-            if made is not None:
-                return made
-        return self._request(row, line_number)
+        made = self.requests([(line_number, row, b"")], _raise)
+        return made[0]
 
-    def _prompt_request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest | None:
-        """The request of the commonest row, `{"id": ..., "prompt": "..."}` with the shared
-        parameters, built in one step; None for any other row (`_request` builds it, or says
-        what is wrong with it). The line is the same bytes `_request` makes."""
-        get = row.get
-        text = get("prompt")
-        if (
-            type(text) is not str
-            or get("messages") is not None
-            or get("input") is not None
-            or get("max_output_tokens") is not None
-            or get("temperature") is not None
-            or get("metadata") is not None
-            or not text
-            or text.isspace()
-        ):
-            return None
-        custom_id = get("custom_id")
-        if custom_id is None or custom_id == "":
-            custom_id = get("id")
-            if custom_id is None or custom_id == "":
-                custom_id = generated_custom_id(line_number)
-            elif type(custom_id) is not str or not CUSTOM_ID.fullmatch(custom_id):
-                return None
-        elif type(custom_id) is not str or not CUSTOM_ID.fullmatch(custom_id):
-            return None
-        model = get("model")
-        if model is None:
-            model = self.options.model
-            if model is None:
-                return None
-        elif type(model) is not str or not model:
-            return None
-        body: dict[str, Any]
-        if self._chat:
-            body = {"model": model, "messages": [*self._system, {"role": "user", "content": text}]}
-        else:
-            body = {"model": model, "input": text}
-            if self.options.system is not None:
-                body["instructions"] = self.options.system
-        body.update(self._shared)
-        line = orjson.dumps(
-            {"custom_id": custom_id, "method": "POST", "url": self.endpoint, "body": body}
-        )
-        return BatchRequest(
-            line_number, custom_id, model, line, body, 1, self._shared_cap, None, self._plain
-        )
+    def requests(
+        self,
+        records: Iterable[tuple[int, Any, bytes]],
+        reject: Callable[[RowProblem, int], None],
+    ) -> list[BatchRequest]:
+        """The request of each record (line number, row or RowProblem, raw line) in order;
+        `reject` hears each bad one.
+
+        The commonest row, `{"id": ..., "prompt": "..."}` with the shared parameters, is built
+        right here, with no call per row but orjson's (the build's hot loop: measured with
+        bench/build.py); any other goes through `_request`, which builds it or says what is
+        wrong. Both make the same bytes for the same row."""
+        made: list[BatchRequest] = []
+        append, dumps, fullmatch = made.append, orjson.dumps, CUSTOM_ID.fullmatch
+        fast, chat, endpoint = self._fast, self._chat, self.endpoint
+        default_model, instructions = self.options.model, self.options.system
+        system, shared, cap, plain = self._system, self._shared, self._shared_cap, self._plain
+        for line_number, row, _raw in records:
+            if fast and type(row) is dict:
+                get = row.get
+                text = get("prompt")
+                custom_id = get("custom_id")
+                if custom_id is None or custom_id == "":
+                    custom_id = get("id")
+                    if custom_id is None or custom_id == "":
+                        custom_id = generated_custom_id(line_number)
+                model = get("model")
+                if model is None:
+                    model = default_model
+                if (
+                    type(text) is str
+                    and text
+                    and not text.isspace()
+                    and type(custom_id) is str
+                    and fullmatch(custom_id)
+                    and type(model) is str
+                    and model
+                    and get("messages") is None
+                    and get("input") is None
+                    and get("max_output_tokens") is None
+                    and get("temperature") is None
+                    and get("metadata") is None
+                ):
+                    body: dict[str, Any]
+                    if chat:
+                        body = {"model": model, "messages": [*system, _user(text)], **shared}
+                    else:
+                        body = {"model": model, "input": text}
+                        if instructions is not None:
+                            body["instructions"] = instructions
+                        body.update(shared)
+                    line = dumps(
+                        {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
+                    )
+                    append(
+                        BatchRequest(line_number, custom_id, model, line, body, 1, cap, None, plain)
+                    )
+                    continue
+            try:
+                if isinstance(row, RowProblem):
+                    raise row
+                append(self._request(row, line_number))
+            except RowProblem as problem:
+                reject(problem, line_number)
+        return made
 
     def _request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest:
         """The request for one row, any shape (raises `RowProblem`)."""

@@ -8,7 +8,7 @@ Nothing here touches the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +71,8 @@ class Streamer:
             resolve_endpoint(options.endpoint) if options.endpoint is not None else None
         )
         self.make: Callable[[dict[str, Any], bytes, int], BatchRequest] | None = None
+        #: The builder of simple rows, once the first record showed them.
+        self.builder: RowBuilder | None = None
         self.table = table
         self.rules = request_rules(options.provider)
         #: Warnings of the model checks, each said once (a dict keeps their order).
@@ -115,8 +117,14 @@ class Streamer:
         self.shards.place(requests)
         self.accepted += len(requests)
 
-    def requests(self, records: Iterable[tuple[int, Any, bytes]]) -> list[BatchRequest]:
+    def requests(self, records: list[tuple[int, Any, bytes]]) -> list[BatchRequest]:
         """The request of each good record."""
+        if self.make is None:
+            first = next((v for _, v, _ in records if not isinstance(v, RowProblem)), None)
+            if first is not None:
+                self.choose_format(first)
+        if self.builder is not None:
+            return self.builder.requests(records, self.reject)
         made: list[BatchRequest] = []
         for line_number, value, raw in records:
             try:
@@ -148,7 +156,7 @@ class Streamer:
             self.make = ready
         else:
             self.endpoint = self.endpoint or self.options.default_endpoint()
-            builder = RowBuilder(self.options.body_options(self.endpoint))
+            builder = self.builder = RowBuilder(self.options.body_options(self.endpoint))
             self.make = lambda value, _raw, line_number: builder.request(value, line_number)
         return self.make
 
@@ -248,9 +256,15 @@ class Streamer:
 
     def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Leave out (or refuse) requests too large for any shard on their own."""
+        limits = self.limits
+        max_bytes = limits.max_bytes
+        max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
+        # Most requests are far within both: `problem_with` says why for the others.
+        if all(len(r.line) < max_bytes and (r.est_tokens or 0) <= max_tokens for r in requests):
+            return requests
         kept = []
         for request in requests:
-            problem = self.limits.problem_with(request)
+            problem = limits.problem_with(request)
             if problem is None:
                 kept.append(request)
             else:
