@@ -164,13 +164,14 @@ class Streamer:
         """Set each request's estimated input tokens; refuse those over `max_context`."""
         assert self.counters is not None and self.endpoint is not None
         endpoint, max_context = self.endpoint, self.options.max_context
-        model, counter = None, None
+        model, count = None, None
         kept = []
         for request in requests:
             if request.model != model:
-                model, counter = request.model, self.counters.for_model(request.model)
-            assert counter is not None
-            request.est_tokens = tokens = counter.body(endpoint, request.body)
+                model = request.model
+                count = self.counters.for_model(model).for_endpoint(endpoint)
+            assert count is not None
+            request.est_tokens = tokens = count(request.body)
             if max_context is not None:
                 needed = tokens + (request.max_output_tokens or 0)
                 if needed > max_context:

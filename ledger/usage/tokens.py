@@ -13,7 +13,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -202,11 +202,39 @@ class TokenCounter:
         return total
 
     def chat_body(self, body: Mapping[str, Any]) -> int:
-        """A /v1/chat/completions body: its messages."""
+        """A /v1/chat/completions body: its messages.
+
+        The commonest message, `{"role": ..., "content": "text"}`, is counted right here (as
+        `message` counts it); a system prompt, the same on every line, is encoded once. Any
+        other message goes through `message`."""
         messages = body.get("messages")
         if not isinstance(messages, list):
             return 0
-        return self.messages(m for m in messages if isinstance(m, Mapping))
+        total = TOKENS_TO_PRIME_REPLY
+        encode, repeated, repeated_text = self._encode, self._repeated, self._repeated_text
+        for message in messages:
+            if type(message) is dict and len(message) == 2:
+                role, content = message.get("role"), message.get("content")
+                if type(role) is str and type(content) is str:
+                    role_tokens = repeated.get(role)
+                    if role_tokens is None:
+                        role_tokens = repeated_text(role)
+                    if role == "system":
+                        total += TOKENS_PER_MESSAGE + role_tokens + repeated_text(content)
+                    else:
+                        total += TOKENS_PER_MESSAGE + role_tokens + len(encode(content))
+                    continue
+            if isinstance(message, Mapping):
+                total += self.message(message)
+        return total
+
+    def for_endpoint(self, endpoint: str) -> Callable[[Mapping[str, Any]], int]:
+        """`body` for one endpoint, chosen once: the build counts a million bodies with it."""
+        if endpoint == "/v1/chat/completions":
+            return self.chat_body
+        if endpoint == "/v1/embeddings":
+            return self.embeddings_body
+        return self.responses_body
 
     def embeddings_body(self, body: Mapping[str, Any]) -> int:
         """A /v1/embeddings body: the tokens of its input(s); token arrays count as given."""
