@@ -2,15 +2,14 @@
 
 A simple row becomes a body in the endpoint's own parameter names (`max_output_tokens` for
 responses, `max_completion_tokens` for chat, and so on). A ready line is checked and passed through
-byte for byte. Each check failure is a `RowProblem` naming the field. The endpoint names are
-`ledger.build.endpoints`; the options every row shares are `ledger.build.body_options`.
+byte for byte (`ledger.build.ready_lines`). Each check failure is a `RowProblem` naming the field
+(`ledger.build.row_checks`, with `BatchRequest`). The endpoint names are `ledger.build.endpoints`;
+the options every row shares are `ledger.build.body_options`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,8 +26,14 @@ from ledger.build.endpoints import EMBEDDINGS as EMBEDDINGS
 from ledger.build.endpoints import ENDPOINTS as ENDPOINTS
 from ledger.build.endpoints import RESPONSES as RESPONSES
 from ledger.build.endpoints import resolve_endpoint as resolve_endpoint
+from ledger.build.ready_lines import READY_FIELDS as READY_FIELDS
+from ledger.build.ready_lines import ReadyLineChecker as ReadyLineChecker
+from ledger.build.row_checks import CUSTOM_ID as CUSTOM_ID
+from ledger.build.row_checks import CUSTOM_ID_MAX as CUSTOM_ID_MAX
 from ledger.build.row_checks import EMBEDDING_INPUTS_PER_REQUEST as EMBEDDING_INPUTS_PER_REQUEST
+from ledger.build.row_checks import BatchRequest as BatchRequest
 from ledger.build.row_checks import RowProblem as RowProblem
+from ledger.build.row_checks import check_custom_id as check_custom_id
 from ledger.build.row_checks import (
     check_messages,
     check_metadata,
@@ -37,37 +42,14 @@ from ledger.build.row_checks import (
     optional_int,
     optional_temperature,
 )
-
-#: What the Batch API accepts as a custom_id here (the provider also needs uniqueness per file).
-CUSTOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-CUSTOM_ID_MAX = 64
-
-#: Fields of a ready Batch API line.
-READY_FIELDS = ("custom_id", "method", "url", "body")
+from ledger.build.row_checks import generated_custom_id as generated_custom_id
 
 #: Row fields that hold the request's text; a row has exactly one.
 TEXT_FIELDS = ("prompt", "messages", "input")
 
 
-@dataclass(slots=True)
-class BatchRequest:
-    """One request as it goes into a shard file."""
-
-    line_number: int
-    custom_id: str
-    model: str
-    #: The Batch API input line, without its newline.
-    line: bytes
-    body: dict[str, Any]
-    #: What the request counts toward the batch's input cap (embeddings inputs; else 1).
-    inputs: int
-    #: The request's own bound on output tokens, if it has one.
-    max_output_tokens: int | None
-    est_tokens: int | None = None
-    #: True when the body is a simple row's text with only the parameters every row shares
-    #: (no per-row cap, temperature or metadata, no output format): the model checks of such
-    #: bodies depend on the model alone, so a build checks one per model.
-    shared: bool = False
+#: Stand-ins for a row's custom_id and text, cut out of a line to make a model's template.
+_ID_MARK, _TEXT_MARK = "\x00custom_id\x00", "\x00text\x00"
 
 
 def _user(text: str) -> dict[str, str]:
@@ -78,32 +60,16 @@ def _raise(problem: RowProblem, _line_number: int) -> None:
     raise problem
 
 
-def generated_custom_id(line_number: int) -> str:
-    """The custom_id of a row without one: `row-000017` for line 17."""
-    return f"row-{line_number:06d}"
-
-
-def check_custom_id(value: Any, field: str = "custom_id") -> str:
-    """The custom_id as a string, or a problem if it is not one the Batch API takes."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        raise RowProblem("must be a string", field)
-    if not CUSTOM_ID.fullmatch(value):
-        if len(value) > CUSTOM_ID_MAX:
-            raise RowProblem(f"{len(value)} characters, more than {CUSTOM_ID_MAX}", field)
-        if not value:
-            raise RowProblem("empty", field)
-        bad = next(c for c in value if not CUSTOM_ID.fullmatch(c))
-        raise RowProblem(f"{bad!r} is not allowed (only A-Z a-z 0-9 _ . : -)", field)
-    return value
-
-
 class RowBuilder:
     """Builds the request of each simple row, with the options every row shares."""
 
-    def __init__(self, options: BodyOptions) -> None:
+    def __init__(self, options: BodyOptions, *, keep_bodies: bool = True) -> None:
+        """`keep_bodies`: build each prompt row's body as a dict too (else `BatchRequest.body`
+        is None, and `parsed_body` reads it back from the line if ever needed)."""
         options.check()
+        self._keep_bodies = keep_bodies
+        #: Per model, a prompt row's line cut around its custom_id and text (see `_template`).
+        self._templates: dict[str, tuple[bytes, bytes, bytes] | None] = {}
         self.options = options
         self.endpoint = options.endpoint
         self._chat = options.endpoint == CHAT
@@ -137,9 +103,9 @@ class RowBuilder:
         wrong. Both make the same bytes for the same row."""
         made: list[BatchRequest] = []
         append, dumps, fullmatch = made.append, orjson.dumps, CUSTOM_ID.fullmatch
-        fast, chat, endpoint = self._fast, self._chat, self.endpoint
-        default_model, instructions = self.options.model, self.options.system
-        system, shared, cap, plain = self._system, self._shared, self._shared_cap, self._plain
+        fast, endpoint, default_model = self._fast, self.endpoint, self.options.model
+        cap, plain, keep_bodies = self._shared_cap, self._plain, self._keep_bodies
+        templates, join = self._templates, b"".join
         for line_number, row, _raw in records:
             if fast and type(row) is dict:
                 get = row.get
@@ -166,14 +132,20 @@ class RowBuilder:
                     and get("temperature") is None
                     and get("metadata") is None
                 ):
-                    body: dict[str, Any]
-                    if chat:
-                        body = {"model": model, "messages": [*system, _user(text)], **shared}
-                    else:
-                        body = {"model": model, "input": text}
-                        if instructions is not None:
-                            body["instructions"] = instructions
-                        body.update(shared)
+                    if not keep_bodies:
+                        parts = templates.get(model)
+                        if parts is None and model not in templates:
+                            parts = templates[model] = self._template(model)
+                        if parts is not None:
+                            head, middle, tail = parts
+                            line = join((head, dumps(custom_id), middle, dumps(text), tail))
+                            append(
+                                BatchRequest(
+                                    line_number, custom_id, model, line, None, 1, cap, None, plain
+                                )
+                            )
+                            continue
+                    body = self._prompt_body(model, text)
                     line = dumps(
                         {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
                     )
@@ -188,6 +160,31 @@ class RowBuilder:
             except RowProblem as problem:
                 reject(problem, line_number)
         return made
+
+    def _prompt_body(self, model: str, text: str) -> dict[str, Any]:
+        """The body of a prompt row with the shared parameters."""
+        if self._chat:
+            return {"model": model, "messages": [*self._system, _user(text)], **self._shared}
+        body = {"model": model, "input": text}
+        if self.options.system is not None:
+            body["instructions"] = self.options.system
+        body.update(self._shared)
+        return body
+
+    def _template(self, model: str) -> tuple[bytes, bytes, bytes] | None:
+        """A prompt row's line for `model`, cut around its custom_id and its text: the line of
+        a row is then `head + dumps(custom_id) + middle + dumps(text) + tail`, the same bytes as
+        its dict would dump to (orjson writes a string alike wherever it stands). None if the
+        stand-ins cannot be found once each (a system prompt holding one)."""
+        body = self._prompt_body(model, _TEXT_MARK)
+        line = orjson.dumps(
+            {"custom_id": _ID_MARK, "method": "POST", "url": self.endpoint, "body": body}
+        )
+        head, _, rest = line.partition(orjson.dumps(_ID_MARK))
+        middle, _, tail = rest.partition(orjson.dumps(_TEXT_MARK))
+        if line.count(orjson.dumps(_ID_MARK)) != 1 or line.count(orjson.dumps(_TEXT_MARK)) != 1:
+            return None
+        return head, middle, tail
 
     def _request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest:
         """The request for one row, any shape (raises `RowProblem`)."""
@@ -316,77 +313,3 @@ class RowBuilder:
         else:
             check_text(value, field)
         return {"model": model, "input": value}
-
-
-class ReadyLineChecker:
-    """Checks ready Batch API lines: all for one endpoint and one model, none streaming."""
-
-    def __init__(self, endpoint: str | None, model: str | None) -> None:
-        #: Fixed by `--endpoint`, or by the first line's url.
-        self.endpoint = endpoint
-        #: Fixed by `--model`, or by the first line's body.model.
-        self.model = model
-        self._model_line: int | None = None
-
-    def request(self, obj: Mapping[str, Any], raw: bytes, line_number: int) -> BatchRequest:
-        """The request of one ready line, passed through unchanged (raises `RowProblem`)."""
-        for field in READY_FIELDS:
-            if field not in obj:
-                raise RowProblem("missing (this is a Batch API input line)", field)
-        for field in obj:
-            if field not in READY_FIELDS:
-                raise RowProblem("not a Batch API input field", field)
-        custom_id = check_custom_id(obj["custom_id"])
-        if obj["method"] != "POST":
-            raise RowProblem('must be "POST"', "method")
-        url = obj["url"]
-        self._check_url(url)
-        body = obj["body"]
-        if not isinstance(body, dict):
-            raise RowProblem("must be an object", "body")
-        model = self._check_model(body.get("model"), line_number)
-        if body.get("stream"):
-            raise RowProblem("a batch request cannot stream", "body.stream")
-        inputs, cap = self._check_body(body)
-        return BatchRequest(line_number, custom_id, model, raw, body, inputs, cap)
-
-    def _check_url(self, url: Any) -> None:
-        if not isinstance(url, str) or url not in ENDPOINTS.values():
-            known = ", ".join(ENDPOINTS.values())
-            raise RowProblem(f"unknown endpoint {url!r} (known: {known})", "url")
-        if self.endpoint is None:
-            self.endpoint = url
-        elif url != self.endpoint:
-            raise RowProblem(f'"{url}" does not match the endpoint {self.endpoint}', "url")
-
-    def _check_model(self, model: Any, line_number: int) -> str:
-        if not isinstance(model, str) or not model:
-            raise RowProblem("missing (a ready line names its model)", "body.model")
-        if self.model is None:
-            self.model, self._model_line = model, line_number
-        elif model != self.model:
-            first = f"line {self._model_line}" if self._model_line else "--model"
-            raise RowProblem(
-                f'"{model}" differs from "{self.model}" of {first} '
-                "(a batch takes one model; split the file or use simple rows)",
-                "body.model",
-            )
-        return model
-
-    def _check_body(self, body: Mapping[str, Any]) -> tuple[int, int | None]:
-        """Inputs counted toward the batch cap, and the output bound, of a checked body."""
-        if self.endpoint == EMBEDDINGS:
-            given = body.get("input")
-            if given is None or given == "" or given == []:
-                raise RowProblem("missing", "body.input")
-            nested = isinstance(given, list) and not all(isinstance(x, int) for x in given)
-            return (len(given) if nested else 1), None
-        if self.endpoint == CHAT:
-            if not isinstance(body.get("messages"), list) or not body["messages"]:
-                raise RowProblem("missing (a non-empty list)", "body.messages")
-            cap = body.get("max_completion_tokens", body.get("max_tokens"))
-        else:
-            if body.get("input") is None and body.get("prompt") is None:
-                raise RowProblem("missing", "body.input")
-            cap = body.get("max_output_tokens")
-        return 1, cap if isinstance(cap, int) and not isinstance(cap, bool) else None

@@ -1,11 +1,19 @@
-"""The checks of a simple row's fields, each failure a `RowProblem` naming the field (the
-bodies they pass into are `ledger.build.bodies`)."""
+"""One request as it goes into a shard (`BatchRequest`), and the checks of a row's fields, each
+failure a `RowProblem` naming the field (the bodies they pass into are `ledger.build.bodies`)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ledger.errors import InputError
+
+#: What the Batch API accepts as a custom_id here (the provider also needs uniqueness per file).
+CUSTOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+CUSTOM_ID_MAX = 64
 
 #: Limits of the API: metadata pairs and sizes, inputs in one embeddings request.
 METADATA_MAX_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512
@@ -24,6 +32,56 @@ class RowProblem(InputError):
         """`input.jsonl:17: field "custom_id": duplicate of line 3`."""
         where = f'field "{self.field}": ' if self.field else ""
         return f"{source}:{line_number}: {where}{self.message}"
+
+
+@dataclass(slots=True)
+class BatchRequest:
+    """One request as it goes into a shard file."""
+
+    line_number: int
+    custom_id: str
+    model: str
+    #: The Batch API input line, without its newline.
+    line: bytes
+    #: The body as built; None when only the line was made (see `parsed_body`).
+    body: dict[str, Any] | None
+    #: What the request counts toward the batch's input cap (embeddings inputs; else 1).
+    inputs: int
+    #: The request's own bound on output tokens, if it has one.
+    max_output_tokens: int | None
+    est_tokens: int | None = None
+    #: True when the body is a simple row's text with only the parameters every row shares
+    #: (no per-row cap, temperature or metadata, no output format): the model checks of such
+    #: bodies depend on the model alone, so a build checks one per model.
+    shared: bool = False
+
+    def parsed_body(self) -> dict[str, Any]:
+        """The body: as built, or read back from the line (once) when only the line was made."""
+        body = self.body
+        if body is None:
+            body = self.body = orjson.loads(self.line)["body"]
+        return body
+
+
+def generated_custom_id(line_number: int) -> str:
+    """The custom_id of a row without one: `row-000017` for line 17."""
+    return f"row-{line_number:06d}"
+
+
+def check_custom_id(value: Any, field: str = "custom_id") -> str:
+    """The custom_id as a string, or a problem if it is not one the Batch API takes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise RowProblem("must be a string", field)
+    if not CUSTOM_ID.fullmatch(value):
+        if len(value) > CUSTOM_ID_MAX:
+            raise RowProblem(f"{len(value)} characters, more than {CUSTOM_ID_MAX}", field)
+        if not value:
+            raise RowProblem("empty", field)
+        bad = next(c for c in value if not CUSTOM_ID.fullmatch(c))
+        raise RowProblem(f"{bad!r} is not allowed (only A-Z a-z 0-9 _ . : -)", field)
+    return value
 
 
 def check_text(value: Any, field: str) -> None:

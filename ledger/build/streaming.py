@@ -156,7 +156,12 @@ class Streamer:
             self.make = ready
         else:
             self.endpoint = self.endpoint or self.options.default_endpoint()
-            builder = self.builder = RowBuilder(self.options.body_options(self.endpoint))
+            # Bodies are only read by token counting and a provider's own rules (the model
+            # checks read one per model): without those, a prompt row's line is all it needs.
+            keep = self.counters is not None or self.rules.problem is not None
+            builder = self.builder = RowBuilder(
+                self.options.body_options(self.endpoint), keep_bodies=keep
+            )
             self.make = lambda value, _raw, line_number: builder.request(value, line_number)
         return self.make
 
@@ -171,7 +176,7 @@ class Streamer:
                 model = request.model
                 count = self.counters.for_model(model).for_endpoint(endpoint)
             assert count is not None
-            request.est_tokens = tokens = count(request.body)
+            request.est_tokens = tokens = count(request.parsed_body())
             if max_context is not None:
                 needed = tokens + (request.max_output_tokens or 0)
                 if needed > max_context:
@@ -220,7 +225,7 @@ class Streamer:
             else:
                 refusal = refusal_of(request)
             if refusal is None and problem_of is not None:
-                problem = problem_of(request.custom_id, request.body)
+                problem = problem_of(request.custom_id, request.parsed_body())
                 refusal = f"provider {provider}: {problem}" if problem is not None else None
             if refusal is not None:
                 self.reject(RowProblem(refusal), request.line_number)
@@ -234,7 +239,7 @@ class Streamer:
         refusal = None
         for found in check_request(
             request.model,
-            request.body,
+            request.parsed_body(),
             provider=self.options.provider,
             endpoint=self.endpoint,
             counted_tokens=request.est_tokens if counted else None,
@@ -251,7 +256,7 @@ class Streamer:
         the most counted tokens that answer holds for."""
         assert self.endpoint is not None
         headroom = prompt_headroom(
-            request.model, request.body, endpoint=self.endpoint, table=self.table
+            request.model, request.parsed_body(), endpoint=self.endpoint, table=self.table
         )
         return self.refusal(request, counted=False), headroom
 

@@ -20,6 +20,7 @@ OPTIONS = [
     {},
     {"system": "Be brief."},
     {"system": "", "max_output_tokens": 50, "temperature": 0.2},
+    {"system": "stand-in \x00text\x00 in the system prompt", "max_output_tokens": 9},
     {"json_mode": True, "system": "Reply in JSON."},
 ]
 ROWS = [
@@ -28,20 +29,26 @@ ROWS = [
     {"custom_id": "", "id": "q2", "prompt": 'héllo \u2028 "quoted"'},
     {"prompt": "no id at all"},
     {"id": "q3", "prompt": "hi", "messages": None, "temperature": None},
+    {"id": "q4", "prompt": "\x00custom_id\x00 and \x00text\x00, </script> 😀"},
 ]
 
 
+@pytest.mark.parametrize("keep_bodies", [True, False])
 @pytest.mark.parametrize("endpoint", [CHAT, RESPONSES])
 @pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("row", ROWS)
 def test_a_prompt_row_built_fast_is_the_same_request_as_built_in_general(
-    endpoint: str, options: dict[str, Any], row: dict[str, Any]
+    endpoint: str, options: dict[str, Any], row: dict[str, Any], keep_bodies: bool
 ) -> None:
-    """Line bytes, body, output bound and whether its checks are shared all agree."""
-    builder = RowBuilder(BodyOptions(endpoint=endpoint, model="gpt-4o-mini", **options))
+    """Line bytes, body, output bound and whether its checks are shared all agree, whether
+    the body is built as a dict or the line from the model's template (and read back)."""
+    builder = RowBuilder(
+        BodyOptions(endpoint=endpoint, model="gpt-4o-mini", **options), keep_bodies=keep_bodies
+    )
     [fast] = builder.requests([(7, row, b"")], lambda problem, _n: pytest.fail(str(problem)))
     general = builder._request(row, 7)
-    assert (fast.custom_id, fast.model, fast.line, fast.body) == (
+    assert (fast.body is None) is not keep_bodies
+    assert (fast.custom_id, fast.model, fast.line, fast.parsed_body()) == (
         general.custom_id,
         general.model,
         general.line,
