@@ -266,7 +266,10 @@ class Streamer:
         max_bytes = limits.max_bytes
         max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
         # Most requests are far within both: `problem_with` says why for the others.
-        if all(len(r.line) < max_bytes and (r.est_tokens or 0) <= max_tokens for r in requests):
+        for request in requests:
+            if len(request.line) >= max_bytes or (request.est_tokens or 0) > max_tokens:
+                break
+        else:
             return requests
         kept = []
         for request in requests:
