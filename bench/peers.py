@@ -18,6 +18,7 @@ the run, its jobs and one row per request in its database (`build_run`, the step
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import statistics
@@ -164,10 +165,11 @@ def install(name: str) -> Peer:
 
 def generate(path: Path, rows: int) -> None:
     """The same short prompts as bench/build.py."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from build import generate as build_generate
-
-    build_generate(path, rows)
+    spec = importlib.util.spec_from_file_location("bench_build", ROOT / "bench" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.generate(path, rows)
 
 
 def run_peer(peer: Peer, source: Path, out: Path) -> dict[str, Any]:
