@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -86,8 +87,8 @@ with open(source, encoding="utf-8") as rows:
 """,
     "batchata": """
 import json, sys, time
-from batchata.providers.openai.openai_request import prepare_messages
 from batchata.core.job import Job
+from batchata.providers.openai.message_prepare import prepare_jsonl_request
 source, out, model = sys.argv[1:4]
 _started = time.perf_counter()
 writer, count, shard = None, 0, 0
@@ -100,14 +101,8 @@ with open(source, encoding="utf-8") as rows:
             shard += 1
             writer, count = open(f"{out}/shard-{shard}.jsonl", "w", encoding="utf-8"), 0
         job = Job(id=row["id"], model=model, messages=[{"role": "user", "content": row["prompt"]}])
-        messages, _ = prepare_messages(job)
-        request = {
-            "custom_id": job.id,
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": job.model, "messages": messages},
-        }
-        writer.write(json.dumps(request) + "\\n")
+        # What OpenAIProvider.create_batch writes for each job (it joins them in memory).
+        writer.write(json.dumps(prepare_jsonl_request(job)) + "\\n")
         count += 1
 writer.close()
 """,
@@ -154,13 +149,39 @@ def install(name: str) -> Peer:
             text=True,
             check=False,
         )
-        if pip.returncode == 0:
+        if pip.returncode == 0 and _importable(directory, name):
             marker.write_text(python + "\n")
             return Peer(name, directory / "bin" / "python")
         errors = [line for line in pip.stderr.splitlines() if line.startswith("ERROR")]
         last = errors[-1] if errors else pip.stderr.strip()[-200:]
     shutil.rmtree(directory, ignore_errors=True)
     return Peer(name, skipped=f"cannot be installed ({last})")
+
+
+#: The module each peer's script imports.
+MODULES = {"openai-batch": "openai_batch", "openbatch": "openbatch", "batchata": "batchata"}
+
+
+def _importable(directory: Path, name: str) -> bool:
+    """Whether the peer imports; a dependency its wheel forgot to name (openai-batch's openai
+    wanted httpx here) is installed, once each, until it does."""
+    python = str(directory / "bin" / "python")
+    for _ in range(3):
+        tried = subprocess.run(
+            [python, "-c", f"import {MODULES[name]}"], capture_output=True, text=True, check=False
+        )
+        if tried.returncode == 0:
+            return True
+        missing = re.search(r"No module named '([\w.]+)'", tried.stderr)
+        if missing is None:
+            return False
+        package = missing.group(1).split(".")[0]
+        subprocess.run(
+            [str(directory / "bin" / "pip"), "install", "-q", package],
+            capture_output=True,
+            check=False,
+        )
+    return False
 
 
 def generate(path: Path, rows: int) -> None:
