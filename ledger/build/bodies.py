@@ -141,11 +141,20 @@ class RowBuilder:
                             line = join((head, dumps(custom_id), middle, dumps(text), tail))
                             append(
                                 BatchRequest(
-                                    line_number, custom_id, model, line, None, 1, cap, None, plain
+                                    line_number,
+                                    custom_id,
+                                    model,
+                                    line,
+                                    None,
+                                    1,
+                                    cap,
+                                    None,
+                                    plain,
+                                    text,
                                 )
                             )
                             continue
-                    body = self._prompt_body(model, text)
+                    body = self.prompt_body(model, text)
                     line = dumps(
                         {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
                     )
@@ -161,7 +170,7 @@ class RowBuilder:
                 reject(problem, line_number)
         return made
 
-    def _prompt_body(self, model: str, text: str) -> dict[str, Any]:
+    def prompt_body(self, model: str, text: str) -> dict[str, Any]:
         """The body of a prompt row with the shared parameters."""
         if self._chat:
             return {"model": model, "messages": [*self._system, _user(text)], **self._shared}
@@ -176,7 +185,7 @@ class RowBuilder:
         a row is then `head + dumps(custom_id) + middle + dumps(text) + tail`, the same bytes as
         its dict would dump to (orjson writes a string alike wherever it stands). None if the
         stand-ins cannot be found once each (a system prompt holding one)."""
-        body = self._prompt_body(model, _TEXT_MARK)
+        body = self.prompt_body(model, _TEXT_MARK)
         line = orjson.dumps(
             {"custom_id": _ID_MARK, "method": "POST", "url": self.endpoint, "body": body}
         )

@@ -54,6 +54,9 @@ class BatchRequest:
     #: (no per-row cap, temperature or metadata, no output format): the model checks of such
     #: bodies depend on the model alone, so a build checks one per model.
     shared: bool = False
+    #: The prompt of a row made from its model's template (its body is that template's with
+    #: this text): token counting adds its tokens to the template's, counted once per model.
+    prompt: str | None = None
 
     def parsed_body(self) -> dict[str, Any]:
         """The body: as built, or read back from the line (once) when only the line was made."""

@@ -77,6 +77,8 @@ class Streamer:
         self.rules = request_rules(options.provider)
         #: Warnings of the model checks, each said once (a dict keeps their order).
         self.warnings: dict[str, None] = {}
+        #: Per model, the tokens of its prompt rows' body without the prompt.
+        self.template_counts: dict[str, int] = {}
         #: Per model, the checks' answer for its shared bodies (see `accepted_by_provider`).
         self.shared_checks: dict[str, tuple[str | None, float]] = {}
         self.accepted = 0
@@ -156,9 +158,10 @@ class Streamer:
             self.make = ready
         else:
             self.endpoint = self.endpoint or self.options.default_endpoint()
-            # Bodies are only read by token counting and a provider's own rules (the model
-            # checks read one per model): without those, a prompt row's line is all it needs.
-            keep = self.counters is not None or self.rules.problem is not None
+            # Bodies are only read by a provider's own rules (the model checks read one per
+            # model, token counting one per model and the prompt): without those, a prompt
+            # row's line is all it needs.
+            keep = self.rules.problem is not None
             builder = self.builder = RowBuilder(
                 self.options.body_options(self.endpoint), keep_bodies=keep
             )
@@ -169,14 +172,22 @@ class Streamer:
         """Set each request's estimated input tokens; refuse those over `max_context`."""
         assert self.counters is not None and self.endpoint is not None
         endpoint, max_context = self.endpoint, self.options.max_context
-        model, count = None, None
+        model, count, encode, base = None, None, None, 0
         kept = []
         for request in requests:
             if request.model != model:
                 model = request.model
-                count = self.counters.for_model(model).for_endpoint(endpoint)
-            assert count is not None
-            request.est_tokens = tokens = count(request.parsed_body())
+                counter = self.counters.for_model(model)
+                count, encode = counter.for_endpoint(endpoint), counter.encode_ordinary
+                base = self.template_tokens(model, count)
+            assert count is not None and encode is not None
+            prompt = request.prompt
+            if prompt is not None and base is not None:
+                # A template's body with this prompt: the template's tokens plus the prompt's
+                # (each message counts on its own, so the sum is exact).
+                request.est_tokens = tokens = base + len(encode(prompt))
+            else:
+                request.est_tokens = tokens = count(request.parsed_body())
             if max_context is not None:
                 needed = tokens + (request.max_output_tokens or 0)
                 if needed > max_context:
@@ -195,6 +206,13 @@ class Streamer:
                     continue
             kept.append(request)
         return kept
+
+    def template_tokens(self, model: str, count: Callable[[Mapping[str, Any]], int]) -> int | None:
+        """The tokens of `model`'s prompt-row body with an empty prompt, counted once."""
+        known = self.template_counts.get(model)
+        if known is None and self.builder is not None:
+            known = self.template_counts[model] = count(self.builder.prompt_body(model, ""))
+        return known
 
     def accepted_by_provider(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Refuse what the provider would answer 400 to (the model table's rules, and the

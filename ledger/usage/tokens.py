@@ -134,6 +134,10 @@ class TokenCounter:
         # Roles, names and instructions repeat on every line; their counts are worth keeping.
         self._repeated: dict[str, int] = {}
 
+    def encode_ordinary(self, value: str) -> list[int]:
+        """The tokens of one string, special-token text counted as ordinary text."""
+        return self._encode(value)
+
     def text(self, value: str) -> int:
         """Tokens of one string, special-token text counted as ordinary text."""
         return len(self._encode(value))

@@ -126,3 +126,24 @@ def test_request_rows_name_the_job_whose_shard_holds_them(tmp_path: Path) -> Non
     ]
     assert {r["est_input_tokens"] for r in recorded} == {8}
     assert query("pragma foreign_key_check") == []
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_counted_tokens_of_prompt_rows_are_those_of_their_bodies(
+    tmp_path: Path, endpoint: str
+) -> None:
+    """A prompt row's estimate (its template's tokens plus its prompt's) is what counting the
+    whole body it was built into gives, with a system prompt too."""
+    prompts = [
+        "hello",
+        "a longer prompt, with punctuation; and numbers 12345",
+        "é 😀 <|endoftext|>",
+    ]
+    write_jsonl("in.jsonl", [{"id": f"p{n}", "prompt": p} for n, p in enumerate(prompts)])
+    args = ("--model", "gpt-4o-mini", "--endpoint", endpoint, "--system", "Be brief.")
+    assert submit("in.jsonl", *args).exit_code == 0
+    counter = TokenCounter(load_encoding("o200k_base"))
+    url = CHAT if endpoint == "chat" else RESPONSES
+    expected = {line["custom_id"]: counter.body(url, line["body"]) for line in shard_lines("in")[0]}
+    recorded = query("select custom_id, est_input_tokens from requests")
+    assert {r["custom_id"]: r["est_input_tokens"] for r in recorded} == expected
