@@ -135,26 +135,19 @@ class ShardSet:
     def place(self, requests: Iterable[BatchRequest]) -> None:
         """Append requests (in line order) to their model's shard, opening shards as needed."""
         limits = self.limits
-        max_requests, max_bytes, max_inputs = (
-            limits.max_requests,
-            limits.max_bytes,
-            limits.max_inputs,
-        )
         max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
         current: _OpenShard | None = None
-        model = None
         for request in requests:
-            if request.model != model:
-                model = request.model
-                current = self._open.get(model)
+            if current is None or current.model != request.model:
+                current = self._open.get(request.model)
             size = len(request.line) + 1
             tokens = request.est_tokens or 0
             if (
                 current is None
-                or current.requests >= max_requests
-                or current.bytes + size > max_bytes
+                or current.requests + 1 > limits.max_requests
+                or current.bytes + size > limits.max_bytes
                 or current.tokens + tokens > max_tokens
-                or current.inputs + request.inputs > max_inputs
+                or current.inputs + request.inputs > limits.max_inputs
             ):
                 if current is not None:
                     self._finish(current)
