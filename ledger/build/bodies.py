@@ -148,9 +148,8 @@ class RowBuilder:
                                     None,
                                     1,
                                     cap,
-                                    None,
-                                    plain,
-                                    text,
+                                    shared=plain,
+                                    prompt=text,
                                 )
                             )
                             continue
@@ -159,7 +158,9 @@ class RowBuilder:
                         {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
                     )
                     append(
-                        BatchRequest(line_number, custom_id, model, line, body, 1, cap, None, plain)
+                        BatchRequest(
+                            line_number, custom_id, model, line, body, 1, cap, shared=plain
+                        )
                     )
                     continue
             try:
@@ -225,7 +226,7 @@ class RowBuilder:
             and row.get("temperature") is None
             and row.get("metadata") is None
         )
-        return BatchRequest(line_number, custom_id, model, line, body, inputs, cap, None, shared)
+        return BatchRequest(line_number, custom_id, model, line, body, inputs, cap, shared=shared)
 
     def _custom_id(self, row: Mapping[str, Any], line_number: int) -> str:
         field = "custom_id"
