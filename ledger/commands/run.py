@@ -11,6 +11,7 @@ import click
 from ledger import settings
 from ledger.commands import (
     echo_transition,
+    ledger_budget,
     ledger_config,
     ledger_engine,
 )
@@ -100,7 +101,7 @@ def reconcile(
     display = progress_display(engine, options["run_name"])
     reconciler = Reconciler(
         engine,
-        ReconcileOptions(**options),
+        ReconcileOptions(**options, budget=ledger_budget(ctx)),
         provider_for=provider_for,
         on_transition=display.on_transition,
     )
@@ -229,8 +230,11 @@ def submit(
     from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
+    from ledger.spend.caps import record_run_cap
+    from ledger.spend.show import estimate_against_budgets
 
     config = ledger_config(ctx)
+    max_cost = options.pop("max_cost", None)
     build_options = BuildOptions(
         provider=submit_provider(config, provider),
         models=config.models,
@@ -244,6 +248,7 @@ def submit(
         on_skip=lambda message: click.echo(f"skipped: {message}", err=True),
         held_reason="dry run" if dry_run else None,
     )
+    record_run_cap(engine, plan.run_name, max_cost)
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
     if plan.skipped:
@@ -256,6 +261,10 @@ def submit(
         if as_json:
             click.echo(json.dumps(plan_fields(plan, sent=False, errors=[]), indent=2))
         else:
+            budget = ledger_budget(ctx).current()
+            click.echo(
+                estimate_against_budgets(engine, budget, plan.run_name, plan.provider, plan.cost)
+            )
             click.echo(
                 f"dry run: {len(plan.jobs)} job(s) built and recorded, held; nothing sent "
                 f"(`ledger send {plan.run_name}` sends them)."
@@ -296,6 +305,7 @@ def _send(
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
         on_transition=None if quiet else echo_transition,
+        budget=ledger_budget(ctx),
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")

@@ -142,6 +142,16 @@ SETTINGS: dict[str, Setting] = {
             env="LEDGER_PRICES",
         ),
         Setting(
+            "max_cost",
+            "float",
+            None,
+            "USD this run may cost at most: a batch is created only while the run's actual "
+            "cost plus the estimates in flight plus its own estimate stay under it.",
+            _SUBMIT,
+            metavar="USD",
+            accepts=_NOT_NEGATIVE,
+        ),
+        Setting(
             "interval",
             "float",
             5.0,
