@@ -35,6 +35,8 @@ from ledger.reconcile.engine import PassReport, PauseLoop, ReconcileOptions, Rec
 from ledger.reconcile.send import send_run
 from ledger.results.export import find_run_results, merged_results
 from ledger.results.retry import RETRYABLE, RetryPlan, retry_run
+from ledger.spend import BudgetSource
+from ledger.spend.caps import record_run_cap
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Ledger:
         self.engine = engine
         #: The settings file read (empty settings when none was), as `ledger --config` reads it.
         self.config = config or LedgerConfig()
+        #: `[budget]` of the config (re-read when its file changes): ledger.spend.
+        self._budget = BudgetSource(self.config)
         self.base_url = base_url
         reconcile_defaults = self._defaults("reconcile")
         self.poll_min: float = _first(poll_min, reconcile_defaults, "poll_min")
@@ -155,7 +159,9 @@ class Ledger:
         chosen = {**build_fields(configured), **options}
         provider = submit_provider(self.config, chosen.pop("provider", None))
         chosen.setdefault("models", self.config.models)
+        max_cost = chosen.pop("max_cost", None)  # the run's cap, recorded in the ledger
         plan = build_run(self.engine, Path(input_path), BuildOptions(provider=provider, **chosen))
+        record_run_cap(self.engine, plan.run_name, max_cost)
         if send:
             self._send(plan.run_name)
         return plan
@@ -180,7 +186,7 @@ class Ledger:
         chosen = {**configured, "poll_min": self.poll_min, "poll_max": self.poll_max, **options}
         reconciler = Reconciler(
             self.engine,
-            ReconcileOptions(run_name=run, base_url=self.base_url, **chosen),
+            ReconcileOptions(run_name=run, base_url=self.base_url, budget=self._budget, **chosen),
             provider_for=batch_provider_for(self.config),
         )
         if not until_done:
@@ -252,6 +258,7 @@ class Ledger:
             base_url=self.base_url,
             poll_min=self.poll_min,
             provider_for=batch_provider_for(self.config),
+            budget=self._budget,
         )
         self._check(report)
 

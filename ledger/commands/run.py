@@ -230,8 +230,7 @@ def submit(
     from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
-    from ledger.spend.caps import record_run_cap
-    from ledger.spend.show import estimate_against_budgets
+    from ledger.spend import estimate_against_budgets, record_run_cap
 
     config = ledger_config(ctx)
     max_cost = options.pop("max_cost", None)
@@ -379,6 +378,7 @@ def retry(
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
         on_transition=None if as_json else echo_transition,
+        budget=ledger_budget(ctx),
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")

@@ -12,9 +12,10 @@ docs/spend.md says how to use them.
 """
 
 from ledger.spend.budget import Budget, BudgetSource, fixed
-from ledger.spend.caps import Cap, check_scope, set_cap
+from ledger.spend.caps import Cap, check_scope, record_run_cap, set_cap
 from ledger.spend.pauses import pause_provider, resume_provider
 from ledger.spend.reserve import SPEND_LOCK_ID, Verdict, check_and_reserve
+from ledger.spend.show import estimate_against_budgets
 
 __all__ = [
     "SPEND_LOCK_ID",
@@ -24,8 +25,10 @@ __all__ = [
     "Verdict",
     "check_and_reserve",
     "check_scope",
+    "estimate_against_budgets",
     "fixed",
     "pause_provider",
+    "record_run_cap",
     "resume_provider",
     "set_cap",
 ]
