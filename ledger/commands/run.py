@@ -260,10 +260,8 @@ def submit(
         if as_json:
             click.echo(json.dumps(plan_fields(plan, sent=False, errors=[]), indent=2))
         else:
-            budget = ledger_budget(ctx).current()
-            click.echo(
-                estimate_against_budgets(engine, budget, plan.run_name, plan.provider, plan.cost)
-            )
+            if lines := estimate_against_budgets(engine, ledger_budget(ctx), plan):
+                click.echo(lines)
             click.echo(
                 f"dry run: {len(plan.jobs)} job(s) built and recorded, held; nothing sent "
                 f"(`ledger send {plan.run_name}` sends them)."

@@ -3,7 +3,7 @@ flight and left, the providers paused, and the token queues in use."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, Run
 from ledger.core.states import IN_FLIGHT, State
-from ledger.spend.budget import Budget
+from ledger.spend.budget import Budget, BudgetSource
 from ledger.spend.caps import Cap, caps_for, recorded_caps, usage
 from ledger.spend.pauses import describe_pause, pauses
 from ledger.spend.queues import queue_limit
@@ -88,17 +88,28 @@ def budget_show(engine: Engine, budget: Budget) -> str:
     return "\n".join(lines)
 
 
-def estimate_against_budgets(
-    engine: Engine, budget: Budget, run_name: str, provider: str, cost: CostEstimate | None
-) -> str:
-    """`submit --dry-run`: the run's estimate against what each cap that applies has left."""
-    estimate = cost.total_usd if cost is not None else None
+class PlannedRun(Protocol):
+    """What a dry run's plan tells about the run (ledger.build.plan.BuildPlan has it)."""
+
+    @property
+    def run_name(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def cost(self) -> CostEstimate | None: ...
+
+
+def estimate_against_budgets(engine: Engine, source: BudgetSource, plan: PlannedRun) -> str:
+    """`submit --dry-run`: the run's estimate against what each cap that applies has left, a
+    line each ("" when no cap applies)."""
+    estimate = plan.cost.total_usd if plan.cost is not None else None
+    budget, run_name, provider = source.current(), plan.run_name, plan.provider
     with engine.connect() as connection:
         now = read_db_now(connection)
         # A dry run's own jobs are held, so they count against nothing yet.
         caps = caps_for(connection, budget, provider=provider, run_name=run_name, now=now)
     if not caps:
-        return "budget: no cap applies (see `ledger budget show`)"
+        return ""
     lines = []
     for cap in caps:
         left = max(cap.remaining, 0.0)
