@@ -5,20 +5,25 @@ reservation settles to the actual cost; a provider out of quota is paused, not r
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from support.factories import add_built_job
 
+from adapters import get_provider
+from adapters.anthropic.batch import AnthropicBatchProvider
 from cli import cli
 from ledger.config import load_config
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, ProviderPause
 from ledger.core.states import State
+from ledger.errors import QuotaExhausted
 from ledger.reconcile.engine import ReconcileOptions, Reconciler
 from ledger.spend import BudgetSource, resume_provider, set_cap
 from ledger.spend.show import all_caps
@@ -179,3 +184,33 @@ def test_insufficient_quota_pauses_the_provider_instead_of_retrying(
     assert resume_provider(engine, "openai")
     reconciler.run_pass()
     assert created(emulator) == 2
+
+
+def test_each_provider_words_running_out_of_money_as_quota_exhausted(tmp_path: Path) -> None:
+    """OpenAI's 429 insufficient_quota and Anthropic's 402 billing_error (the emulator's
+    `insufficient_quota` fault on each) reach the reconciler as QuotaExhausted, not as a
+    retryable 429 or a refused key."""
+    from ledger.emulator import Emulator, EmulatorConfig
+
+    shard = tmp_path / "runs" / "r" / "batch_inputs" / "shard-0001.jsonl"
+    shard.parent.mkdir(parents=True)
+    body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    shard.write_text(json.dumps(line) + "\n")
+    faults = [
+        {"kind": "insufficient_quota", "route": route}
+        for route in ("create_batch", "create_message_batch")
+    ]
+    with Emulator(EmulatorConfig(faults=faults)).start() as emu:
+        anthropic = AnthropicBatchProvider(base_url=emu.url, api_key="sk-ant-x", timeout=10.0)
+        remote = anthropic.upload_input(shard, filename="ledger-job1.jsonl")
+        with pytest.raises(QuotaExhausted, match=r"billing: .*credit balance is too low"):
+            anthropic.create_batch(
+                input_file_id=remote.id, endpoint="/v1/chat/completions", metadata={}
+            )
+        openai = get_provider("openai", emu.base_url, api_key="sk-x")
+        uploaded = openai.upload_input(shard, filename="ledger-job1.jsonl")
+        with pytest.raises(QuotaExhausted, match=r"insufficient quota: .*exceeded your current"):
+            openai.create_batch(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", metadata={}
+            )
