@@ -34,9 +34,15 @@ WORKER = textwrap.dedent(
     reconciler = Reconciler(open_ledger(url), options)
     while time.time() < start_at:  # line the workers up so their creates overlap
         time.sleep(0.001)
-    deadline = time.time() + 3
-    while time.time() < deadline:
+    engine = reconciler.engine
+    untried = "SELECT count(*) FROM jobs WHERE state = 'built' OR "
+    untried += "(state = 'uploaded' AND waiting_for IS NULL)"
+    deadline = time.time() + 60
+    while time.time() < deadline:  # until every job was sent or held
         reconciler.run_pass()
+        with engine.connect() as connection:
+            if not connection.exec_driver_sql(untried).scalar():
+                break
         time.sleep(0.01)
     """
 )
@@ -70,6 +76,7 @@ def race(engine: Engine, db_url: str, emulator: Any, tmp_path: Path, budget: str
     for worker in workers:
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err
+
     with engine.connect() as connection:
         # Every process took jobs to the create step (each upload is recorded by its process).
         uploaders = connection.execute(
@@ -89,9 +96,8 @@ def test_racing_reconcilers_never_pass_a_daily_cap(
     sent = [row for row in rows if row.batch_id is not None]
     assert len(sent) == 5
     assert sum(row.est_cost_usd for row in sent) <= 1.10
-    # Each job that reached the create step and was held says why.
-    waiting = [row.waiting_for for row in rows if row.state == "uploaded"]
-    assert waiting and all("daily budget" in (why or "") for why in waiting)
+    waiting = [row.waiting_for for row in rows if row.batch_id is None]
+    assert len(waiting) == 7 and all("daily budget" in (why or "") for why in waiting)
 
 
 @pytest.mark.timeout(120)
@@ -104,5 +110,5 @@ def test_racing_reconcilers_share_one_enqueued_token_queue(
     assert emulator.stats()["batches"]["created"] == 2
     in_queue = [row for row in rows if row.batch_id is not None]
     assert sum(row.est_input_tokens for row in in_queue) <= 50
-    waiting = [row.waiting_for for row in rows if row.state == "uploaded"]
-    assert waiting and all("enqueued-token limit" in (why or "") for why in waiting)
+    waiting = [row.waiting_for for row in rows if row.batch_id is None]
+    assert len(waiting) == 10 and all("enqueued-token limit" in (why or "") for why in waiting)
