@@ -233,7 +233,7 @@ class Reconciler:
                 if step(context, lease, job) is StepOutcome.DONE:
                     return
             except QuotaExhausted as error:
-                pause_for_quota(context, lease, job.provider, str(error))
+                pause_for_quota(context, lease, job, str(error))
                 return
             except FatalError as error:
                 self._pause_reason = str(error)

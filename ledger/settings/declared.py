@@ -188,8 +188,9 @@ SETTINGS: dict[str, Setting] = {
             "max_enqueued_tokens",
             "int",
             None,
-            "Hold jobs back so the estimated prompt tokens in flight per model stay under this "
-            "(the organisation's queue limit).",
+            "Hold jobs back so the estimated prompt tokens in flight per (provider, account, "
+            "model) stay under this, across every reconciler (over the model table's limit at "
+            "[budget] queue_tier; [budget] enqueued_tokens wins).",
             _RECONCILE,
             accepts=_AT_LEAST_1,
         ),

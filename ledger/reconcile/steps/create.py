@@ -120,19 +120,19 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
     return StepOutcome.DONE
 
 
-def pause_for_quota(context: StepContext, lease: Lease, provider: str, reason: str) -> None:
+def pause_for_quota(context: StepContext, lease: Lease, job: Row[Any], reason: str) -> None:
     """The provider refused for the account's quota or billing: pause the provider (no batch of
     it is created until the pause ends) and leave this job waiting, instead of retrying."""
-    budget = context.budget()
+    budget, provider = context.budget(), job.provider
     with context.engine.begin() as connection:
         pause_provider(connection, provider, reason, budget.pause_minutes * 60)
     log.error("provider %s paused for %g minutes: %s", provider, budget.pause_minutes, reason)
     message = f"provider {provider} paused: {reason}"
-    # The refusal is definite (nothing was created), so the token goes: the job reserves
-    # nothing while it waits, and its next attempt checks the pause afresh.
-    context.record_problem(
-        lease, message, context.options.poll_max, waiting_for=message, submit_token=None
-    )
+    # A refused upload or create is definite (nothing was made), so its token goes: the job
+    # reserves nothing while it waits, and its next attempt checks the pause afresh.
+    sending = job.state in (State.BUILT, State.UPLOADED)
+    fields: dict[str, Any] = {"submit_token": None} if sending else {}
+    context.record_problem(lease, message, context.options.poll_max, waiting_for=message, **fields)
 
 
 def adoption_horizon(job: Row[Any]) -> int:
