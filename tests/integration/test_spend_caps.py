@@ -214,3 +214,31 @@ def test_each_provider_words_running_out_of_money_as_quota_exhausted(tmp_path: P
             openai.create_batch(
                 input_file_id=uploaded.id, endpoint="/v1/chat/completions", metadata={}
             )
+
+
+def test_a_batch_refused_for_the_token_queue_releases_its_reservation(
+    engine: Engine, emulator: Any, api_key: str, tmp_path: Path
+) -> None:
+    """A batch that fails with token_limit_exceeded goes back to wait and holds nothing against
+    the caps until it is created again."""
+    config = write_config(tmp_path / "ledger.toml", "daily_usd = 0.3\n")
+    emulator.configure(scenario="token_limit_exceeded", token_limit_failures=1)
+    [job_id] = add_jobs(engine, tmp_path, 1)
+    source = BudgetSource(load_config(config))
+    reconciler = Reconciler(
+        engine,
+        ReconcileOptions(
+            poll_min=0, poll_max=60, jitter=0, base_url=emulator.base_url, budget=source
+        ),
+    )
+    reserved = []
+    for _ in range(20):
+        reconciler.run_pass()
+        [cap] = all_caps(engine, source.current())
+        reserved.append(round(cap.reserved, 6))
+        row = jobs(engine)[0]
+        if row.state == "uploaded" and row.attempt == 1:
+            break  # failed for the queue, sent back to wait (for poll_max)
+    assert (row.id, row.batch_id, row.submit_token) == (job_id, None, None)
+    assert reserved[0] == 0.2 and reserved[-1] == 0.0
+    assert created(emulator) == 1
