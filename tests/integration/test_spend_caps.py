@@ -232,6 +232,7 @@ def test_a_batch_refused_for_the_token_queue_releases_its_reservation(
         ),
     )
     reserved = []
+    row = jobs(engine)[0]
     for _ in range(20):
         reconciler.run_pass()
         [cap] = all_caps(engine, source.current())
