@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ledger.commands import read, run, tools
+from ledger.commands import read, retry, run, tools
 from ledger.errors import LedgerError
 
 
@@ -80,7 +80,7 @@ def cli(ctx: click.Context, db: str | None, config_path: Path | None, debug: boo
 
 
 # The commands live beside the library, a module per kind (ledger/commands/); cli.py is the group.
-for _module in (read, run, tools):
+for _module in (read, run, retry, tools):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -167,7 +167,8 @@ class BatchProvider(Protocol):
     base_url: str | None
 
     def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
-        """Upload a shard's input file under `filename` (which carries the job's tag)."""
+        """Upload a shard's input file under `filename` (which carries the job's tag); where
+        the host takes an expiry, the file is set to expire once the batch no longer needs it."""
         ...
 
     def find_uploads(self, filename: str) -> list[RemoteFile]:
@@ -175,9 +176,16 @@ class BatchProvider(Protocol):
         ...
 
     def create_batch(
-        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int | None = None,
     ) -> BatchSnapshot:
-        """Create a batch over an uploaded input, tagged with `metadata`. Never retried inside."""
+        """Create a batch over an uploaded input, tagged with `metadata`, its result files kept
+        `output_expires_after` seconds where the host takes that (None: the host's default).
+        Never retried inside."""
         ...
 
     def find_batches(

@@ -118,7 +118,12 @@ class FakeProvider:
             return [self._remote(i) for i, (name, _) in self.files.items() if name == filename]
 
     def create_batch(
-        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int | None = None,
     ) -> BatchSnapshot:
         with self._lock:
             fault = self._fault("create_batch")

@@ -17,12 +17,13 @@ A provider is registered as a factory, called with two positional arguments:
 - A factory may carry a `request_rules` attribute, a `RequestRules` naming the endpoints it
   takes and a check of each request; the build refuses what they refuse.
 
-The built-ins are `openai` and `anthropic`, and the OpenAI-compatible batch hosts `azure`, `groq`,
-`together` and `xai` (profiles of the OpenAI adapter: `adapters.openai.profiles`). A
-`[providers.NAME]` section of `ledger.toml` can add another compatible host without code
-(`register_profile`). A factory may carry `limits`, the most one batch holds, which the build
-cuts shards to (`batch_limits`). Another package adds a provider, without touching this
-repository, with an entry point in the group `ledger.providers` that loads to its factory:
+The built-ins are `openai`, `anthropic`, `mistral` and `gemini` (Gemini Batch Mode,
+`adapters.gemini`), and the OpenAI-compatible batch hosts `azure`, `groq`, `together` and `xai`
+(profiles of the OpenAI adapter: `adapters.openai.profiles`). A `[providers.NAME]` section of
+`ledger.toml` can add another compatible host without code (`register_profile`). A factory may
+carry `limits`, the most one batch holds, which the build cuts shards to (`batch_limits`).
+Another package adds a provider, without touching this repository, with an entry point in the
+group `ledger.providers` that loads to its factory:
 
     [project.entry-points."ledger.providers"]
     acme = "acme_ledger:make_provider"
@@ -117,6 +118,84 @@ class AnthropicFactory:
         return RequestRules(endpoints=(CHAT_ENDPOINT,), problem=request_problem)
 
 
+class MistralFactory:
+    """The built-in `mistral` provider: Mistral's batch jobs (the optional `mistralai` SDK)."""
+
+    name = "mistral"
+    #: The variable the key is read from when the caller gives none (the SDK's own).
+    api_key_env = "MISTRAL_API_KEY"
+
+    def __call__(self, base_url: str | None, api_key: str | None) -> BatchProvider:
+        try:
+            from adapters.mistral.batch import MistralBatchProvider
+        except ImportError as error:
+            raise InputError(
+                f"provider mistral needs the mistralai SDK ({error}): "
+                "pip install 'llm-batch-ledger[mistral]'"
+            ) from None
+        return MistralBatchProvider(
+            base_url=base_url, api_key=_key(api_key, self.api_key_env, self.name)
+        )
+
+    @property
+    def result_reader(self) -> ResultReader:
+        # Mistral's output and error lines are OpenAI's (adapters.mistral.lines).
+        from adapters.openai.lines import READER
+
+        return READER
+
+    @property
+    def request_rules(self) -> RequestRules:
+        from adapters.chat_types import CHAT, EMBEDDINGS
+
+        return RequestRules(endpoints=(CHAT, EMBEDDINGS))
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        """The most requests and bytes one Mistral batch job holds."""
+        from adapters.mistral.lines import MAX_BYTES, MAX_REQUESTS
+
+        return MAX_REQUESTS, MAX_BYTES
+
+
+class GeminiFactory:
+    """The built-in `gemini` provider: Gemini Batch Mode (needs the `gemini` extra)."""
+
+    name = "gemini"
+    #: The variable the key is read from when the caller gives none; the SDK's other name for
+    #: it, GOOGLE_API_KEY, is read next.
+    api_key_env = "GEMINI_API_KEY"
+    #: The most requests and bytes one batch holds (`adapters.gemini.requests`).
+    limits = (50_000, 2 * 1024**3)
+
+    def __call__(self, base_url: str | None, api_key: str | None) -> BatchProvider:
+        try:
+            from adapters.gemini.batch import GeminiBatchProvider
+        except ImportError:
+            raise InputError(
+                "provider 'gemini' needs the google-genai SDK: pip install "
+                "'llm-batch-ledger[gemini]'"
+            ) from None
+        key = api_key or os.environ.get(self.api_key_env) or os.environ.get("GOOGLE_API_KEY")
+        if not key:
+            raise MissingAPIKey(
+                f"${self.api_key_env} (or $GOOGLE_API_KEY) is not set (the key of provider gemini)"
+            )
+        return GeminiBatchProvider(base_url=base_url, api_key=key)
+
+    @property
+    def result_reader(self) -> ResultReader:
+        from adapters.gemini.lines import READER
+
+        return READER
+
+    @property
+    def request_rules(self) -> RequestRules:
+        from adapters.gemini.requests import ENDPOINTS, request_problem
+
+        return RequestRules(endpoints=ENDPOINTS, problem=request_problem)
+
+
 class ProfileFactory:
     """An OpenAI-compatible batch host: the OpenAI adapter under the host's profile."""
 
@@ -158,6 +237,8 @@ def _key(given: str | None, variable: str, name: str) -> str:
 BUILT_INS: dict[str, Factory] = {
     "openai": OpenAIFactory(),
     "anthropic": AnthropicFactory(),
+    "mistral": MistralFactory(),
+    "gemini": GeminiFactory(),
     **{name: ProfileFactory(profile) for name, profile in HOSTS.items()},
 }
 

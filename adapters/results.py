@@ -26,6 +26,9 @@ EXPIRED = "expired"
 CANCELLED = "cancelled"
 #: No line answered the request (never produced by a reader; the normalizer's verdict).
 MISSING = "missing"
+#: The batch ran but its result files were gone (expired, archived) when fetched, past the
+#: grace: the outcome cannot be known (the normalizer's verdict; `ledger retry` resends it).
+UNAVAILABLE = "unavailable"
 
 #: Request flag: the request asked for JSON (JSON mode or a schema), so its text is parsed.
 JSON_ASKED = 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ledger.errors import (
+    BatchesUndecided,
     ConfigError,
     FatalError,
     InputError,
@@ -83,6 +84,7 @@ __all__ = [
     "ArtifactCorrupt",
     "ArtifactError",
     "ArtifactUnreachable",
+    "BatchesUndecided",
     "ChatError",
     "ConfigError",
     "ContextTooLong",

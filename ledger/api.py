@@ -213,9 +213,11 @@ class Ledger:
     def retry(
         self, run: str, statuses: Sequence[str] = RETRYABLE, *, send: bool = True
     ) -> RetryPlan:
-        """A new job for the run's requests with these statuses; sent unless `send` is off."""
+        """New jobs for the run's finished requests that `statuses` selects (status words, HTTP
+        statuses or classes like `5xx`, error codes); sent unless `send` is off (then the next
+        reconcile sends them). A plan with no jobs (and a `note`) when nothing is to retry."""
         plan = retry_run(self.engine, run, statuses)
-        if send:
+        if send and plan.jobs:
             self._send(run)
         return plan
 

@@ -39,6 +39,8 @@ PROVIDERS = {
     "groq": "GROQ_API_KEY",
     "together": "TOGETHER_API_KEY",
     "xai": "XAI_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "gemini": "GEMINI_API_KEY",
 }
 
 #: Where the emulator serves each OpenAI-compatible host (ledger/emulator/hosts.py).
@@ -47,6 +49,14 @@ HOST_PREFIXES = {
     "groq": "/groq/openai/v1",
     "together": "/together/v1",
     "xai": "/xai/v1",
+    "mistral": "/mistral/v1",
+}
+
+#: The model and endpoint each provider's demo run asks for, where not OpenAI's.
+DEMO_REQUESTS = {
+    "anthropic": ("claude-3-5-haiku-latest", "chat"),
+    "gemini": ("gemini-2.5-flash", "chat"),
+    "mistral": ("mistral-small-latest", "chat"),
 }
 
 
@@ -92,12 +102,16 @@ def run_demo(
         api = "Anthropic Message Batches" if provider == "anthropic" else "OpenAI Batch"
         if provider in HOST_PREFIXES:
             base_url, api = emulator.url + HOST_PREFIXES[provider], f"{provider} (OpenAI-style)"
+        if provider == "mistral":
+            api = "Mistral Batch"
+        if provider == "gemini":  # the google-genai SDK adds /v1beta itself
+            base_url, api = emulator.url, "Gemini Batch Mode"
         echo(f"1. The {api} API emulator answers at {base_url}")
         ledger = Ledger.open(database, base_url=base_url, poll_min=0.2, poll_max=0.5)
         with ledger:
-            model = "claude-3-5-haiku-latest" if provider == "anthropic" else "gpt-4o-mini"
-            # Anthropic batches take chat-style requests; OpenAI's default is the Responses API.
-            endpoint = "chat" if provider == "anthropic" else "responses"
+            # Anthropic, Mistral and Gemini batches take chat-style requests; OpenAI's default
+            # is the Responses API.
+            model, endpoint = DEMO_REQUESTS.get(provider, ("gpt-4o-mini", "responses"))
             echo(
                 f"\n2. ledger submit {demo_input().name} --provider {provider} --model {model} "
                 f"--endpoint {endpoint} --max-requests 8"
@@ -117,6 +131,8 @@ def run_demo(
                 if provider == "anthropic"
                 else "each batch's file name and metadata carry the job's tag"
             )
+            if provider == "gemini":
+                tagged = "each request file's and batch's display name carry the job's tag"
             echo(
                 f"   {len(plan.jobs)} batches of {plan.request_count} requests uploaded and "
                 f"created; {tagged}"
@@ -158,6 +174,12 @@ def run_demo(
     if provider == "anthropic":
         created = stats["message_batches"]["created"]
         echo(f"\nThe emulator created {created} message batches: one per job.")
+    elif provider == "gemini":
+        gemini = stats["gemini"]
+        echo(
+            f"\nThe emulator created {gemini['batches_created']} batches and "
+            f"{gemini['files_uploaded']} request files: one of each per job."
+        )
     else:
         echo(
             f"\nThe emulator created {stats['batches']['created']} batches and "

@@ -20,7 +20,8 @@ wrong (0 is success). `ledger --debug` (or `LEDGER_DEBUG=1`) shows the traceback
     │   └── IllegalTransition       1  a state change the transition table forbids
     └── ProviderError               1  a provider call did not succeed
         ├── TransientError          1  back off, try again later
-        │   └── OutcomeUnknown      1  a side effect may or may not have happened
+        │   ├── OutcomeUnknown      1  a side effect may or may not have happened
+        │   └── BatchesUndecided    1  batches that may be a job's cannot be told apart yet
         ├── FatalError              1  the credentials or the account are refused: pause
         │   └── MissingAPIKey       1  the variable that should hold the key is not set
         ├── QuotaExhausted          1  the account is out of quota or credit: pause its provider
@@ -53,6 +54,7 @@ This module imports nothing: anything may import it, `ledger.core` and `adapters
 from __future__ import annotations
 
 __all__ = [
+    "BatchesUndecided",
     "ConfigError",
     "FatalError",
     "InputError",
@@ -125,6 +127,18 @@ class OutcomeUnknown(TransientError):
 
     The reconciler must look for the object by its tag before trying the side effect again.
     """
+
+
+class BatchesUndecided(TransientError):
+    """Batches that may be the one a job's create made cannot be told apart from others yet
+    (Anthropic shows a batch's custom_ids, and so its tag, only once it has ended).
+
+    `batch_ids` names them, so `ledger cancel` can cancel them rather than leave one running.
+    """
+
+    def __init__(self, message: str, *, batch_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.batch_ids = batch_ids
 
 
 class FatalError(ProviderError):

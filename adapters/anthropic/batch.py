@@ -58,6 +58,7 @@ from adapters.base import (
 )
 from adapters.base import retry_after as retry_after_seconds
 from adapters.http_guard import error_text, guarded_client, transfer
+from ledger.errors import BatchesUndecided
 
 #: Per-call timeouts: connecting should be quick; a create carries up to 256 MB.
 DEFAULT_TIMEOUT = httpx2.Timeout(300.0, connect=10.0)
@@ -177,8 +178,14 @@ class AnthropicBatchProvider:
     # -- batches ----------------------------------------------------------------------------
 
     def create_batch(
-        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int | None = None,
     ) -> BatchSnapshot:
+        # Anthropic keeps results 29 days and takes no setting for it: the expiry is not sent.
         if endpoint != CHAT_ENDPOINT:
             raise Rejected(f"Anthropic Message Batches run chat requests only, not {endpoint}")
         tag = batch_tag(_token(metadata))
@@ -221,11 +228,12 @@ class AnthropicBatchProvider:
                 if first is not None and has_tag(first, tag):
                     found.append(snapshot(batch, input_file_id=input_file_id))
         if not found and running:
-            raise TransientError(
+            raise BatchesUndecided(
                 f"batch(es) {', '.join(running)} with {expected} requests were created since "
                 "this job's create intent and have not ended: Anthropic shows a batch's "
                 "custom_ids only in its results, so whether one is this job's is not known yet; "
-                "waiting rather than risking a second batch"
+                "waiting rather than risking a second batch",
+                batch_ids=tuple(running),
             )
         return sorted(found, key=lambda b: (b.created_at, b.id))
 

@@ -54,6 +54,12 @@ STATUS_TO_STATE: dict[str, State] = {
     "cancelled": State.CANCELLED,
 }
 
+#: How long an uploaded input file is kept (`expires_after` on upload; OpenAI's default for
+#: batch files is 30 days, API reference "Upload file"): the batch is created right after the
+#: upload and copies what it needs, so a week is ample, and the file does not linger. A create
+#: held back past it (the enqueued-token cap) fails on the missing file; `ledger retry` resends.
+INPUT_FILE_SECONDS = 7 * 24 * 3600
+
 #: Per-call timeouts: connecting should be quick; a large upload or download streams for long.
 DEFAULT_TIMEOUT = httpx2.Timeout(120.0, connect=10.0)
 
@@ -127,11 +133,17 @@ class OpenAIBatchProvider:
     # -- files ------------------------------------------------------------------------------
 
     def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
+        expiry = (
+            {"anchor": "created_at", "seconds": INPUT_FILE_SECONDS}
+            if self.profile.file_expiry
+            else openai.omit
+        )
         with self._upload_stream(path) as stream, transfer():
             created = self._call(
                 self._client.files.create,
                 file=(filename, stream, "application/jsonl"),
                 purpose=cast(Any, self.profile.upload_purpose),
+                expires_after=cast(Any, expiry),
                 side_effect=True,
             )
         return RemoteFile(created.id, created.filename, created.bytes, created.created_at)
@@ -186,15 +198,26 @@ class OpenAIBatchProvider:
     # -- batches ----------------------------------------------------------------------------
 
     def create_batch(
-        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int | None = None,
     ) -> BatchSnapshot:
         profile = self.profile
+        expiry = (
+            {"anchor": "created_at", "seconds": output_expires_after}
+            if output_expires_after is not None and profile.file_expiry
+            else openai.omit
+        )
         batch = self._call(
             self._client.batches.create,
             input_file_id=input_file_id,
             endpoint=cast(Any, profile.endpoint_path(endpoint)),
             completion_window=cast(Any, profile.completion_window),
             metadata=metadata if profile.batch_metadata else openai.omit,
+            output_expires_after=cast(Any, expiry),
             side_effect=True,
         )
         wrapped = (batch.model_extra or {}).get("job")

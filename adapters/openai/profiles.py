@@ -85,6 +85,10 @@ class HostProfile:
     batch_metadata: bool = True
     #: Whether `POST /batches` answers `{"job": <batch>}` instead of the batch itself.
     create_wraps_job: bool = False
+    #: Whether the host takes `expires_after` on upload and `output_expires_after` on create
+    #: (OpenAI's API reference and SDK, openai 2.x: `files.create(expires_after=)`,
+    #: `batches.create(output_expires_after=)`); other hosts are not sent them.
+    file_expiry: bool = False
 
     def default_base_url(self) -> str | None:
         """Where the host is when nothing else says: `base_url`, or the resource variable's URL;
@@ -128,7 +132,7 @@ class HostProfile:
         return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-OPENAI = HostProfile(name="openai")
+OPENAI = HostProfile(name="openai", file_expiry=True)
 
 # Azure OpenAI Batch through the v1 surface with the plain `openai` client. [azure-docs] [facts]
 # The base URL is `$AZURE_OPENAI_ENDPOINT/openai/v1/` (the registry builds it); the v1 surface

@@ -97,6 +97,8 @@ class BuildOptions:
     max_tokens_per_job: int | None = settings.default("max_tokens_per_job")
     #: Refuse a request whose input (plus max output) tokens exceed this.
     max_context: int | None = settings.default("max_context")
+    #: Seconds the provider keeps the result files (passed to create); None: its default.
+    output_expires_after: int | None = settings.default("output_expires_after")
     #: Take only the first N requests.
     limit: int | None = None
     #: Report bad rows and leave them out, instead of refusing the input.

@@ -1,7 +1,7 @@
 """The `ledger` commands, a module per kind, each command a few lines over a library call.
 
 `cli.py` holds the group (options every command shares, errors meeting exit codes) and adds the
-commands of `read`, `run` and `tools`. Like cli.py these modules import only click and
+commands of `read`, `run`, `retry` and `tools`. Like cli.py these modules import only click and
 `ledger.settings` when loaded: every library module is imported inside the command that needs
 it, so starting `ledger` stays fast.
 """
@@ -33,11 +33,13 @@ EMULATOR_SCENARIOS = (
     "slow_finalizing",
     "not_found_grace",
     "zipped_output",
+    "duplicate_key",
+    "unknown_key",
 )
 #: ledger.results.export.FORMATS
 RESULT_FORMATS = ("jsonl", "csv")
 #: ledger.results.schema.STATUSES
-RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing")
+RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing", "unavailable")
 #: ledger.query.sql.DEFAULT_TIME_BUDGET
 SQL_TIME_BUDGET = 10.0
 #: ledger.query.sql.DEFAULT_MAX_ROWS

@@ -153,6 +153,12 @@ def sql(
     help="Only results with this status (repeat for several).",
 )
 @click.option(
+    "--with-input",
+    is_flag=True,
+    help="Add each request's input row, every field of it, as `input` (CSV: a last column of "
+    "JSON text): an eval's gold label beside the answer.",
+)
+@click.option(
     "--json-summary",
     is_flag=True,
     help="Write a summary object on stderr after the results: run, written, jobs_not_normalized.",
@@ -164,6 +170,7 @@ def results(
     fmt: str,
     output: BinaryIO,
     statuses: tuple[str, ...],
+    with_input: bool,
     json_summary: bool,
 ) -> None:
     """Write a run's results: one per input request, in input order (see docs/results.md).
@@ -174,7 +181,12 @@ def results(
     from ledger.results.export import export_results
 
     summary = export_results(
-        ledger_engine(ctx, readonly=True), run_name, output, fmt=fmt, statuses=statuses
+        ledger_engine(ctx, readonly=True),
+        run_name,
+        output,
+        fmt=fmt,
+        statuses=statuses,
+        with_input_rows=with_input,
     )
     if json_summary:
         import json

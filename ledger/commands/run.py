@@ -1,4 +1,4 @@
-"""Commands that move runs: submit, retry, reconcile, cancel."""
+"""Commands that move runs: submit, send, reconcile, cancel (retry: `ledger.commands.retry`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ledger.commands import (
     ledger_config,
     ledger_engine,
 )
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ProviderError
 
 
 @click.command()
@@ -62,6 +62,13 @@ from ledger.errors import LedgerError
     help="Log lines on stderr: text, or one JSON object a line with run, job and batch ids "
     "(json logs each transition).",
 )
+@click.option(
+    "--otlp-endpoint",
+    default=None,
+    metavar="URL",
+    help="Send OpenTelemetry traces (a span per pass and per provider call) over OTLP/HTTP to "
+    "URL, e.g. http://collector:4318/v1/traces (needs the otel extra).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every step (debug level).")
 @click.pass_context
 def reconcile(
@@ -73,6 +80,7 @@ def reconcile(
     metrics_port: int | None,
     metrics_host: str,
     log_format: str,
+    otlp_endpoint: str | None,
     verbose: bool,
     **options: Any,
 ) -> None:
@@ -82,6 +90,7 @@ def reconcile(
     On a terminal a live table shows each run's progress; otherwise plain lines (see
     docs/reconcile.md). SIGINT/SIGTERM finish the current step and release leases.
     """
+    from ledger import observe
     from ledger.config import batch_provider_for
     from ledger.console import install_stop_signals, progress_display
     from ledger.errors import InputError
@@ -96,14 +105,19 @@ def reconcile(
     provider_for = batch_provider_for(ledger_config(ctx))
     metrics = None
     if metrics_port is not None:
-        metrics = _metrics(engine, options["run_name"])
+        metrics = observe.metrics_for(engine, options["run_name"])
         provider_for = metrics.wrap(provider_for)
+    tracing = observe.tracing_for(otlp_endpoint) if otlp_endpoint else None
     display = progress_display(engine, options["run_name"])
+    on_transition = display.on_transition
+    if tracing is not None:
+        provider_for = tracing.wrap(provider_for)
+        on_transition = observe.both(display.on_transition, tracing.on_transition)
     reconciler = Reconciler(
         engine,
         ReconcileOptions(**options, budget=ledger_budget(ctx)),
         provider_for=provider_for,
-        on_transition=display.on_transition,
+        on_transition=on_transition,
     )
     hooks = [display.on_pass]
     if on_done:
@@ -116,6 +130,8 @@ def reconcile(
             hook(report)
 
     install_stop_signals(reconciler.stop_requested.set)
+    if tracing is not None:
+        tracing.watch(reconciler)
     if metrics is not None:
         metrics.watch(reconciler)
         try:
@@ -138,18 +154,8 @@ def reconcile(
         display.close()
         if metrics is not None:
             metrics.close()
-
-
-def _metrics(engine: Any, run_name: str | None) -> Any:
-    try:
-        from ledger.observe.metrics import Metrics
-    except ImportError:
-        from ledger.errors import ConfigError
-
-        raise ConfigError(
-            "--metrics-port needs prometheus_client: pip install 'llm-batch-ledger[metrics]'"
-        ) from None
-    return Metrics(engine, run_name)
+        if tracing is not None:
+            tracing.close()
 
 
 @click.command()
@@ -159,7 +165,8 @@ def _metrics(engine: Any, run_name: str | None) -> Any:
 @click.pass_context
 def cancel(ctx: click.Context, target: str, base_url: str | None, as_json: bool) -> None:
     """Cancel a run (by name) or one job (by id): unsent jobs at once, live batches at the
-    provider (their partial results are still downloaded)."""
+    provider (their partial results are still downloaded). A job whose create may have gone
+    through unheard is looked up at the provider by its tag first, and its batch cancelled."""
     from ledger.config import batch_provider_for
     from ledger.query.report import job_ids_for
     from ledger.reconcile.cancel import cancel_jobs
@@ -225,7 +232,8 @@ def submit(
     INPUT is JSONL or CSV: ready Batch API lines, or rows with an id and a prompt, messages or
     input. Prints the plan: jobs, requests, bytes, estimated tokens and cost. With --dry-run
     nothing is sent. Submitting the same input under the same run name again sends only what
-    was not sent yet; `ledger reconcile` takes the batches the rest of the way.
+    was not sent yet; `ledger reconcile` takes the batches the rest of the way. Exits 1 when
+    every job it sent failed (the provider refused each upload or create).
     """
     from ledger.build.run import BuildOptions, build_fields, build_run
     from ledger.config import submit_provider
@@ -267,9 +275,11 @@ def submit(
                 f"(`ledger send {plan.run_name}` sends them)."
             )
         return
-    errors = _send(ctx, plan.run_name, base_url, poll_min, quiet=as_json)
+    errors, failure = _send(ctx, plan.run_name, base_url, poll_min, quiet=as_json)
     if as_json:
         click.echo(json.dumps(plan_fields(plan, sent=True, errors=errors), indent=2))
+    if failure is not None:
+        raise ProviderError(failure)
 
 
 @click.command()
@@ -279,22 +289,27 @@ def submit(
 @click.pass_context
 def send(ctx: click.Context, run_name: str, base_url: str | None, poll_min: float) -> None:
     """Send RUN's batches: release the jobs a `submit --dry-run` held, then upload and create
-    them, as `ledger submit` does; `ledger reconcile` takes them the rest of the way."""
-    _send(ctx, run_name, base_url, poll_min)
+    them, as `ledger submit` does; `ledger reconcile` takes them the rest of the way. Exits 1
+    when every job it sent failed."""
+    _, failure = _send(ctx, run_name, base_url, poll_min)
+    if failure is not None:
+        raise ProviderError(failure)
 
 
 def _send(
     ctx: click.Context, run_name: str, base_url: str | None, poll_min: float, *, quiet: bool = False
-) -> list[str]:
-    """Release the run's held jobs and send what is built (submit and send); the send's errors.
-    `quiet` (submit --json-output) leaves stdout to the JSON."""
+) -> tuple[list[str], str | None]:
+    """Release the run's held jobs and send what is built (submit and send); the send's errors,
+    and why, when every job sent failed (the command then exits 1). `quiet` (submit
+    --json-output) leaves stdout to the JSON."""
     from ledger.config import batch_provider_for
-    from ledger.reconcile.send import release_run, send_run
+    from ledger.reconcile.send import all_failed, release_run, send_run, sendable_jobs
 
     engine = ledger_engine(ctx)
     released = release_run(engine, run_name)
     if released and not quiet:
         click.echo(f"released {released} held job(s) of run {run_name}.")
+    taken = sendable_jobs(engine, run_name)
     report = send_run(
         engine,
         run_name,
@@ -308,84 +323,10 @@ def _send(
         raise LedgerError(f"paused: {report.paused}")
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
-    if not quiet:
+    failure = all_failed(engine, taken)
+    if not quiet and failure is None:
         click.echo(f"sent run {run_name}; `ledger reconcile --run {run_name}` follows it.")
-    return list(report.errors)
-
-
-@click.command()
-@click.argument("run_name", metavar="RUN")
-@click.option("--failed", "statuses", flag_value="failed", multiple=True, help="Failed requests.")
-@click.option("--expired", "statuses", flag_value="expired", multiple=True, help="Expired ones.")
-@click.option(
-    "--cancelled", "statuses", flag_value="cancelled", multiple=True, help="Cancelled ones."
-)
-@click.option(
-    "--missing", "statuses", flag_value="missing", multiple=True, help="Ones with no result."
-)
-@click.option("--dry-run", is_flag=True, help="Build and record the retry job, send nothing.")
-@click.option("--base-url", default=None, help="Provider base URL (default: the parent job's).")
-@settings.options("retry")
-@click.option("--json", "as_json", is_flag=True, help="Print the retry jobs as one JSON object.")
-@click.pass_context
-def retry(
-    ctx: click.Context,
-    run_name: str,
-    statuses: tuple[str, ...],
-    dry_run: bool,
-    base_url: str | None,
-    poll_min: float,
-    as_json: bool,
-) -> None:
-    """Rerun the requests of RUN that did not succeed, in a new job of the same run.
-
-    With no flag, every failed, expired, cancelled and missing request is retried. Requests
-    that succeeded are never sent again; once the retry job is normalized its results replace
-    the old ones in `ledger results`.
-    """
-    from ledger.config import batch_provider_for
-    from ledger.reconcile.send import send_run
-    from ledger.results.retry import RETRYABLE, retry_run
-
-    engine = ledger_engine(ctx)
-    plan = retry_run(engine, run_name, statuses or RETRYABLE)
-    summary = {
-        "run": run_name,
-        "requests": plan.request_count,
-        "sent": not dry_run,
-        "jobs": [
-            {"job_id": job_id, "requests": count, "parents": parents, "file": str(path)}
-            for job_id, path, count, parents in plan.jobs
-        ],
-    }
-    for job_id, path, count, parents in plan.jobs if not as_json else ():
-        click.echo(
-            f"job {job_id}: {count} request(s) from job(s) "
-            f"{', '.join(map(str, parents))} -> {path.name}"
-        )
-    if dry_run and as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    if dry_run:
-        click.echo(f"dry run: {plan.request_count} request(s) recorded for retry; nothing sent.")
-        return
-    report = send_run(
-        engine,
-        run_name,
-        base_url=base_url,
-        poll_min=poll_min,
-        provider_for=batch_provider_for(ledger_config(ctx)),
-        on_transition=None if as_json else echo_transition,
-        budget=ledger_budget(ctx),
-    )
-    if report.paused:
-        raise LedgerError(f"paused: {report.paused}")
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    click.echo(
-        f"sent {plan.request_count} request(s); `ledger reconcile --run {run_name}` follows."
-    )
+    return list(report.errors), failure
 
 
 #: The commands `cli.py` adds to the group.
@@ -394,5 +335,4 @@ COMMANDS: tuple[click.Command, ...] = (
     cancel,
     submit,
     send,
-    retry,
 )

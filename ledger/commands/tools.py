@@ -129,7 +129,9 @@ def emulator_serve(
 )
 @click.option(
     "--provider",
-    type=click.Choice(["openai", "anthropic", "azure", "groq", "together", "xai"]),
+    type=click.Choice(
+        ["openai", "anthropic", "azure", "groq", "together", "xai", "mistral", "gemini"]
+    ),
     default="openai",
     show_default=True,
     help="Which batch API the emulator plays.",

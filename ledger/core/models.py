@@ -188,3 +188,34 @@ class Request(Base):
     # Priced at normalize from the result's own usage; NULL while pending or when the model has
     # no price.
     cost_usd: Mapped[float | None] = mapped_column(Double)
+
+
+class RequestAttempt(Base):
+    """An earlier outcome of a request, kept when a retry moved it to a new job (the `requests`
+    row holds only the latest)."""
+
+    __tablename__ = "request_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    # The job that carried the request then, and what became of it there.
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Double)
+    # The retry job that took the request next.
+    retry_job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    recorded_at: Mapped[float] = mapped_column(Double)
+
+
+class JobParent(Base):
+    """Every job a retry job took requests from (`jobs.parent_job_id` names only the first)."""
+
+    __tablename__ = "job_parents"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    parent_job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)

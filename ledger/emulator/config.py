@@ -27,6 +27,10 @@ SCENARIOS: dict[str, str] = {
     "slow_finalizing": "stays in finalizing for `slow_finalizing_stages` extra stages",
     "not_found_grace": "a new batch answers 404 to its first `not_found_gets` GETs",
     "zipped_output": "result files are served as ZIP archives of `zip_members` JSONL members",
+    "duplicate_key": "(Gemini routes) one answer comes back under another request's key, so that "
+    "key is on two lines and the other request on none (python-genai #1909); elsewhere `normal`",
+    "unknown_key": "(Gemini routes) one answer comes back under a key no request has; elsewhere "
+    "`normal`",
 }
 
 #: Names of the OpenAI Files and Batches routes.
@@ -52,11 +56,28 @@ ANTHROPIC_ROUTE_NAMES: tuple[str, ...] = (
     "delete_message_batch",
 )
 
+#: Names of the Gemini Files and batches routes (`ledger.emulator.gemini_routes`).
+GEMINI_ROUTE_NAMES: tuple[str, ...] = (
+    "gemini_upload_file",
+    "gemini_list_files",
+    "gemini_get_file",
+    "gemini_delete_file",
+    "gemini_download_file",
+    "gemini_create_batch",
+    "gemini_create_embeddings_batch",
+    "gemini_list_batches",
+    "gemini_get_batch",
+    "gemini_cancel_batch",
+    "gemini_delete_batch",
+    "gemini_generate_content",
+    "gemini_count_tokens",
+)
+
 #: Names of every API route, as fault rules and `stats()["requests"]` spell them.
-ROUTE_NAMES: tuple[str, ...] = OPENAI_ROUTE_NAMES + ANTHROPIC_ROUTE_NAMES
+ROUTE_NAMES: tuple[str, ...] = OPENAI_ROUTE_NAMES + ANTHROPIC_ROUTE_NAMES + GEMINI_ROUTE_NAMES
 
 #: The routes that serve a download (where `truncate_download` fires when no route is named).
-DOWNLOAD_ROUTES = frozenset({"file_content", "message_batch_results"})
+DOWNLOAD_ROUTES = frozenset({"file_content", "message_batch_results", "gemini_download_file"})
 
 #: Names of the synchronous routes (`ledger.emulator.sync_routes`); faults and stats know them too.
 SYNC_ROUTE_NAMES: tuple[str, ...] = ("chat_completions", "responses", "embeddings", "messages")

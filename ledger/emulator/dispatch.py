@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ledger.emulator import anthropic_routes, hosts
+from ledger.emulator import anthropic_routes, gemini_routes, hosts, mistral_routes
 from ledger.emulator.config import (
     ANTHROPIC_ROUTE_NAMES,
     SYNC_ROUTE_NAMES,
@@ -46,12 +46,17 @@ def handle(emulator: Emulator, request: Request) -> Reply:
     """Answer one request read whole (raises `ApiError`, or `Dropped` for no answer at all)."""
     if request.path.startswith("/_emulator/"):
         return Reply(_control(emulator, request))
+    if mistral_routes.owns(request.path):
+        return _mistral(emulator, request)
     host, path = hosts.split(request.path)
     if host is not None:
         # A compatible host's prefix (`/together/v1/...`): OpenAI's routes, with its quirks.
         request = replace(request, path=path, host=host)
     anthropic = host is None and anthropic_routes.owns(request.path)
-    if anthropic:
+    gemini = host is None and gemini_routes.owns(request.path)
+    if gemini:
+        matched = gemini_routes.match_route(request.method, request.path)
+    elif anthropic:
         matched = anthropic_routes.match_route(request.method, request.path)
     else:
         matched = match_route(request.method, request.path)
@@ -61,6 +66,11 @@ def handle(emulator: Emulator, request: Request) -> Reply:
         raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
     route, object_id = matched
     emulator.count_request(route)
+    if gemini:
+        gemini_routes.authenticate(emulator.config, request)
+        return _serve(
+            emulator, route, lambda: emulator.gemini_api.handle(route, object_id, request)
+        )
     if anthropic:
         anthropic_routes.authenticate(emulator.config, request.headers)
     else:
@@ -75,9 +85,28 @@ def error_response(path: str, error: ApiError) -> Response:
     """`error` as the error JSON of the API that owns `path` (Anthropic's or OpenAI's)."""
     anthropic = anthropic_routes.owns(path)
     body = anthropic_routes.error_body(error) if anthropic else error.body()
+    if mistral_routes.owns(path):
+        body = mistral_routes.error_body(error)
+    if gemini_routes.owns(path):
+        body = gemini_routes.error_body(error)
     response = json_response(body, error.status)
     response.headers.update(error.headers)
     return response
+
+
+def _mistral(emulator: Emulator, request: Request) -> Reply:
+    """Mistral's Files and Batch Jobs routes (mistral_routes.py), with the same faults."""
+    matched = mistral_routes.match_route(request.method, request.path)
+    inner = replace(request, path=request.path[len(mistral_routes.PREFIX) :])
+    synced = None if matched else match_sync_route(inner.method, inner.path)
+    if matched is None and synced is None:
+        raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
+    route, object_id = matched or synced or ("", None)
+    emulator.count_request(route)
+    _authenticate(emulator.config, request.headers.get("authorization"))
+    if synced is not None:  # chat and embeddings, OpenAI-compatible as Mistral's are
+        return _serve(emulator, route, lambda: emulator.sync_api.handle(route, inner))
+    return _serve(emulator, route, lambda: emulator.mistral_api.handle(route, object_id, request))
 
 
 def _serve(emulator: Emulator, route: str, respond: Callable[[], Response]) -> Reply:

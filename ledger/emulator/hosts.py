@@ -58,6 +58,16 @@ HOSTS: dict[str, Host] = {
     )
 }
 
+#: Mistral's batch jobs: routes of their own (mistral_routes.py) over the same store, whose input
+#: lines are `{custom_id, body}` and whose `timeout_hours` go up to 7 days.
+MISTRAL = Host("mistral", "/mistral/v1", body_only_lines=True, max_window_hours=7 * 24)
+
+
+def by_name(name: str | None) -> Host | None:
+    """The host a stored batch was made through (None: OpenAI's own `/v1`)."""
+    return HOSTS.get(name or "") or (MISTRAL if name == MISTRAL.name else None)
+
+
 #: Together's words: upper case, with no word for finalizing or cancelling (still running).
 _TOGETHER_STATUSES = {"finalizing": "IN_PROGRESS", "cancelling": "IN_PROGRESS"}
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.errors import ApiError
-from ledger.emulator.hosts import HOSTS
+from ledger.emulator.hosts import by_name
 from ledger.emulator.scenarios import jsonl, run_requests, usage_json, zipped
 from ledger.emulator.store import FINAL_STATUSES as FINAL
 from ledger.emulator.store import BatchRecord, Store
@@ -88,7 +88,7 @@ def _move(store: Store, batch: BatchRecord, config: EmulatorConfig, at: float) -
         _leave_validating(store, batch, config, at)
     elif batch.status == "in_progress":
         scenario = batch.plan.scenario
-        host = HOSTS.get(batch.host or "")
+        host = by_name(batch.host)
         if scenario == "expire" and host is not None and not host.expires:
             # Azure does not expire a batch past its window: it runs on, then completes.
             _enter(batch, "in_progress", at, 2 + batch.plan.slow_finalizing_stages)
@@ -157,7 +157,7 @@ def _leave_validating(store: Store, batch: BatchRecord, config: EmulatorConfig, 
 
 def _line_url(batch: BatchRecord) -> str | None:
     """The `url` the batch's lines name, as its host names its endpoint (hosts.py)."""
-    host = HOSTS.get(batch.host or "")
+    host = by_name(batch.host)
     if host is None:
         return batch.endpoint
     if host.body_only_lines:

@@ -286,6 +286,11 @@ class Api:
 
     def _file(self, file_id: str | None) -> FileRecord:
         record = self.store.live_file(file_id or "")
+        # A file past its `expires_at` (`expires_after` on upload, `output_expires_after` on
+        # the batch, or the defaults) is gone, as the API deletes it: 404 from then on.
+        expires_at = record.expires_at if record is not None else None
+        if expires_at is not None and expires_at <= self._clock():
+            record = None
         if record is None:
             raise not_found(f"No such File object: {file_id}", param="id")
         return record

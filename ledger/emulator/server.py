@@ -14,10 +14,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ledger.emulator import anthropic_routes, lifecycle, message_batches, stats
+from ledger.emulator import anthropic_routes, gemini_routes, lifecycle, message_batches, stats
 from ledger.emulator.config import EmulatorConfig
 from ledger.emulator.faults import FaultBook
 from ledger.emulator.http_server import EmulatorHTTPServer, RequestHandler
+from ledger.emulator.mistral_routes import MistralApi
 from ledger.emulator.routes import Api
 from ledger.emulator.store import Store
 from ledger.emulator.sync_routes import SyncApi
@@ -36,7 +37,9 @@ class Emulator:
         self.message_batch_api = anthropic_routes.MessageBatchApi(
             self.store, lambda: self._config, clock
         )
+        self.mistral_api = MistralApi(self.api, lambda: self._config, clock)
         self.sync_api = SyncApi(lambda: self._config, clock)
+        self.gemini_api = gemini_routes.GeminiApi(lambda: self._config, clock)
         self.faults = FaultBook(self._config.fault_rules())
         self._requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
@@ -108,7 +111,9 @@ class Emulator:
                 self.store.save()
             with self._counter_lock:
                 requests = dict(self._requests)
-            return stats.collect(self.store, requests, self.faults.served)
+            collected = stats.collect(self.store, requests, self.faults.served)
+        collected["gemini"] = self.gemini_api.stats()
+        return collected
 
     def stop(self) -> None:
         """Stop serving, close open connections and release the port."""

@@ -15,13 +15,24 @@ from dataclasses import dataclass
 
 from adapters.base import scrub
 from ledger.chat.types import ChatRequest
-from ledger.config import LedgerConfig, ProviderSettings, chat_client, provider_settings
+from ledger.config import (
+    LedgerConfig,
+    ProviderSettings,
+    batch_provider,
+    chat_client,
+    provider_settings,
+)
 from ledger.core.db import alembic_config, open_ledger, resolve_url, schema_revision, shown_url
 from ledger.errors import LedgerError
 from ledger.usage.tokens import load_encoding, tiktoken_cache_dir
 
 #: Models the health check uses for the built-in providers when the settings name none.
-HEALTH_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+HEALTH_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-haiku-4-5",
+    "mistral": "mistral-small-latest",
+    "gemini": "gemini-2.5-flash-lite",
+}
 #: The smallest useful request: one short message, a few output tokens.
 HEALTH_PROMPT = "Reply with OK."
 HEALTH_MAX_OUTPUT_TOKENS = 16
@@ -101,7 +112,29 @@ def check_provider(config: LedgerConfig, name: str) -> list[CheckResult]:
     results = [check_chat(settings)]
     if settings.kind == "openai" and settings.embedding_model:
         results.append(check_embeddings(settings, settings.embedding_model))
+    if name == "mistral":
+        results.append(check_mistral_batch(settings))
     return results
+
+
+def check_mistral_batch(settings: ProviderSettings) -> CheckResult:
+    """Mistral's batch API through the mistralai SDK: the SDK is installed, and the key lists
+    the account's batch jobs (one page of one job)."""
+
+    def call() -> str:
+        provider = batch_provider(settings)  # names the extra to install when the SDK is missing
+        from adapters.mistral.batch import MistralBatchProvider
+
+        if not isinstance(provider, MistralBatchProvider):
+            raise LedgerError("provider mistral is not the built-in Mistral batch adapter")
+        started = time.monotonic()
+        total = provider.count_jobs()
+        return (
+            f"GET batch/jobs answered in {time.monotonic() - started:.2f} s "
+            f"({total} job(s) on the account)"
+        )
+
+    return _checked(f"{settings.name} batch", settings, call)
 
 
 def check_chat(settings: ProviderSettings) -> CheckResult:

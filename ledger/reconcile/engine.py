@@ -173,8 +173,13 @@ class Reconciler:
             self.stop_requested.wait(max(wait, 0.01))
 
     def pending_jobs(self) -> int:
-        """Jobs of this reconciler's scope that still have a step to take."""
-        query = select(func.count()).select_from(Job).where(Job.state.in_(self.options.states))
+        """Jobs of this reconciler's scope that still have a step to take (a held job has none
+        until it is released, so `--until-done` does not wait for a dry run)."""
+        query = (
+            select(func.count())
+            .select_from(Job)
+            .where(Job.state.in_(self.options.states), Job.held_reason.is_(None))
+        )
         if self._run_id is not None:
             query = query.where(Job.run_id == self._run_id)
         with self.engine.connect() as connection:
@@ -182,7 +187,9 @@ class Reconciler:
 
     def seconds_to_next_due(self) -> float:
         """Seconds until the earliest scheduled check of a pending job (0 when one is due)."""
-        query = select(func.min(Job.next_check_at)).where(Job.state.in_(self.options.states))
+        query = select(func.min(Job.next_check_at)).where(
+            Job.state.in_(self.options.states), Job.held_reason.is_(None)
+        )
         if self._run_id is not None:
             query = query.where(Job.run_id == self._run_id)
         with self.engine.connect() as connection:

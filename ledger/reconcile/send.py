@@ -56,6 +56,38 @@ def send_run(
     return reconciler.run_pass()
 
 
+def sendable_jobs(engine: Engine, run_name: str) -> list[int]:
+    """The run's jobs a send would take now: built or uploaded, not held."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(Job.id)
+                .join(Run, Run.id == Job.run_id)
+                .where(
+                    Run.name == run_name,
+                    Job.state.in_((State.BUILT.value, State.UPLOADED.value)),
+                    Job.held_reason.is_(None),
+                )
+                .order_by(Job.id)
+            ).scalars()
+        )
+
+
+def all_failed(engine: Engine, job_ids: list[int]) -> str | None:
+    """When every one of `job_ids` (the jobs a send took) ended `failed`, why, in one line
+    (the command exits 1 with it); None when any reached the provider or is still to send."""
+    if not job_ids:
+        return None
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Job.id, Job.state, Job.last_error).where(Job.id.in_(job_ids)).order_by(Job.id)
+        ).all()
+    if any(row.state != State.FAILED.value for row in rows):
+        return None
+    first = rows[0]
+    return f"every job sent failed ({len(rows)}); job {first.id}: {first.last_error or 'refused'}"
+
+
 def release_run(engine: Engine, run_name: str) -> int:
     """Release the held jobs of a run (a dry run's) to be sent; how many were held. InputError
     for an unknown run."""

@@ -45,7 +45,12 @@ CSV_COLUMNS: tuple[str, ...] = (
     "error_message",
     "tool_calls",
     "choices",
+    "model",
+    "job_id",
+    "batch_id",
 )
+#: The column `--with-input` adds last: the input row's own fields, as JSON text.
+INPUT_COLUMN = "input"
 
 FORMATS = ("jsonl", "csv")
 
@@ -133,7 +138,10 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
         "error_code": error.get("code"),
         "error_message": error.get("message"),
     }
-    return ["" if flat.get(column) is None else flat[column] for column in CSV_COLUMNS]
+    row = ["" if flat.get(column) is None else flat[column] for column in CSV_COLUMNS]
+    if INPUT_COLUMN in record:
+        row.append(_json_text(record[INPUT_COLUMN]) or "")
+    return row
 
 
 def _json_text(value: Any) -> str | None:
@@ -147,8 +155,10 @@ def export_results(
     *,
     fmt: str = "jsonl",
     statuses: Collection[str] | None = None,
+    with_input_rows: bool = False,
 ) -> ExportSummary:
-    """Write a run's merged results to `out` as JSON lines (each shard's line verbatim) or CSV."""
+    """Write a run's merged results to `out` as JSON lines (each shard's line verbatim) or CSV;
+    with `with_input_rows`, each carries its input row as `input` (`ledger.results.with_input`)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     found = find_run_results(engine, run_name)
@@ -158,6 +168,10 @@ def export_results(
             raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.path}")
     written = 0
     rows = merged_results(found.shards, statuses)
+    if with_input_rows:
+        from ledger.results.with_input import input_rows, run_input, with_input
+
+        rows = with_input(rows, input_rows(run_input(engine, run_name)))
     if fmt == "jsonl":
         for raw, _ in rows:
             out.write(raw)
@@ -166,7 +180,7 @@ def export_results(
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         try:
             writer = csv.writer(text)
-            writer.writerow(CSV_COLUMNS)
+            writer.writerow((*CSV_COLUMNS, INPUT_COLUMN) if with_input_rows else CSV_COLUMNS)
             for _, record in rows:
                 writer.writerow(csv_row(record))
                 written += 1

@@ -11,39 +11,44 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
-from ledger.build.record import shard_job_fields
-from ledger.build.run import manifest_job
+from ledger.build.manifest import manifest_job, manifest_lock, replace_manifest
+from ledger.build.record import PENDING, shard_job_fields
 from ledger.build.shards import Shard, ShardLimits, ShardSet, within_provider_limits
-from ledger.core.durable import write_durably
-from ledger.core.models import Job, Request, Run
+from ledger.core.db import read_db_now
+from ledger.core.models import Job, JobParent, Request, RequestAttempt, Run
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import InputError
-from ledger.results.schema import CANCELLED, EXPIRED, FAILED, MISSING
+from ledger.results.retry_select import DEFAULT_WORDS, RetrySelection, parse_selection
 
-#: Request statuses a retry can take again.
-RETRYABLE: tuple[str, ...] = (FAILED, EXPIRED, CANCELLED, MISSING)
+#: Request statuses a plain retry takes again (`--only` takes any other word too).
+RETRYABLE: tuple[str, ...] = DEFAULT_WORDS
 
 ACTOR = "ledger retry"
+
+#: Requests are copied to the history and moved this many at a time.
+_CHUNK = 500
 
 
 @dataclass(frozen=True)
 class RetryPlan:
-    """The jobs one retry recorded."""
+    """The jobs one retry recorded (none: nothing to retry, and `note` says why)."""
 
     run_name: str
     statuses: tuple[str, ...]
     #: (job id, shard file, requests, parent job ids).
     jobs: list[tuple[int, Path, int, list[int]]]
+    #: Why nothing was recorded, when nothing was.
+    note: str | None = None
 
     @property
     def request_count(self) -> int:
@@ -55,28 +60,27 @@ def retry_run(
     run_name: str,
     statuses: Sequence[str] = RETRYABLE,
     *,
-    limits: ShardLimits | None = None,
+    held_reason: str | None = None,
 ) -> RetryPlan:
-    """Record new `built` jobs for the requests of `run_name` whose status is in `statuses`."""
-    chosen = tuple(s for s in RETRYABLE if s in statuses)
-    if not chosen:
-        raise InputError(f"nothing to retry: choose among {', '.join(RETRYABLE)}")
+    """Record new `built` jobs for the requests of `run_name` that `statuses` selects (status
+    words, HTTP statuses or classes, error codes: `ledger.results.retry_select`), among the
+    jobs already normalized: jobs still running are left alone. The jobs are cut to the run's
+    own limits (`--max-requests`, `--max-bytes`, `--max-tokens-per-job`, one model a shard) and
+    held (no reconciler sends them) when `held_reason` is given."""
+    selection = parse_selection(statuses)
+    chosen = selection.words
     with engine.connect() as connection:
-        run = connection.execute(select(Run.id, Run.name).where(Run.name == run_name)).first()
+        run = connection.execute(
+            select(Run.id, Run.name, Run.options).where(Run.name == run_name)
+        ).first()
         if run is None:
             raise InputError(f"no run named {run_name!r}")
+        wanted = _wanted_by_parent(connection, run.id, selection)
         unfinished = connection.execute(
             select(func.count())
             .select_from(Job)
             .where(Job.run_id == run.id, Job.state != State.NORMALIZED.value)
         ).scalar_one()
-        if unfinished:
-            raise InputError(
-                f"run {run_name!r} has {unfinished} job(s) not normalized yet: "
-                "reconcile it first (`ledger reconcile --run "
-                f"{run_name} --until-done`)"
-            )
-        wanted = _wanted_by_parent(connection, run.id, chosen)
         parents = connection.execute(
             select(Job.id, Job.input_path, Job.endpoint, Job.provider, Job.base_url, Job.model)
             .where(Job.id.in_(list(wanted)))
@@ -89,10 +93,12 @@ def retry_run(
             or 0
         ) + 1
     if not wanted:
-        raise InputError(f"nothing to retry: no request of run {run_name!r} is {'/'.join(chosen)}")
+        running = f"; {unfinished} job(s) not normalized yet are left alone" if unfinished else ""
+        note = f"nothing to retry: no request of run {run_name!r} is {'/'.join(chosen)}{running}"
+        return RetryPlan(run_name=run.name, statuses=chosen, jobs=[], note=note)
     shard_dir = Path(parents[0].input_path).parent
-    # The retry goes to the run's provider: its shards are cut to that provider's limits too.
-    limits = within_provider_limits(limits or ShardLimits(), parents[0].provider)
+    # The retry obeys the run's own limits, within its provider's.
+    limits = within_provider_limits(run_limits(run.options or {}), parents[0].provider)
     shard_set = ShardSet(shard_dir, limits, first_index=first_index)
     origin: dict[int, list[int]] = defaultdict(list)  # new shard index -> parent job ids
     ids_of_shard: dict[int, list[str]] = defaultdict(list)
@@ -108,7 +114,12 @@ def retry_run(
     except BaseException:
         shard_set.abandon()
         raise
-    jobs = _record(engine, run.id, parents, shards, origin, ids_of_shard, chosen)
+    try:
+        jobs = _record(engine, run.id, parents, shards, origin, ids_of_shard, chosen, held_reason)
+    except BaseException:
+        for shard in shards:
+            shard.path.unlink(missing_ok=True)
+        raise
     _extend_manifest(shard_dir.parent / "manifest.json", shards, jobs, origin, chosen)
     return RetryPlan(
         run_name=run.name,
@@ -117,25 +128,40 @@ def retry_run(
     )
 
 
+def run_limits(options: dict[str, Any]) -> ShardLimits:
+    """The shard limits a run was built with (`runs.options`); the defaults for what a run
+    recorded before they were kept lacks."""
+    default = ShardLimits()
+    return ShardLimits(
+        max_requests=options.get("max_requests") or default.max_requests,
+        max_bytes=options.get("max_bytes") or default.max_bytes,
+        max_tokens=options.get("max_tokens_per_job"),
+    )
+
+
 def _wanted_by_parent(
-    connection: Any, run_id: int, statuses: tuple[str, ...]
-) -> dict[int, dict[str, int]]:
-    """custom_id -> input line number of the requests to retry, by the job that last carried
-    them."""
-    wanted: dict[int, dict[str, int]] = defaultdict(dict)
+    connection: Any, run_id: int, selection: RetrySelection
+) -> dict[int, dict[str, tuple[int, int | None]]]:
+    """custom_id -> (input line number, estimated tokens) of the requests to retry, by the
+    normalized job that last carried them."""
+    wanted: dict[int, dict[str, tuple[int, int | None]]] = defaultdict(dict)
     rows = connection.execute(
-        select(Request.job_id, Request.custom_id, Request.line_number).where(
-            Request.run_id == run_id, Request.status.in_(statuses)
+        select(Request.job_id, Request.custom_id, Request.line_number, Request.est_input_tokens)
+        .join(Job, Job.id == Request.job_id)
+        .where(
+            Request.run_id == run_id,
+            Job.state == State.NORMALIZED.value,
+            selection.condition(),
         )
     )
-    for job_id, custom_id, line_number in rows:
-        wanted[job_id][custom_id] = line_number
+    for job_id, custom_id, line_number, tokens in rows:
+        wanted[job_id][custom_id] = (line_number, tokens)
     return dict(wanted)
 
 
-def _requests_of(parent: Any, lines: dict[str, int]) -> Iterator[BatchRequest]:
+def _requests_of(parent: Any, lines: dict[str, tuple[int, int | None]]) -> Iterator[BatchRequest]:
     """The parent's shard lines for the custom_ids in `lines`, as they were sent, in shard
-    order, each carrying its line number in the user's input."""
+    order, each carrying its line number in the user's input and its estimated tokens."""
     checker = ReadyLineChecker(parent.endpoint, None)
     path = Path(parent.input_path)
     with path.open("rb") as shard:
@@ -147,10 +173,12 @@ def _requests_of(parent: Any, lines: dict[str, int]) -> Iterator[BatchRequest]:
             custom_id = record.get("custom_id")
             if custom_id not in lines:
                 continue
+            line_number, tokens = lines[custom_id]
             try:
-                yield checker.request(record, line, lines[custom_id])
+                request = checker.request(record, line, line_number)
             except RowProblem as problem:
                 raise InputError(f"{path}:{shard_line}: {problem}") from None
+            yield replace(request, est_tokens=tokens)
 
 
 def _record(
@@ -161,43 +189,100 @@ def _record(
     origin: dict[int, list[int]],
     ids_of_shard: dict[int, list[str]],
     statuses: tuple[str, ...],
+    held_reason: str | None,
 ) -> dict[int, int]:
-    """One transaction: the new jobs, and their requests moved to them as `pending`."""
+    """One transaction: the new jobs with every parent, each request's outcome so far kept in
+    `request_attempts`, and the requests moved to their new job as `pending`."""
     by_id = {p.id: p for p in parents}
     jobs: dict[int, int] = {}
     with engine.begin() as connection:
+        now = read_db_now(connection)
         for shard in shards:
             parent = by_id[origin[shard.index][0]]
-            jobs[shard.index] = create_job(
+            job_id = jobs[shard.index] = create_job(
                 connection,
                 actor=ACTOR,
                 detail={
                     "retry_of": origin[shard.index],
                     "statuses": list(statuses),
                     "max_output_tokens": shard.max_output_tokens,
+                    "held": held_reason,
                 },
                 run_id=run_id,
                 provider=parent.provider,
                 base_url=parent.base_url,
                 endpoint=parent.endpoint,
                 parent_job_id=parent.id,
+                held_reason=held_reason,
                 **shard_job_fields(shard, shard.path),
             )
-            move = (
-                update(Request)
-                .where(Request.run_id == run_id, Request.custom_id == bindparam("cid"))
-                .values(
-                    job_id=jobs[shard.index],
-                    status="pending",
-                    http_status=None,
-                    error_code=None,
-                    error_message=None,
-                    input_tokens=None,
-                    output_tokens=None,
-                )
+            connection.execute(
+                insert(JobParent),
+                [{"job_id": job_id, "parent_job_id": p} for p in origin[shard.index]],
             )
-            connection.execute(move, [{"cid": c} for c in ids_of_shard[shard.index]])
+            ids = ids_of_shard[shard.index]
+            for start in range(0, len(ids), _CHUNK):
+                _move(connection, run_id, job_id, ids[start : start + _CHUNK], now)
     return jobs
+
+
+def _move(connection: Any, run_id: int, job_id: int, custom_ids: list[str], now: float) -> None:
+    """Keep the outcome so far of these requests in `request_attempts`, then move them to
+    `job_id` as `pending`. A request another retry moved meanwhile is no longer finished: the
+    whole retry is refused (and rolled back) rather than send it twice."""
+    ours = and_(
+        Request.run_id == run_id,
+        Request.custom_id.in_(custom_ids),
+        Request.status != PENDING,
+    )
+    connection.execute(
+        insert(RequestAttempt).from_select(
+            [
+                "request_id",
+                "job_id",
+                "status",
+                "http_status",
+                "error_code",
+                "error_message",
+                "input_tokens",
+                "output_tokens",
+                "cost_usd",
+                "retry_job_id",
+                "recorded_at",
+            ],
+            select(
+                Request.id,
+                Request.job_id,
+                Request.status,
+                Request.http_status,
+                Request.error_code,
+                Request.error_message,
+                Request.input_tokens,
+                Request.output_tokens,
+                Request.cost_usd,
+                literal(job_id),
+                literal(now),
+            ).where(ours),
+        )
+    )
+    moved = connection.execute(
+        update(Request)
+        .where(ours)
+        .values(
+            job_id=job_id,
+            status=PENDING,
+            http_status=None,
+            error_code=None,
+            error_message=None,
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+        )
+    ).rowcount
+    if moved != len(custom_ids):
+        raise InputError(
+            "another retry of this run took some of these requests meanwhile: run it again"
+        )
 
 
 def _extend_manifest(
@@ -210,13 +295,14 @@ def _extend_manifest(
     """Add the retry jobs to the run's manifest.json, which mirrors what the ledger holds."""
     if not path.exists():
         return
-    manifest = orjson.loads(path.read_bytes())
-    manifest.setdefault("jobs", []).extend(
-        {
-            **manifest_job(jobs[shard.index], shard, shard.path),
-            "retry_of": origin[shard.index],
-            "retry_statuses": list(statuses),
-        }
-        for shard in shards
-    )
-    write_durably(path, orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    with manifest_lock(path):
+        manifest = orjson.loads(path.read_bytes())
+        manifest.setdefault("jobs", []).extend(
+            {
+                **manifest_job(jobs[shard.index], shard, shard.path),
+                "retry_of": origin[shard.index],
+                "retry_statuses": list(statuses),
+            }
+            for shard in shards
+        )
+        replace_manifest(path, manifest)

@@ -21,6 +21,7 @@ from adapters.results import (
     JSON_ASKED,
     MISSING,
     SUCCEEDED,
+    UNAVAILABLE,
     Answer,
     Outcome,
     ResultReader,
@@ -38,6 +39,7 @@ __all__ = [
     "RESULT_KEYS",
     "STATUSES",
     "SUCCEEDED",
+    "UNAVAILABLE",
     "Answer",
     "Outcome",
     "ResultReader",
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 #: Every status a result (and a normalized `requests` row) can have.
-STATUSES: tuple[str, ...] = (SUCCEEDED, FAILED, EXPIRED, CANCELLED, MISSING)
+STATUSES: tuple[str, ...] = (SUCCEEDED, FAILED, EXPIRED, CANCELLED, MISSING, UNAVAILABLE)
 
 #: Every result line has exactly these keys, in this order.
 RESULT_KEYS: tuple[str, ...] = (

@@ -5,6 +5,8 @@
 - The batch ended cancelled or expired and left no result file at all (cancelled while
   validating, or before it was ever sent): none of its requests ran, so each is `cancelled` or
   `expired`.
+- The batch's result files were gone when fetched (expired or archived, past the grace of
+  `ledger.reconcile.steps.download`): the request is `unavailable`, with the reason.
 - Otherwise the provider should have answered: the request is `missing` (and retryable).
 
 `docs/results.md` gives these rules to users.
@@ -20,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from ledger.core.models import JobEvent
 from ledger.core.states import PROVIDER_FINAL, State
-from ledger.results.schema import CANCELLED, EXPIRED, FAILED, MISSING
+from ledger.results.schema import CANCELLED, EXPIRED, FAILED, MISSING, UNAVAILABLE
 
 #: The error of a request no provider line answered, in a batch that did not fail as a whole.
 MISSING_ERROR: dict[str, str | None] = {
@@ -51,11 +53,18 @@ class BatchEnd:
     failure: dict[str, str | None] | None
     #: The provider-final state of a batch that left no result file at all (else None).
     ended_without_files: str | None
+    #: Why result files were gone when fetched, when some were: kind -> reason.
+    gone: dict[str, str] | None = None
 
     def unanswered(self) -> tuple[str, dict[str, str | None]]:
         """The status and error of a request no line answered."""
         if self.failure is not None:
             return FAILED, self.failure
+        if self.gone:
+            return UNAVAILABLE, {
+                "code": "result_file_unavailable",
+                "message": "; ".join(self.gone.values()),
+            }
         if self.ended_without_files in NOT_RUN_ERRORS:
             return NOT_RUN_ERRORS[self.ended_without_files]
         return MISSING, MISSING_ERROR
@@ -76,7 +85,18 @@ def batch_end(connection: Connection, job: Any) -> BatchEnd:
     if final == State.FAILED.value:
         failure = batch_error(event.detail if event is not None else None, job.last_error)
     has_files = bool(job.output_path or job.error_path)
-    return BatchEnd(failure=failure, ended_without_files=None if has_files else final)
+    downloaded = connection.execute(
+        select(JobEvent.detail)
+        .where(JobEvent.job_id == job.id, JobEvent.to_state == State.DOWNLOADED.value)
+        .order_by(JobEvent.id.desc())
+        .limit(1)
+    ).scalar()
+    gone = downloaded.get("gone") if isinstance(downloaded, dict) else None
+    return BatchEnd(
+        failure=failure,
+        ended_without_files=None if has_files or gone else final,
+        gone=gone if isinstance(gone, dict) and gone else None,
+    )
 
 
 def batch_error(detail: Any, last_error: str | None) -> dict[str, str | None]:

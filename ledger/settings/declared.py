@@ -118,6 +118,17 @@ SETTINGS: dict[str, Setting] = {
             accepts=_AT_LEAST_1,
         ),
         Setting(
+            "output_expires_after",
+            "int",
+            None,
+            "Seconds the provider keeps each batch's result files (OpenAI's "
+            "`output_expires_after`, 1 hour to 30 days); fetch results before then.",
+            _SUBMIT,
+            metavar="SECONDS",
+            accepts=Range(3600, 30 * 24 * 3600),
+            default_text="the provider's (OpenAI: 30 days)",
+        ),
+        Setting(
             "count_tokens",
             "bool",
             True,

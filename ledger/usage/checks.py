@@ -97,7 +97,7 @@ _FORMAT_FIELDS = frozenset({"response_format", "text", "n", "logprobs", "top_log
 
 
 def _warnings(info: ModelInfo, provider: str, today: dt.date) -> Iterator[Refusal]:
-    known = ("openai", "anthropic")
+    known = ("openai", "anthropic", "mistral")
     if info.provider in known and provider in known and info.provider != provider:
         reason = f"an {info.provider} model, sent to {provider}"
         yield Refusal(info.name, "model", reason, warning=True)

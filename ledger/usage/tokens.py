@@ -115,6 +115,8 @@ def encoding_for_model(model: str) -> tuple[tiktoken.Encoding, str | None]:
         name = tiktoken.encoding_name_for_model(model)
     except KeyError:
         note = f"unknown model {model!r}: estimating tokens with {FALLBACK_ENCODING}"
+        if model.startswith("gemini-"):  # Gemini's tokenizer exists only behind its API
+            note = f"model {model!r}: token counts are approximate ({FALLBACK_ENCODING}) offline"
         return load_encoding(FALLBACK_ENCODING), note
     if name not in TABLE_OF_ENCODING:
         note = (

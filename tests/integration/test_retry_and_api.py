@@ -104,20 +104,22 @@ def test_retry_completes_partial_results_with_each_row_succeeding_once(
     ledger.close()
 
 
-def test_retry_refuses_a_run_still_in_flight_and_one_with_nothing_to_retry(
+def test_retry_of_a_run_in_flight_or_with_nothing_to_retry_records_nothing(
     tmp_path: Path, emulator: Any, api_key: str
 ) -> None:
-    """A retry waits for every job to be normalized, and needs something to retry."""
+    """A retry leaves jobs not normalized alone, and nothing to retry is a plan with no jobs
+    and a note, not an error; an unknown run is an InputError."""
     write_prompts(tmp_path / "qs.jsonl", 2)
     ledger = Ledger.open(
         tmp_path / "ledger.db", base_url=emulator.base_url, poll_min=0, poll_max=0.05
     )
     ledger.submit(tmp_path / "qs.jsonl", run="r", model="gpt-4o-mini")
-    with pytest.raises(InputError, match="not normalized yet"):
-        ledger.retry("r")
+    running = ledger.retry("r")
+    assert running.jobs == [] and running.note is not None
+    assert "1 job(s) not normalized yet are left alone" in running.note
     ledger.reconcile(run="r", until_done=True, timeout=60, interval=0.01, **FAST)
-    with pytest.raises(InputError, match="nothing to retry"):
-        ledger.retry("r")
+    done = ledger.retry("r")
+    assert done.jobs == [] and done.note is not None and "nothing to retry" in done.note
     with pytest.raises(InputError, match="no run named"):
         ledger.retry("nope")
     ledger.close()

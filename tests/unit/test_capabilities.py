@@ -33,7 +33,7 @@ ROWS = read_table_file(packaged())
 def test_every_packaged_row_is_sourced_dated_and_sane(name: str) -> None:
     """A provider, a source, a checked date, limits and prices that are plausible numbers."""
     row = ROWS[name]
-    assert row["provider"] in ("openai", "anthropic")
+    assert row["provider"] in ("openai", "anthropic", "mistral", "gemini")
     assert row["source"] and all(
         s.startswith(("https://", "openai ", "anthropic ")) for s in row["source"]
     )

@@ -101,7 +101,7 @@ BAD_FILES = {
     ),
     "wrong type": ('[defaults]\nmax_requests = "ten"\n', "defaults.max_requests: expected an"),
     "bool for a number": ("[defaults]\ntemperature = true\n", "defaults.temperature: expected"),
-    "bad kind": ('[providers.x]\nkind = "gemini"\n', "providers.x.kind: 'gemini' is not one of"),
+    "bad kind": ('[providers.x]\nkind = "cohere"\n', "providers.x.kind: 'cohere' is not one of"),
     "bad limit": (
         '[providers.openai]\nmax_context_tokens = {"gpt-4o" = 0}\n',
         "providers.openai.max_context_tokens.gpt-4o: expected a whole number",

@@ -94,6 +94,7 @@ def test_expired_batch_keeps_partial_results_in_input_order(engine: Engine, tmp_
         "expired": 8,
         "cancelled": 0,
         "missing": 1,
+        "unavailable": 0,
     }
     assert (summary.quarantined, summary.conflicts) == (0, 0)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine, Row
 
 from adapters.base import BatchSnapshot
+from ledger.build.manifest import record_job_provider_ids
 from ledger.core.crashpoints import crash_point
 from ledger.core.db import read_db_now
 from ledger.core.models import Run
@@ -92,6 +93,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
                 input_file_id=job.input_file_id,
                 endpoint=job.endpoint,
                 metadata=batch_metadata(context.engine, job, token),
+                **output_expiry(context.engine, job),
             ),
             before_act="before_create",
         )
@@ -117,6 +119,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
         next_check_in=context.jittered(interval),
     )
     crash_point("after_create_recorded")
+    record_job_provider_ids(context.engine, job)
     return StepOutcome.DONE
 
 
@@ -147,6 +150,16 @@ def adoption_horizon(job: Row[Any]) -> int:
     if job.input_file_created_at:
         return int(min(ours, job.input_file_created_at - PROVIDER_CLOCK_MARGIN))
     return int(ours)
+
+
+def output_expiry(engine: Engine, job: Row[Any]) -> dict[str, int]:
+    """The create's `output_expires_after`: the run's `--output-expires-after` seconds; nothing
+    when the run set none (the provider's default), so an adapter that never takes it is not
+    handed it."""
+    with engine.connect() as connection:
+        options = connection.execute(select(Run.options).where(Run.id == job.run_id)).scalar()
+    value = (options or {}).get("output_expires_after")
+    return {"output_expires_after": value} if isinstance(value, int) else {}
 
 
 def batch_metadata(engine: Engine, job: Row[Any], token: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 
 from adapters.base import BatchSnapshot, NotFound, TransientError
+from ledger.build.manifest import record_job_provider_ids
 from ledger.core.crashpoints import crash_point
 from ledger.core.db import read_db_now
 from ledger.core.states import IN_FLIGHT, State
@@ -82,6 +83,11 @@ def poll(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
         next_check_in=context.jittered(options.poll_min) if in_flight else None,
         **progress,
     )
+    if (snapshot.output_file_id, snapshot.error_file_id) != (
+        job.output_file_id,
+        job.error_file_id,
+    ):
+        record_job_provider_ids(context.engine, job)  # the result files are known now
     return StepOutcome.DONE if in_flight else StepOutcome.CONTINUE
 
 

@@ -9,6 +9,7 @@
     expired: "#f08c00",
     cancelled: "#7950f2",
     missing: "#495057",
+    unavailable: "#868e96",
   };
   const charts = {};
 

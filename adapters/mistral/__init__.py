@@ -1,0 +1,1 @@
+"""Mistral's batch inference (`mistralai` SDK): files, jobs, status words and lines."""
