@@ -175,7 +175,13 @@ class GeminiBatchProvider:
     # -- batches ----------------------------------------------------------------------------
 
     def create_batch(
-        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int
+        | None = None,  # Gemini keeps a batch's files 48 h on its own terms: no expiry to set
     ) -> BatchSnapshot:
         file_name, model = split_file_id(input_file_id)
         tag = batch_tag(metadata)

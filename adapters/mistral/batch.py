@@ -212,7 +212,13 @@ class MistralBatchProvider:
     # -- batches ----------------------------------------------------------------------------
 
     def create_batch(
-        self, *, input_file_id: str, endpoint: str, metadata: dict[str, str]
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int
+        | None = None,  # Mistral keeps result files on its own terms: no expiry to set
     ) -> BatchSnapshot:
         model = self._model(input_file_id)
         with self._errors(side_effect=True):
