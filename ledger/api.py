@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from ledger import settings
 from ledger.build.plan import BuildPlan
 from ledger.build.run import BuildOptions, build_fields, build_run
+from ledger.build.targets import check_target_providers
 from ledger.config import LedgerConfig, batch_provider_for, load_config, submit_provider
 from ledger.core.db import open_ledger, resolve_url
 from ledger.errors import LedgerError
@@ -160,7 +161,9 @@ class Ledger:
         provider = submit_provider(self.config, chosen.pop("provider", None))
         chosen.setdefault("models", self.config.models)
         max_cost = chosen.pop("max_cost", None)  # the run's cap, recorded in the ledger
-        plan = build_run(self.engine, Path(input_path), BuildOptions(provider=provider, **chosen))
+        build_options = BuildOptions(provider=provider, **chosen)
+        check_target_providers(self.config, (t.provider for t in build_options.targets()), None)
+        plan = build_run(self.engine, Path(input_path), build_options)
         record_run_cap(self.engine, plan.run_name, max_cost)
         if send:
             self._send(plan.run_name)

@@ -64,6 +64,10 @@ class HostProfile:
     resource_path: str = ""
     #: The variable holding the key; None: the host needs none.
     api_key_env: str | None = "OPENAI_API_KEY"
+    #: A variable holding a bearer token used when the key variable is unset (Azure: a
+    #: Microsoft Entra ID token, sent as `Authorization: Bearer`, which the v1 surface takes
+    #: as the openai SDK's `api_key`). [azure-docs]
+    ad_token_env: str | None = None
     #: `openai`: lines as built; `body`: `{custom_id, body}` without `method` and `url`.
     envelope: str = "openai"
     #: The `purpose` input files are uploaded (and listed) with.
@@ -89,6 +93,17 @@ class HostProfile:
     #: (OpenAI's API reference and SDK, openai 2.x: `files.create(expires_after=)`,
     #: `batches.create(output_expires_after=)`); other hosts are not sent them.
     file_expiry: bool = False
+
+    def window_problem(self, window: str) -> str | None:
+        """Why batches of this host cannot be created with `window` (`24h`, `48h`, `7d`), if
+        they cannot: it must lie between 24h and `max_completion_window`."""
+        hours, longest = _window_hours(window), _window_hours(self.max_completion_window)
+        if hours is None or longest is None or not 24 <= hours <= longest:
+            return (
+                f"{window!r}: {self.name} takes a window from 24h to "
+                f"{self.max_completion_window} (hours as 48h, or days as 7d)"
+            )
+        return None
 
     def default_base_url(self) -> str | None:
         """Where the host is when nothing else says: `base_url`, or the resource variable's URL;
@@ -142,6 +157,7 @@ AZURE = HostProfile(
     resource_env="AZURE_OPENAI_ENDPOINT",
     resource_path="/openai/v1/",
     api_key_env="AZURE_OPENAI_API_KEY",
+    ad_token_env="AZURE_OPENAI_AD_TOKEN",
     # 100,000 requests and 200 MB per input file (1 GB with your own Blob storage). [azure-docs]
     max_requests=100_000,
     max_bytes=200_000_000,
@@ -190,6 +206,14 @@ XAI = HostProfile(name="xai", base_url="https://api.x.ai/v1", api_key_env="XAI_A
 
 #: The hosts that ship with ledger besides OpenAI itself, by provider name.
 HOSTS: dict[str, HostProfile] = {p.name: p for p in (AZURE, GROQ, TOGETHER, XAI)}
+
+
+def _window_hours(window: str) -> int | None:
+    """`24h` -> 24, `7d` -> 168; None for anything else."""
+    number, unit = window[:-1], window[-1:]
+    if not number.isdigit() or unit not in ("h", "d"):
+        return None
+    return int(number) * (24 if unit == "d" else 1)
 
 
 def declared_profile(name: str, table: Mapping[str, object], key_env: str | None) -> HostProfile:

@@ -73,6 +73,8 @@ class BatchRequest:
     #: The request's own bound on output tokens, if it has one.
     max_output_tokens: int | None
     est_tokens: int | None = None
+    #: The batch provider it goes to (a run may fan out to several; `ledger.build.targets`).
+    provider: str = ""
 
 
 def generated_custom_id(line_number: int) -> str:

@@ -78,6 +78,7 @@ def manifest_job(job_id: int, shard: Shard, path: Path) -> dict[str, Any]:
     return {
         "job_id": job_id,
         "shard_index": shard.index,
+        "provider": shard.provider or None,
         "model": shard.model,
         "path": str(path),
         "sha256": shard.sha256,

@@ -36,6 +36,8 @@ class JobPlan:
     est_input_tokens: int
     #: Sum of its requests' max output tokens; None when one has no maximum.
     max_output_tokens: int | None
+    #: The batch provider it goes to (a run may fan out to several).
+    provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def recorded_plan(
             requests=job.request_count,
             est_input_tokens=job.est_input_tokens,
             max_output_tokens=detail.get("max_output_tokens"),
+            provider=job.provider,
         )
         for job, detail in jobs
     )
@@ -117,7 +120,10 @@ def recorded_plan(
     if options.get("count_tokens", True):
         cost = estimate_cost(
             prices,
-            (ModelUsage(j.model, j.est_input_tokens, j.max_output_tokens) for j in job_plans),
+            (
+                ModelUsage(j.model, j.est_input_tokens, j.max_output_tokens, j.provider)
+                for j in job_plans
+            ),
         )
     run_dir = job_plans[0].path.parent.parent if job_plans else Path(run.input_path).parent
     return BuildPlan(

@@ -66,8 +66,9 @@ def insert_jobs(
     shard_dir: Path,
     held_reason: str | None = None,
 ) -> dict[int, int]:
-    """One job in state `built` per shard for `provider` (its file as it will be in
-    `shard_dir`), by shard; held (no reconciler takes it) when `held_reason` is given."""
+    """One job in state `built` per shard, for the shard's provider, else `provider` (its file as
+    it will be in `shard_dir`), by shard; held (no reconciler takes it) when `held_reason` is
+    given."""
     job_ids = {}
     for shard in shards:
         job_ids[shard.index] = create_job(
@@ -76,7 +77,8 @@ def insert_jobs(
             # The output bound has no column; the creation event keeps it for the cost estimate.
             detail={"max_output_tokens": shard.max_output_tokens, "held": held_reason},
             run_id=run_id,
-            provider=provider,
+            # A run fanned out to several providers: each shard names its own.
+            provider=shard.provider or provider,
             endpoint=endpoint,
             held_reason=held_reason,
             **shard_job_fields(shard, shard_dir / shard.path.name),

@@ -35,7 +35,7 @@ from ledger.build.body_options import (
     read_json_schema,
     read_system_option,
 )
-from ledger.build.endpoints import RESPONSES, resolve_endpoint
+from ledger.build.endpoints import resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import BuildPlan, input_sha256, recorded_plan
@@ -49,6 +49,7 @@ from ledger.build.run_directory import (
 )
 from ledger.build.shards import ShardLimits, within_provider_limits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
+from ledger.build.targets import Target, common_endpoint, option_targets, target_parser
 from ledger.core.durable import write_durably
 from ledger.errors import InputError, StorageError
 from ledger.usage.capabilities import ModelTable, default_table, load_model_table
@@ -80,8 +81,9 @@ class BuildOptions:
     #: The batch provider the jobs go to: a name in `adapters.REGISTRY`. The shards are
     #: OpenAI-format lines whatever it is; an adapter translates them at upload if it must.
     provider: str = settings.default("provider")
-    #: The default model (rows and ready lines may name theirs).
-    model: str | None = settings.default("model")
+    #: The model of rows that name none, `provider:model` or for `provider`; several: every
+    #: row goes to each (`ledger.build.targets`). Rows and ready lines may name theirs.
+    model: str | tuple[str, ...] | None = settings.default("model")
     #: `responses`, `chat`, `embeddings` or a URL; None: responses, or the ready lines' url.
     endpoint: str | None = settings.default("endpoint")
     #: System prompt text (instructions for responses, a system message for chat).
@@ -111,6 +113,16 @@ class BuildOptions:
     #: ledger.toml's `[models."NAME"]` rows, over the packaged model table (not a setting).
     models: Mapping[str, Mapping[str, Any]] | None = None
 
+    def __post_init__(self) -> None:
+        # One model is recorded as a string, as before several could be given.
+        if isinstance(self.model, list | tuple):
+            models = tuple(self.model)
+            object.__setattr__(self, "model", models[0] if len(models) == 1 else models or None)
+
+    def targets(self, table: ModelTable | None = None) -> tuple[Target, ...]:
+        """The targets `model` names (none: each row names its own)."""
+        return option_targets(self.model, target_parser(self.provider, table))
+
     def recorded(self) -> dict[str, Any]:
         """The options that shape the built files, as stored in `runs.options` and compared on
         resubmission (not the run name, the workdir or the price table)."""
@@ -128,6 +140,7 @@ class BuildOptions:
             known = ", ".join(sorted(REGISTRY))
             raise InputError(f"--provider: unknown provider {self.provider!r} (known: {known})")
         self.shard_limits().check()
+        targets = self.targets(self.model_table())
         for option, value in (("--limit", self.limit), ("--max-context", self.max_context)):
             if value is not None and value < 1:
                 raise InputError(f"{option}: must be at least 1")
@@ -141,20 +154,19 @@ class BuildOptions:
         endpoint = self.default_endpoint()
         if self.endpoint is not None:
             endpoint = resolve_endpoint(self.endpoint)
-            takes = request_rules(self.provider).endpoints
-            if takes is not None and endpoint not in takes:
-                raise InputError(
-                    f"--endpoint {self.endpoint}: provider {self.provider} takes "
-                    f"{' and '.join(takes)} only"
-                )
+            for provider in dict.fromkeys(t.provider for t in targets or [self]):
+                takes = request_rules(provider).endpoints
+                if takes is not None and endpoint not in takes:
+                    raise InputError(
+                        f"--endpoint {self.endpoint}: provider {provider} takes "
+                        f"{' and '.join(takes)} only"
+                    )
         self.body_options(endpoint).check()
 
     def default_endpoint(self) -> str:
-        """The endpoint of simple rows without --endpoint: the provider's first, else responses."""
-        from adapters.registry import request_rules
-
-        takes = request_rules(self.provider).endpoints
-        return takes[0] if takes else RESPONSES
+        """The endpoint of simple rows without --endpoint: the first one every provider of
+        `--model` takes (the run's provider's when none is named), else responses."""
+        return common_endpoint(t.provider for t in self.targets() or [self])
 
     def model_table(self) -> ModelTable:
         """The model table the build checks and prices with: packaged, ledger.toml's rows, then
@@ -163,16 +175,18 @@ class BuildOptions:
             return default_table()
         return load_model_table(self.models, price_file=self.prices)
 
-    def shard_limits(self) -> ShardLimits:
-        """The limits one shard is cut to: the options', within the provider's."""
+    def shard_limits(self, provider: str | None = None) -> ShardLimits:
+        """The limits one shard is cut to: the options', within the provider's (the run's
+        provider's when none is named)."""
         limits = ShardLimits(self.max_requests, self.max_bytes, self.max_tokens_per_job)
-        return within_provider_limits(limits, self.provider)
+        return within_provider_limits(limits, provider or self.provider)
 
     def body_options(self, endpoint: str) -> BodyOptions:
         """How simple rows become bodies for `endpoint`."""
         return BodyOptions(
             endpoint=endpoint,
-            model=self.model,
+            # Each target's model is set where rows are made (`ledger.build.targets.RowMaker`).
+            model=self.model if isinstance(self.model, str) else None,
             system=self.system,
             max_output_tokens=self.max_output_tokens,
             temperature=self.temperature,
@@ -320,8 +334,8 @@ def _record(
                 run_id,
                 (
                     [
-                        (job_ids[shard_of(model, line)], custom_id, line, tokens)
-                        for custom_id, line, model, tokens in batch
+                        (job_ids[shard_of(key, line)], custom_id, line, tokens)
+                        for custom_id, line, key, tokens in batch
                     ]
                     for batch in built.spool.batches()
                 ),

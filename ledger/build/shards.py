@@ -1,8 +1,10 @@
-"""Shard files: Batch API input files cut to the provider's limits, one model per file.
+"""Shard files: Batch API input files cut to the provider's limits, one provider and model per
+file.
 
 Each shard is written under a temporary name, fsynced and renamed, and hashed as it is written.
-Requests go to the open shard of their model; when the next one would pass a limit (requests,
-bytes, the optional token budget, embeddings inputs) that shard is finished and a new one opened.
+Requests go to the open shard of their (provider, model); when the next one would pass a limit
+(requests, bytes, the optional token budget, embeddings inputs) that shard is finished and a new
+one opened, within that provider's limits.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
@@ -94,6 +96,8 @@ class Shard:
     est_input_tokens: int
     #: Sum of the requests' max output tokens; None when one of them has no maximum.
     max_output_tokens: int | None
+    #: The batch provider its job goes to ("": the run's).
+    provider: str = ""
 
 
 @dataclass
@@ -102,6 +106,8 @@ class _OpenShard:
     model: str
     partial: Path
     handle: IO[bytes]
+    provider: str
+    limits: ShardLimits
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     pending: list[bytes] = field(default_factory=list)
     bytes: int = 0
@@ -121,25 +127,52 @@ class _OpenShard:
 class ShardSet:
     """The shards of one build, written into `directory`."""
 
-    def __init__(self, directory: Path, limits: ShardLimits, first_index: int = 1) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        limits: ShardLimits,
+        first_index: int = 1,
+        limits_for: Callable[[str], ShardLimits] | None = None,
+    ) -> None:
         self.directory = directory
         self.limits = limits
+        #: A provider's limits (`limits` for every provider when not given).
+        self._limits_for = limits_for
+        self._limits: dict[str, ShardLimits] = {}
         self.finished: list[Shard] = []
-        self._open: dict[str, _OpenShard] = {}
+        self._open: dict[tuple[str, str], _OpenShard] = {}
         # A retry adds shards to a run that has some: its numbering goes on from theirs.
         self._next_index = first_index
-        # Per model, the first line of each of its shards: a request's shard is found by line.
-        self._starts: dict[str, tuple[list[int], list[int]]] = {}
+        # Per (provider, model), the first line of each of its shards: a request's shard is
+        # found by line.
+        self._starts: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
         directory.mkdir(parents=True, exist_ok=True)
 
+    def limits_of(self, provider: str) -> ShardLimits:
+        """What one shard of `provider` may hold."""
+        found = self._limits.get(provider)
+        if found is None:
+            found = self.limits
+            if self._limits_for is not None and provider:
+                found = self._limits_for(provider)
+            self._limits[provider] = found
+        return found
+
     def place(self, requests: Iterable[BatchRequest]) -> None:
-        """Append requests (in line order) to their model's shard, opening shards as needed."""
+        """Append requests (in line order) to their (provider, model)'s shard, opening shards as
+        needed."""
         limits = self.limits
         max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
         current: _OpenShard | None = None
         for request in requests:
-            if current is None or current.model != request.model:
-                current = self._open.get(request.model)
+            if (
+                current is None
+                or current.model != request.model
+                or (current.provider != request.provider)
+            ):
+                current = self._open.get((request.provider, request.model))
+                if current is not None:
+                    limits = current.limits
             size = len(request.line) + 1
             tokens = request.est_tokens or 0
             if (
@@ -151,7 +184,8 @@ class ShardSet:
             ):
                 if current is not None:
                     self._finish(current)
-                current = self._start(request.model, request.line_number)
+                current = self._start(request.provider, request.model, request.line_number)
+                limits = current.limits
             current.pending.append(request.line)
             current.bytes += size
             current.requests += 1
@@ -163,13 +197,14 @@ class ShardSet:
         for shard in self._open.values():
             shard.flush()
 
-    def open_index(self, model: str) -> int:
+    def open_index(self, model: str, provider: str = "") -> int:
         """The index of the shard `model`'s next request would join (the one now open)."""
-        return self._open[model].index
+        return self._open[provider, model].index
 
-    def shard_of(self, model: str, line_number: int) -> int:
-        """The index of the shard that holds the request of `model` from `line_number`."""
-        lines, indexes = self._starts[model]
+    def shard_of(self, key: tuple[str, str], line_number: int) -> int:
+        """The index of the shard that holds the request of (provider, model) `key` from
+        `line_number`."""
+        lines, indexes = self._starts[key]
         return indexes[bisect.bisect_right(lines, line_number) - 1]
 
     def close(self) -> list[Shard]:
@@ -179,13 +214,14 @@ class ShardSet:
         fsync_directory(self.directory)
         return sorted(self.finished, key=lambda s: s.index)
 
-    def _start(self, model: str, line_number: int) -> _OpenShard:
+    def _start(self, provider: str, model: str, line_number: int) -> _OpenShard:
         index = self._next_index
         self._next_index += 1
         partial = self.directory / f"{shard_file_name(index)}.partial"
-        shard = _OpenShard(index, model, partial, open(partial, "wb"))  # noqa: SIM115
-        self._open[model] = shard
-        lines, indexes = self._starts.setdefault(model, ([], []))
+        handle = open(partial, "wb")  # noqa: SIM115
+        shard = _OpenShard(index, model, partial, handle, provider, self.limits_of(provider))
+        self._open[provider, model] = shard
+        lines, indexes = self._starts.setdefault((provider, model), ([], []))
         lines.append(line_number)
         indexes.append(index)
         return shard
@@ -197,7 +233,7 @@ class ShardSet:
         shard.handle.close()
         final = self.directory / shard_file_name(shard.index)
         os.replace(shard.partial, final)
-        del self._open[shard.model]
+        del self._open[shard.provider, shard.model]
         self.finished.append(
             Shard(
                 index=shard.index,
@@ -208,6 +244,7 @@ class ShardSet:
                 requests=shard.requests,
                 est_input_tokens=shard.tokens,
                 max_output_tokens=shard.max_output_tokens,
+                provider=shard.provider,
             )
         )
 

@@ -18,11 +18,12 @@ READ_BATCH = 10_000
 
 
 class RequestSpool:
-    """custom_id -> (line, model, estimated tokens) of each accepted request."""
+    """custom_id -> (line, (provider, model), estimated tokens) of each accepted request."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.models: dict[str, int] = {}
+        #: Each (provider, model) seen, numbered in the order first seen.
+        self.models: dict[tuple[str, str], int] = {}
         self._db = sqlite3.connect(path, isolation_level=None)
         # Scratch data: it is rebuilt from the input if anything fails, so no journal, no fsync.
         self._db.execute("PRAGMA journal_mode=OFF")
@@ -37,9 +38,12 @@ class RequestSpool:
     def add(self, requests: Sequence[BatchRequest]) -> list[tuple[BatchRequest, int]]:
         """Record requests; return those whose custom_id an earlier one has, with its line."""
         models = self.models
-        for model in {r.model for r in requests}:
-            models.setdefault(model, len(models))
-        rows = [(r.custom_id, r.line_number, models[r.model], r.est_tokens) for r in requests]
+        for key in dict.fromkeys((r.provider, r.model) for r in requests):
+            models.setdefault(key, len(models))
+        rows = [
+            (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens)
+            for r in requests
+        ]
         before = self._db.total_changes
         self._db.executemany("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)", rows)
         if self._db.total_changes - before == len(rows):
@@ -54,8 +58,9 @@ class RequestSpool:
                 duplicates.append((request, first))
         return duplicates
 
-    def batches(self) -> Iterator[list[tuple[str, int, str, int | None]]]:
-        """(custom_id, line_number, model, tokens) of every accepted request, a batch at a time."""
+    def batches(self) -> Iterator[list[tuple[str, int, tuple[str, str], int | None]]]:
+        """(custom_id, line_number, (provider, model), tokens) of every accepted request, a batch
+        at a time."""
         names = {index: model for model, index in self.models.items()}
         cursor = self._db.execute("SELECT custom_id, line_number, model, tokens FROM accepted")
         while rows := cursor.fetchmany(READ_BATCH):

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowBuilder, RowProblem
+from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
+from ledger.build.targets import RowMaker, option_targets, target_parser
 from ledger.errors import InputError
 from ledger.usage.capabilities import ModelTable
 from ledger.usage.checks import check_request
 from ledger.usage.tokens import TokenCounters
 
 if TYPE_CHECKING:
+    from adapters.registry import RequestRules
     from ledger.build.run import BuildOptions
 
 #: The staging directory's subdirectory for shard files (and the run directory's).
@@ -31,6 +33,9 @@ SHARD_DIR = "batch_inputs"
 
 #: Called with one line per skipped row (`--skip-invalid`).
 SkipReporter = Callable[[str], None]
+
+#: What a record makes: one request, or one per target when a row fans out.
+Made = BatchRequest | list[BatchRequest]
 
 
 @dataclass
@@ -58,21 +63,25 @@ class Streamer:
         on_skip: SkipReporter | None,
         table: ModelTable,
     ) -> None:
-        from adapters.registry import request_rules
-
         self.source = source
         self.options = options
         self.on_skip = on_skip
         self.limits = options.shard_limits()
         self.counters = TokenCounters() if options.count_tokens else None
         self.spool = RequestSpool(staging / "spool.sqlite")
-        self.shards = ShardSet(staging / SHARD_DIR, self.limits)
+        # Each provider's shards are cut to its own limits (a run may go to several).
+        self.shards = ShardSet(staging / SHARD_DIR, self.limits, limits_for=options.shard_limits)
         self.endpoint: str | None = (
             resolve_endpoint(options.endpoint) if options.endpoint is not None else None
         )
-        self.make: Callable[[dict[str, Any], bytes, int], BatchRequest] | None = None
+        self.make: Callable[[dict[str, Any], bytes, int], Made] | None = None
         self.table = table
-        self.rules = request_rules(options.provider)
+        self.parser = target_parser(options.provider, table)
+        self.targets = option_targets(options.model, self.parser)
+        #: Requests one record makes: one per --model target when rows fan out.
+        self.per_record = max(1, len(self.targets))
+        #: The model of the run row: the one --model, else the first request's.
+        self.default_model = self.targets[0].model if len(self.targets) == 1 else None
         #: Warnings of the model checks, each said once (a dict keeps their order).
         self.warnings: dict[str, None] = {}
         self.accepted = 0
@@ -95,8 +104,10 @@ class Streamer:
             return
         start = 0
         while start < len(records) and not self.done():
-            # A record makes at most one request, so this many cannot pass the limit.
-            part = records[start : start + limit - self.accepted]
+            # A record makes at most `per_record` requests, so this many cannot pass the limit
+            # (with several --model, `limit` counts rows: each goes to every model).
+            room = (limit * self.per_record - self.accepted) // self.per_record
+            part = records[start : start + max(1, room)]
             start += len(part)
             self.steps(part)
 
@@ -121,12 +132,16 @@ class Streamer:
                 if isinstance(value, RowProblem):
                     raise value
                 make = self.make or self.choose_format(value)
-                made.append(make(value, raw, line_number))
+                request = make(value, raw, line_number)
+                if type(request) is list:
+                    made.extend(request)
+                else:
+                    made.append(request)  # type: ignore[arg-type]
             except RowProblem as problem:
                 self.reject(problem, line_number)
         return made
 
-    def choose_format(self, first: Mapping[str, Any]) -> Callable[..., BatchRequest]:
+    def choose_format(self, first: Mapping[str, Any]) -> Callable[..., Made]:
         """Ready Batch API lines or simple rows, decided by the first record."""
         if self.source.format == "jsonl" and any(k in first for k in ("body", "url", "method")):
             shaping = self.options.body_options(self.endpoint or RESPONSES).shaping_options()
@@ -136,18 +151,26 @@ class Streamer:
                         f"{option}: does not apply to ready Batch API lines (their bodies are "
                         "sent as they are)"
                     )
-            checker = ReadyLineChecker(self.endpoint, self.options.model)
+            if len(self.targets) > 1:
+                raise InputError(
+                    "--model: ready Batch API lines name their model in body.model; to send "
+                    "the same prompts to several models, use simple rows"
+                )
+            target = self.targets[0] if self.targets else None
+            checker = ReadyLineChecker(self.endpoint, target.model if target else None)
+            provider = target.provider if target else self.options.provider
 
             def ready(value: dict[str, Any], raw: bytes, line_number: int) -> BatchRequest:
                 request = checker.request(value, raw.strip(), line_number)
+                request.provider = provider
                 self.endpoint = checker.endpoint
                 return request
 
             self.make = ready
         else:
             self.endpoint = self.endpoint or self.options.default_endpoint()
-            builder = RowBuilder(self.options.body_options(self.endpoint))
-            self.make = lambda value, _raw, line_number: builder.request(value, line_number)
+            body = self.options.body_options(self.endpoint)
+            self.make = RowMaker(body, self.parser, self.targets)
         return self.make
 
     def count_tokens(self, requests: list[BatchRequest]) -> list[BatchRequest]:
@@ -184,14 +207,21 @@ class Streamer:
         """Refuse what the provider would answer 400 to (the model table's rules, and the
         provider's own request rules); keep each warning once."""
         assert self.endpoint is not None
-        endpoint, provider, problem_of = self.endpoint, self.options.provider, self.rules.problem
-        takes = self.rules.endpoints
+        from adapters.registry import request_rules
+
+        endpoint = self.endpoint
+        rules: dict[str, RequestRules] = {}
         kept = []
         for request in requests:
+            provider = request.provider
+            if provider not in rules:
+                rules[provider] = request_rules(provider)
+            takes, problem_of = rules[provider].endpoints, rules[provider].problem
             if takes is not None and endpoint not in takes:
-                # Only ready lines can name another endpoint: --endpoint was checked earlier.
+                # A ready line's url, or a row's provider:model that --endpoint does not suit.
                 message = f"provider {provider} takes {' and '.join(takes)} only"
-                self.reject(RowProblem(message, "url"), request.line_number)
+                field = "model" if isinstance(self.make, RowMaker) else "url"
+                self.reject(RowProblem(message, field), request.line_number)
                 continue
             refusal = None
             for found in check_request(
@@ -219,7 +249,7 @@ class Streamer:
         """Leave out (or refuse) requests too large for any shard on their own."""
         kept = []
         for request in requests:
-            problem = self.limits.problem_with(request)
+            problem = self.shards.limits_of(request.provider).problem_with(request)
             if problem is None:
                 kept.append(request)
             else:
@@ -239,7 +269,8 @@ class Streamer:
 
     def done(self) -> bool:
         """Whether `limit` requests were taken."""
-        return self.options.limit is not None and self.accepted >= self.options.limit
+        limit = self.options.limit
+        return limit is not None and self.accepted >= limit * self.per_record
 
 
 def build_shards(
@@ -269,11 +300,11 @@ def build_shards(
         raise InputError(f"{source.display}: empty input (no requests)")
     assert streamer.endpoint is not None
     shards = streamer.shards.close()
-    models = list(streamer.spool.models)
+    models = list(dict.fromkeys(model for _, model in streamer.spool.models))
     return Built(
         input_sha256=input_sha256,
         endpoint=streamer.endpoint,
-        model=options.model or models[0],
+        model=streamer.default_model or models[0],
         shards=shards,
         spool=streamer.spool,
         shard_set=streamer.shards,
@@ -281,17 +312,17 @@ def build_shards(
         warnings=(
             *(streamer.counters.warnings if streamer.counters else ()),
             *streamer.warnings,
-            *_unpriced(models, table),
+            *_unpriced(list(streamer.spool.models), table),
         ),
     )
 
 
-def _unpriced(models: list[str], table: ModelTable) -> list[str]:
+def _unpriced(models: list[tuple[str, str]], table: ModelTable) -> list[str]:
     """A warning for each model the table knows but has no price for (an unknown model was
     warned about by its check): its cost shows as unknown, never $0."""
     warnings = []
-    for model in models:
-        info = table.lookup(model)
+    for provider, model in models:
+        info = table.lookup(model, provider)
         if info is not None and info.price is None:
             warnings.append(f"model {model}: no price in the model table: its cost is unknown")
     return warnings

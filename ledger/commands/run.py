@@ -236,6 +236,7 @@ def submit(
     every job it sent failed (the provider refused each upload or create).
     """
     from ledger.build.run import BuildOptions, build_fields, build_run
+    from ledger.build.targets import check_target_providers
     from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
     from ledger.spend import estimate_against_budgets, record_run_cap
@@ -247,6 +248,7 @@ def submit(
         models=config.models,
         **build_fields(options),
     )
+    check_target_providers(config, (t.provider for t in build_options.targets()), base_url)
     engine = ledger_engine(ctx)
     plan = build_run(
         engine,

@@ -154,7 +154,9 @@ def demo(directory: Path | None, provider: str) -> None:
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
     """Check the database and its schema, the offline tokenizer, and each configured provider
-    (a tiny chat call, and embeddings where it has them); exit code 1 if anything fails.
+    (a tiny chat call, and embeddings where it has them; for an OpenAI-compatible batch host such
+    as groq or azure: its key variable is set and one list of its batches answers); exit code 1
+    if anything fails.
 
     Providers come from ledger.toml, else the default OpenAI one ($OPENAI_API_KEY,
     $OPENAI_BASE_URL). Prints one line per check: `ok <check>: ...` or `FAIL <check>: ...`.

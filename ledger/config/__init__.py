@@ -22,7 +22,7 @@ from typing import Any
 
 from adapters.chat_types import DEFAULT_TIMEOUT
 from adapters.openai.profiles import HOST_KEYS
-from adapters.registry import declare_host
+from adapters.registry import check_window, declare_host
 from ledger.errors import ConfigError, InputError, MissingAPIKey
 from ledger.settings import SETTINGS
 from ledger.settings.budget import parse_budget
@@ -61,6 +61,8 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     # The name of the account whose enqueued-token queue this provider's batches share (a
     # label, never a key): reconcilers on other machines with the same name share one queue.
     "account": (str,),
+    "completion_window": (str,),  # a compatible host's (Groq: 24h to 7d)
+    "ad_token_env": (str,),
     # What an OpenAI-compatible batch host declared here does differently from OpenAI.
     **HOST_KEYS,
 }
@@ -91,18 +93,22 @@ class ProviderSettings:
     timeout: float = DEFAULT_TIMEOUT
     #: The account's name for the shared token queues (ledger.spend); None: derived.
     account: str | None = None
+    #: A host's batch window (None: its default); a bearer-token variable (Azure's Entra ID).
+    completion_window: str | None = None
+    ad_token_env: str | None = None
 
     def api_key(self) -> str | None:
-        """The key from the environment (None when the provider needs none or it is unset)."""
+        """The key from the environment, else `ad_token_env`'s token (None: none needed/set)."""
         if self.api_key_env is None:
             return None
-        return os.environ.get(self.api_key_env) or None
+        return os.environ.get(self.api_key_env) or os.environ.get(self.ad_token_env or "") or None
 
     def require_api_key(self) -> str | None:
         """The key; MissingAPIKey when the provider needs one and its variable is unset."""
         key = self.api_key()
         if self.api_key_env and key is None:
-            raise MissingAPIKey(f"${self.api_key_env} is not set (the key of provider {self.name})")
+            name = self.api_key_env + (f" nor ${self.ad_token_env}" if self.ad_token_env else "")
+            raise MissingAPIKey(f"${name} is not set (the key of provider {self.name})")
         return key
 
 
@@ -126,6 +132,8 @@ class LedgerConfig:
         commands: dict[str, dict[str, Any]] = {}
         for key, value in self.defaults.items():
             setting = SETTINGS[key]
+            if setting.multiple and not isinstance(value, list | tuple):
+                value = (value,)  # click's default for a repeatable option is a sequence
             for command in setting.commands:
                 commands.setdefault(command, {})[setting.param] = value
         return commands
@@ -143,8 +151,8 @@ def builtin_settings(name: str) -> ProviderSettings | None:
 
     host = HOSTS.get(name)
     if host is not None:
-        url, env = host.configured_base_url(), host.api_key_env
-        return ProviderSettings(name, "openai", url, batch=True, api_key_env=env)
+        url, env, tok = host.configured_base_url(), host.api_key_env, host.ad_token_env
+        return ProviderSettings(name, "openai", url, batch=True, api_key_env=env, ad_token_env=tok)
     if name == "openai":
         return ProviderSettings(
             name="openai",
@@ -259,11 +267,10 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     if base.kind != kind:
         # A built-in name re-declared as the other protocol keeps nothing of the built-in.
         base = ProviderSettings(name=name, kind=kind)
+    for key in ("api_key_env", "ad_token_env"):
+        if not _ENV_NAME.fullmatch(section.get(key, "_")):
+            raise ConfigError(f"{path}: {where}.{key}: {section[key]!r} is not a variable name")
     env = section.get("api_key_env")
-    if env is not None and not _ENV_NAME.fullmatch(env):
-        raise ConfigError(
-            f"{path}: {where}.api_key_env: {env!r} is not an environment variable name"
-        )
     endpoint = section.get("chat_endpoint", base.chat_endpoint)
     if endpoint not in CHAT_ENDPOINTS or (kind == "anthropic" and "chat_endpoint" in section):
         allowed = "none for anthropic" if kind == "anthropic" else " or ".join(CHAT_ENDPOINTS)
@@ -282,6 +289,7 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
     try:
         if kind == "openai" and declare_host(name, section, env or base.api_key_env):
             base = replace(base, batch=True)
+        check_window(name, section.get("completion_window"))
     except InputError as error:
         raise ConfigError(f"{path}: {where}{error}") from None
     return replace(
@@ -295,6 +303,8 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
         max_context_tokens=limits,
         timeout=float(timeout),
         account=section.get("account", base.account),
+        completion_window=section.get("completion_window"),
+        ad_token_env=section.get("ad_token_env", base.ad_token_env),
     )
 
 

@@ -38,15 +38,18 @@ def batch_provider(settings: ProviderSettings, base_url: str | None = None) -> B
     from adapters.registry import get_provider
 
     check_batch_provider(settings)
-    return get_provider(
-        settings.name, base_url or settings.base_url, api_key=batch_api_key(settings)
-    )
+    return get_provider(settings.name, base_url or settings.base_url, **_batch_args(settings))
 
 
 def batch_api_key(settings: ProviderSettings) -> str | None:
     """The key a batch adapter gets: from the provider's `api_key_env`. An unset variable is
     MissingAPIKey, a FatalError: it pauses the reconciler as a refused key does."""
     return settings.require_api_key()
+
+
+def _batch_args(settings: ProviderSettings) -> dict[str, Any]:
+    # The key (unset: MissingAPIKey, a FatalError pausing the reconciler), the host's window.
+    return {"api_key": batch_api_key(settings), "completion_window": settings.completion_window}
 
 
 def check_batch_provider(settings: ProviderSettings) -> None:
@@ -82,7 +85,7 @@ def batch_provider_for(config: LedgerConfig) -> Callable[[str, str | None], Batc
         settings = config.providers.get(name) or builtin_settings(name)
         if settings is None:
             return get_provider(name, base_url)
-        return get_provider(name, base_url or settings.base_url, api_key=batch_api_key(settings))
+        return get_provider(name, base_url or settings.base_url, **_batch_args(settings))
 
     return build
 

@@ -114,7 +114,8 @@ def format_plan(plan: BuildPlan) -> str:
         [
             job.job_id,
             job.shard_index,
-            job.model,
+            # A job of another provider than the run's (`--model PROVIDER:MODEL`) says which.
+            job.model if job.provider in ("", plan.provider) else f"{job.provider}:{job.model}",
             job.requests,
             job.bytes,
             job.est_input_tokens if plan.cost else "",
@@ -150,6 +151,7 @@ def plan_fields(plan: BuildPlan, *, sent: bool, errors: list[str]) -> dict[str, 
             {
                 "job_id": job.job_id,
                 "shard": job.shard_index,
+                "provider": job.provider,
                 "model": job.model,
                 "requests": job.requests,
                 "bytes": job.bytes,

@@ -3,7 +3,10 @@
 Checks, in order: the database opens (created and migrated by `open_ledger` as always), its schema
 is at the newest migration, the tokenizer's `o200k_base` table loads offline, and for each
 configured provider (or the default OpenAI one) a smallest possible chat call and, where the
-provider has embeddings, a one-word embeddings call. Each check ends in one `CheckResult`; a
+provider has embeddings, a one-word embeddings call. An OpenAI-compatible batch host (Azure, Groq,
+Together, xAI, or one declared in ledger.toml) gets a batch check instead: its key variable is set
+(named, never printed), its base URL is known, and one list of its batches answers; a chat check
+too when its `model` is set. Each check ends in one `CheckResult`; a
 failure is a line of text, never an exception, and never carries an API key.
 """
 
@@ -109,12 +112,52 @@ def check_provider(config: LedgerConfig, name: str) -> list[CheckResult]:
         settings = provider_settings(config, name)
     except LedgerError as error:
         return [CheckResult(f"{name} chat", False, str(error))]
+    if _is_batch_host(settings):
+        results = [check_batch_host(settings)]
+        if settings.model:
+            results.append(check_chat(settings))
+        return results
     results = [check_chat(settings)]
     if settings.kind == "openai" and settings.embedding_model:
         results.append(check_embeddings(settings, settings.embedding_model))
     if name == "mistral":
         results.append(check_mistral_batch(settings))
     return results
+
+
+def _is_batch_host(settings: ProviderSettings) -> bool:
+    from adapters.registry import REGISTRY, ProfileFactory
+
+    return settings.batch and isinstance(REGISTRY.get(settings.name), ProfileFactory)
+
+
+def check_batch_host(settings: ProviderSettings) -> CheckResult:
+    """A compatible batch host: its key variable is set, its base URL known, and one page of its
+    batches lists (GET /batches): the URL, the key and the batch routes all answer."""
+    name = f"{settings.name} batch"
+    if settings.api_key_env and settings.api_key() is None:
+        return CheckResult(name, False, f"${settings.api_key_env} is not set")
+    if settings.base_url is None:
+        from adapters.openai.profiles import HOSTS
+
+        host = HOSTS.get(settings.name)
+        where = f"${host.resource_env} is not set, or " if host and host.resource_env else ""
+        return CheckResult(
+            name, False, f"no base URL: {where}set base_url in [providers.{settings.name}]"
+        )
+
+    def call() -> str:
+        provider = batch_provider(settings)
+        started = time.monotonic()
+        # Newest first, stopped at the first batch older than now: one GET of the first page.
+        provider.find_batches(input_file_id="", metadata={}, created_after=int(time.time()) + 1)
+        key = f"key from ${settings.api_key_env}" if settings.api_key_env else "no key"
+        return (
+            f"GET {settings.base_url}/batches answered in {time.monotonic() - started:.2f} s "
+            f"({key})"
+        )
+
+    return _checked(name, settings, call)
 
 
 def check_mistral_batch(settings: ProviderSettings) -> CheckResult:

@@ -46,6 +46,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "tool_calls",
     "choices",
     "model",
+    "provider",
     "job_id",
     "batch_id",
 )
@@ -99,12 +100,13 @@ def find_run_results(engine: Engine, run_name: str) -> RunResults:
     return RunResults(run_name, shards, pending)
 
 
-def _shard_lines(shard: ResultShard) -> Iterator[tuple[int, int, bytes, dict[str, Any]]]:
+def _shard_lines(shard: ResultShard) -> Iterator[tuple[int, str, int, bytes, dict[str, Any]]]:
     with shard.path.open("rb") as file:
         for raw in file:
             record = orjson.loads(raw)
-            # Sorting by (line, -job) puts the newest job's result for a line first.
-            yield record["line_number"], -shard.job_id, raw, record
+            # Sorting by (line, custom_id, -job) puts a line's requests (one per model when the
+            # run fans out) in custom_id order, the newest job's result for each first.
+            yield record["line_number"], record["custom_id"], -shard.job_id, raw, record
 
 
 def merged_results(
@@ -112,12 +114,12 @@ def merged_results(
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Every result line of the shards in input order, the newest job's per request, as
     (raw line, record); only those with a status in `statuses` when given."""
-    merged = heapq.merge(*(_shard_lines(shard) for shard in shards), key=itemgetter(0, 1))
-    last_line: int | None = None
-    for line_number, _, raw, record in merged:
-        if line_number == last_line:
+    merged = heapq.merge(*(_shard_lines(shard) for shard in shards), key=itemgetter(0, 1, 2))
+    last: tuple[int, str] | None = None
+    for line_number, custom_id, _, raw, record in merged:
+        if (line_number, custom_id) == last:
             continue  # an older job's result for a request a newer job carried again
-        last_line = line_number
+        last = (line_number, custom_id)
         if statuses and record["status"] not in statuses:
             continue
         yield raw, record

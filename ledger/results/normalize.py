@@ -86,6 +86,8 @@ class _JobContext:
     run_id: int
     shard_index: int
     model: str
+    #: The batch provider the job went to (a run may go to several).
+    provider: str
     batch_id: str | None
     input_path: Path
     provider_paths: tuple[Path, ...]
@@ -127,7 +129,7 @@ def normalize_job(
     if lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
     job = _load_job(engine, job_id)
-    job = replace(job, price=(prices or load_price_table()).price_for(job.model))
+    job = replace(job, price=(prices or load_price_table()).price_for(job.model, job.provider))
     results_dir = (
         Path(workdir_for_results)
         if workdir_for_results is not None
@@ -189,6 +191,7 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
         run_id=job.run_id,
         shard_index=job.shard_index,
         model=job.model,
+        provider=job.provider,
         batch_id=job.batch_id,
         input_path=Path(job.input_path),
         provider_paths=tuple(Path(p) for p in (job.output_path, job.error_path) if p),
@@ -278,6 +281,7 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
         answer,
         flags=request.flags,
         model=job.model,
+        provider=job.provider,
         batch_id=job.batch_id,
         job_id=job.job_id,
         line_number=request.line_number,
@@ -313,6 +317,7 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                     status,
                     error,
                     model=job.model,
+                    provider=job.provider,
                     batch_id=job.batch_id,
                     job_id=job.job_id,
                     line_number=row.line_number,

@@ -97,16 +97,22 @@ def retry_run(
         note = f"nothing to retry: no request of run {run_name!r} is {'/'.join(chosen)}{running}"
         return RetryPlan(run_name=run.name, statuses=chosen, jobs=[], note=note)
     shard_dir = Path(parents[0].input_path).parent
-    # The retry obeys the run's own limits, within its provider's.
-    limits = within_provider_limits(run_limits(run.options or {}), parents[0].provider)
-    shard_set = ShardSet(shard_dir, limits, first_index=first_index)
+    # Each request goes again to its parent's provider (a run may go to several): a shard holds
+    # one provider's requests, cut to the run's own limits within that provider's.
+    given = run_limits(run.options or {})
+    shard_set = ShardSet(
+        shard_dir,
+        within_provider_limits(given, parents[0].provider),
+        first_index=first_index,
+        limits_for=lambda provider: within_provider_limits(given, provider),
+    )
     origin: dict[int, list[int]] = defaultdict(list)  # new shard index -> parent job ids
     ids_of_shard: dict[int, list[str]] = defaultdict(list)
     try:
         for parent in parents:
             for request in _requests_of(parent, wanted[parent.id]):
                 shard_set.place([request])
-                index = shard_set.open_index(request.model)
+                index = shard_set.open_index(request.model, request.provider)
                 ids_of_shard[index].append(request.custom_id)
                 if parent.id not in origin[index]:
                     origin[index].append(parent.id)
@@ -178,7 +184,7 @@ def _requests_of(parent: Any, lines: dict[str, tuple[int, int | None]]) -> Itera
                 request = checker.request(record, line, line_number)
             except RowProblem as problem:
                 raise InputError(f"{path}:{shard_line}: {problem}") from None
-            yield replace(request, est_tokens=tokens)
+            yield replace(request, est_tokens=tokens, provider=parent.provider)
 
 
 def _record(

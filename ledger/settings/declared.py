@@ -32,8 +32,12 @@ SETTINGS: dict[str, Setting] = {
             "model",
             "str",
             None,
-            "Model for rows that name none (ready lines name their own).",
+            "Model for rows that name none (ready lines name their own): MODEL for --provider, "
+            "or PROVIDER:MODEL (anthropic:claude-haiku-4-5). Give it again to send every row "
+            "to each model in one run.",
             _SUBMIT,
+            metavar="[PROVIDER:]MODEL",
+            multiple=True,
         ),
         Setting(
             "endpoint",

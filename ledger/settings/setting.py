@@ -67,6 +67,9 @@ class Setting:
     #: The environment variable the library falls back to when the setting is not given.
     env: str | None = None
     accepts: Range | None = None
+    #: The option may be given several times (`--model A --model B`); in ledger.toml the key
+    #: takes one value or a list of them.
+    multiple: bool = False
 
     @property
     def param(self) -> str:
@@ -80,10 +83,15 @@ class Setting:
 
     def toml_types(self) -> tuple[type, ...]:
         """The TOML values `[defaults]` accepts for it."""
-        return _TOML_TYPES[self.kind]
+        return (*_TOML_TYPES[self.kind], list) if self.multiple else _TOML_TYPES[self.kind]
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with a value of the right type, or None."""
+        if self.multiple and isinstance(value, list | tuple):
+            for item in value:
+                if not isinstance(item, _TOML_TYPES[self.kind]):
+                    return f"{item!r} is not a {self.kind}"
+            return next(filter(None, (self.problem(item) for item in value)), None)
         if value is None or self.accepts is None:
             return None
         if self.kind == "size" and isinstance(value, str):
@@ -122,6 +130,8 @@ class Setting:
                 extra["is_flag"] = True
         else:
             extra["type"] = _CLICK_TYPES[self.kind]()
+        if self.multiple:
+            extra["multiple"] = True
         # Sizes are parsed with their unit when the options become BuildOptions.
         default = str(self.default) if self.kind == "size" else self.default
         return click.option(

@@ -13,7 +13,13 @@ the table does not have is added.
 
 A model is found by its exact name, else, for a dated snapshot or `-latest` alias, by its
 model's name (`gpt-4.1-2025-04-14` -> `gpt-4.1`): a snapshot with a row of its own
-(`gpt-4o-2024-05-13`) keeps it.
+(`gpt-4o-2024-05-13`) keeps it. A row named `PROVIDER:MODEL` (`groq:openai/gpt-oss-120b`) is that
+model at that provider, found first when the provider is known: one model served by two hosts has
+a price at each.
+
+A row may say `same_as = "MODEL"`: it is that model's row with its own fields over it. An Azure
+deployment is priced this way: `[models."my-deployment"]` with `provider = "azure"` and
+`same_as = "gpt-4o-mini"` (docs/models.md).
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$")
 PRICE_FIELDS = ("input", "cached_input", "output", "cache_write_5m", "cache_write_1h")
 _COUNT_FIELDS = ("context_window", "max_output_tokens")
 _FLAG_FIELDS = ("batch", "json_mode", "structured_outputs", "n", "logprobs")
-_TEXT_FIELDS = ("provider", "tokenizer", "default_effort", "note")
+_TEXT_FIELDS = ("provider", "tokenizer", "default_effort", "note", "same_as")
 _SOURCE_FIELDS = ("source", "sampling_source")
 _DATE_FIELDS = ("checked", "shutdown")
 FIELDS = frozenset(
@@ -112,8 +118,13 @@ class ModelTable:
     rows: Mapping[str, ModelInfo]
     origins: tuple[str, ...] = ()
 
-    def lookup(self, model: str) -> ModelInfo | None:
-        """The model's row; a dated snapshot without its own row gets its model's row."""
+    def lookup(self, model: str, provider: str | None = None) -> ModelInfo | None:
+        """The model's row (its `provider:model` row first, when `provider` is given); a dated
+        snapshot without its own row gets its model's row."""
+        if provider:
+            row = self.rows.get(f"{provider}:{model}")
+            if row is not None:
+                return row
         row = self.rows.get(model)
         if row is None:
             undated = undated_name(model)
@@ -182,8 +193,22 @@ def load_model_table(
         for name, row in rows.items():
             raw[name] = merge_row(raw.get(name), row)
             origin_of.setdefault(name, []).append(origin)
+    for name, row in raw.items():
+        if "same_as" in row:
+            raw[name] = _same_as(raw, name, row)
     rows = {name: _model_info(name, row, tuple(origin_of[name])) for name, row in raw.items()}
     return ModelTable(rows=rows, origins=tuple(origin for origin, _ in layers))
+
+
+def _same_as(raw: Mapping[str, dict[str, Any]], name: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A `same_as` row: the named model's fields, then its own (one level: no chains)."""
+    target = row["same_as"]
+    base = raw.get(target)
+    if base is None or "same_as" in base:
+        problem = "names no row of the table" if base is None else "is itself a same_as row"
+        raise InputError(f'models."{name}": field "same_as": {target!r} {problem}')
+    own = {k: v for k, v in row.items() if k != "same_as"}
+    return merge_row({k: v for k, v in base.items() if k not in ("source", "checked")}, own)
 
 
 def merge_row(base: Mapping[str, Any] | None, override: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def check_request(
     (the body's max output tokens, else 0) it must fit the context window. `table` defaults to
     the packaged one with `$LEDGER_PRICES`; `today` to the current date (for shut-down models).
     """
-    info = (table or default_table()).lookup(model)
+    info = (table or default_table()).lookup(model, provider)
     if info is None:
         reason = "not in the model table: its parameters are not checked and it has no price"
         return [Refusal(model, None, reason, warning=True)]

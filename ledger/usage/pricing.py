@@ -49,8 +49,13 @@ class PriceTable:
         prices = {name: row.price for name, row in table.rows.items() if row.price is not None}
         return cls(prices=prices, sources=table.origins)
 
-    def price_for(self, model: str) -> Price | None:
-        """The model's price; a dated snapshot without its own price gets its model's."""
+    def price_for(self, model: str, provider: str | None = None) -> Price | None:
+        """The model's price (its `provider:model` row's first, when `provider` is given); a
+        dated snapshot without its own price gets its model's."""
+        if provider:
+            price = self.prices.get(f"{provider}:{model}")
+            if price is not None:
+                return price
         price = self.prices.get(model)
         undated = undated_name(model)
         if price is None and undated is not None:
@@ -103,6 +108,8 @@ class ModelUsage:
     model: str
     input_tokens: int
     output_tokens: int | None
+    #: The provider the tokens go to: a `provider:model` row prices them first.
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def estimate_cost(table: PriceTable, usage: Iterable[ModelUsage]) -> CostEstimat
             output_tokens = None
         else:
             output_tokens += part.output_tokens
-        price = table.price_for(part.model)
+        price = table.price_for(part.model, part.provider)
         if price is None:
             if part.model not in unpriced:
                 unpriced.append(part.model)

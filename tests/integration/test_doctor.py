@@ -160,3 +160,36 @@ def test_the_library_returns_check_results(api_key: str, monkeypatch: pytest.Mon
         "openai embeddings",
     ]
     assert CheckResult("x", False, "two\nlines").line() == "FAIL x: two lines"
+
+
+def test_each_configured_batch_host_is_checked_without_printing_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compatible host in ledger.toml: its batch routes answer with its key (named by its
+    variable, the key itself nowhere); a host without its key, or Azure without its endpoint,
+    fails naming the variable."""
+    key = "gsk-LEAKCANARY-0123456789"
+    monkeypatch.setenv("GROQ_API_KEY", key)
+    monkeypatch.delenv("XAI_API_KEY", raising=False)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az-key")
+    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    with running() as emu:
+        Path("ledger.toml").write_text(
+            f'[providers.groq]\nbase_url = "{emu.url}/groq/openai/v1"\n\n'
+            f'[providers.xai]\nbase_url = "{emu.url}/xai/v1"\n\n'
+            "[providers.azure]\n"
+        )
+        code, lines, printed = doctor()
+        assert code == 1
+        assert lines[3] == (
+            f"ok groq batch: GET {emu.url}/groq/openai/v1/batches answered in "
+            f"{lines[3].split(' answered in ')[1].split(' s ')[0]} s (key from $GROQ_API_KEY)"
+        )
+        assert lines[4] == "FAIL xai batch: $XAI_API_KEY is not set"
+        assert lines[5] == (
+            "FAIL azure batch: no base URL: $AZURE_OPENAI_ENDPOINT is not set, or set base_url "
+            "in [providers.azure]"
+        )
+        assert key not in printed
+        assert emu.stats()["batches"]["by_host"] == {}
+        assert emu.stats()["requests"]["list_batches"] == 1

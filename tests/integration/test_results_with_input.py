@@ -61,12 +61,12 @@ def test_csv_results_end_with_model_job_batch_and_the_input_row(
     outcome = results(tmp_path, "cv", "--format", "csv", "--with-input")
     assert outcome.exit_code == 0, outcome.output
     table = list(csv.DictReader(io.StringIO(outcome.output)))
-    assert list(table[0])[-4:] == ["model", "job_id", "batch_id", "input"]
+    assert list(table[0])[-5:] == ["model", "provider", "job_id", "batch_id", "input"]
     assert [json.loads(row["input"])["gold"] for row in table] == ["yes", "no", "maybe"]
     assert [row["job_id"] for row in table] == ["1", "1", "2"]
     assert all(row["batch_id"].startswith("batch_") and row["model"] for row in table)
     plain = list(csv.reader(io.StringIO(results(tmp_path, "cv", "--format", "csv").output)))
-    assert plain[0][-3:] == ["model", "job_id", "batch_id"]
+    assert plain[0][-4:] == ["model", "provider", "job_id", "batch_id"]
     ledger.close()
 
 

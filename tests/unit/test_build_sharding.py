@@ -136,6 +136,7 @@ def test_jobs_and_manifest_describe_their_files(tmp_path: Path) -> None:
         assert entry == {
             "job_id": job["id"],
             "shard_index": job["shard_index"],
+            "provider": job["provider"],
             "model": job["model"],
             "path": job["input_path"],
             "sha256": job["input_sha256"],
