@@ -37,7 +37,7 @@ EMULATOR_SCENARIOS = (
     "unknown_key",
 )
 #: ledger.results.export.FORMATS
-RESULT_FORMATS = ("jsonl", "csv")
+RESULT_FORMATS = ("jsonl", "csv", "parquet")
 #: ledger.results.schema.STATUSES
 RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing", "unavailable")
 #: ledger.query.sql.DEFAULT_TIME_BUDGET

@@ -1,0 +1,172 @@
+"""A run's results as Arrow record batches and Parquet: `ledger results --format parquet`,
+`Ledger.results_frame` and `Ledger.results_dataset` (docs/results.md#parquet).
+
+The columns are the CSV export's, in its order, taken from the row `csv_row` makes (so a column
+added to the CSV comes along), then `cost_usd`. Line numbers, HTTP statuses, job ids and token
+counts are int64, the cost float64 (null when the model has no price), every other column the CSV
+cell as a string. A cell CSV leaves empty is null here, unless the result's own field is an empty
+string (an answer of no text stays ""). The cost is each request's, priced at normalize: its
+`requests` row, looked up by custom_id a batch of rows at a time.
+
+Rows are turned into batches of at most `GROUP_ROWS` rows or `GROUP_BYTES` of text, and each batch
+is one Parquet row group: memory holds one batch, never the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Engine
+
+from ledger.core.models import Request, Run
+from ledger.errors import ConfigError, InputError
+
+try:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ImportError:  # pragma: no cover - the extra is in `dev`, so tests always have it
+    # This module is imported only when Arrow results are asked for: say which extra they need.
+    raise ConfigError(
+        "Parquet, DataFrame and Dataset results need pyarrow: "
+        "pip install 'llm-batch-ledger[parquet]'"
+    ) from None
+
+#: The column added after the CSV columns: USD of the request, null when unknown.
+COST_COLUMN = "cost_usd"
+#: CSV columns that hold integers.
+INT_COLUMNS = frozenset(
+    {
+        "line_number",
+        "http_status",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "reasoning_tokens",
+        "job_id",
+    }
+)
+#: A batch (a row group) ends at this many rows or this many characters of text, whichever first.
+GROUP_ROWS = 100_000
+GROUP_BYTES = 32 << 20
+# Custom ids per `requests` lookup: under every database's bound-parameter limit.
+_LOOKUP_CHUNK = 500
+
+CsvRow = Callable[[dict[str, Any]], list[Any]]
+
+
+def arrow_schema(columns: Sequence[str]) -> pa.Schema:
+    """The Arrow schema of the CSV `columns` plus the cost."""
+    fields = [pa.field(name, _type_of(name)) for name in columns if name != COST_COLUMN]
+    return pa.schema([*fields, pa.field(COST_COLUMN, pa.float64())])
+
+
+def _type_of(name: str) -> pa.DataType:
+    return pa.int64() if name in INT_COLUMNS else pa.string()
+
+
+def record_batches(
+    engine: Engine,
+    run_name: str,
+    records: Iterable[dict[str, Any]],
+    *,
+    columns: Sequence[str],
+    csv_row: CsvRow,
+    group_rows: int = GROUP_ROWS,
+    group_bytes: int = GROUP_BYTES,
+) -> Iterator[pa.RecordBatch]:
+    """The run's result records (in the order given) as Arrow batches of `arrow_schema`.
+
+    `columns` names the cells `csv_row` makes of a record (the CSV header)."""
+    schema = arrow_schema(columns)
+    run_id = _run_id(engine, run_name)
+    names = [name for name in columns if name != COST_COLUMN]
+    ints = [name in INT_COLUMNS for name in names]
+    cells: list[list[Any]] = [[] for _ in names]
+    pending: list[dict[str, Any]] = []
+    size = 0
+    for record in records:
+        row = csv_row(record)
+        for index, (name, cell) in enumerate(zip(names, row, strict=True)):
+            if cell == "":
+                cell = "" if record.get(name) == "" else None
+            elif ints[index]:
+                pass
+            elif not isinstance(cell, str):
+                cell = str(cell)  # as the CSV writer writes it
+            else:
+                size += len(cell)
+            cells[index].append(cell)
+        pending.append(record)
+        if len(pending) >= group_rows or size >= group_bytes:
+            yield _batch(engine, run_id, schema, cells, pending)
+            cells = [[] for _ in names]
+            pending, size = [], 0
+    if pending:
+        yield _batch(engine, run_id, schema, cells, pending)
+
+
+def _batch(
+    engine: Engine,
+    run_id: int,
+    schema: pa.Schema,
+    cells: list[list[Any]],
+    records: list[dict[str, Any]],
+) -> pa.RecordBatch:
+    arrays = [
+        pa.array(column, type=field.type) for column, field in zip(cells, schema, strict=False)
+    ]
+    arrays.append(pa.array(_costs(engine, run_id, records), type=pa.float64()))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _costs(engine: Engine, run_id: int, records: list[dict[str, Any]]) -> list[float | None]:
+    """Each record's cost from its `requests` row; None (unknown) unless that row was last
+    written by the job the record came from."""
+    query = select(Request.custom_id, Request.job_id, Request.cost_usd).where(
+        Request.run_id == run_id, Request.custom_id.in_(bindparam("ids", expanding=True))
+    )
+    found: dict[str, tuple[int, float | None]] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(records), _LOOKUP_CHUNK):
+            ids = [record["custom_id"] for record in records[start : start + _LOOKUP_CHUNK]]
+            for custom_id, job_id, cost in connection.execute(query, {"ids": ids}):
+                found[custom_id] = (job_id, cost)
+    costs: list[float | None] = []
+    for record in records:
+        job_id, cost = found.get(record["custom_id"], (None, None))
+        costs.append(cost if job_id == record.get("job_id") else None)
+    return costs
+
+
+def _run_id(engine: Engine, run_name: str) -> int:
+    with engine.connect() as connection:
+        run_id = connection.execute(select(Run.id).where(Run.name == run_name)).scalar()
+    if run_id is None:
+        raise InputError(f"no run named {run_name!r}")
+    return run_id
+
+
+def write_parquet(out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write `batches` to `out` as Parquet, one row group each; returns the rows written."""
+    written = 0
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch, row_group_size=max(batch.num_rows, 1))
+            written += batch.num_rows
+    return written
+
+
+def export_parquet(
+    engine: Engine,
+    run_name: str,
+    records: Iterable[dict[str, Any]],
+    out: BinaryIO,
+    *,
+    columns: Sequence[str],
+    csv_row: CsvRow,
+) -> int:
+    """`ledger results --format parquet`: the records written to `out`; returns the count."""
+    batches = record_batches(engine, run_name, records, columns=columns, csv_row=csv_row)
+    return write_parquet(out, arrow_schema(columns), batches)
