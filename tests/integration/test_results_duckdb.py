@@ -63,7 +63,7 @@ def test_the_documented_duckdb_queries_over_parquet(
     answered = [r for r in rows if r["status"] == "succeeded"]
     assert failed and answered
 
-    totals = duckdb.sql(by_status).fetchall()
+    totals = duckdb.connect().execute(by_status).fetchall()
     assert [(status, requests) for status, requests, *_ in totals] == [
         ("failed", len(failed)),
         ("succeeded", len(answered)),
@@ -71,14 +71,14 @@ def test_the_documented_duckdb_queries_over_parquet(
     assert totals[1][2] == sum(r["input_tokens"] for r in answered)
     assert totals[1][4] == pytest.approx(sum(r["cost_usd"] for r in rows), abs=1e-6)
 
-    listed = duckdb.sql(failures).fetchall()
+    listed = duckdb.connect().execute(failures).fetchall()
     assert [(line, error) for line, _, _, _, error, _ in listed] == [
         (r["line_number"], r["error_code"]) for r in failed
     ]
     assert all(message for *_, message in listed)
 
     correct = [r for r in answered if int(r["custom_id"][1:]) % 2 == 0]
-    [(count, right, ratio)] = duckdb.sql(accuracy).fetchall()
+    [(count, right, ratio)] = duckdb.connect().execute(accuracy).fetchall()
     assert (count, right) == (len(answered), len(correct))
     assert ratio == pytest.approx(len(correct) / len(answered), abs=1e-4)
 
