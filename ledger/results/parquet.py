@@ -8,8 +8,9 @@ cell as a string. A cell CSV leaves empty is null here, unless the result's own 
 string (an answer of no text stays ""). The cost is each request's, priced at normalize: its
 `requests` row, looked up by custom_id a batch of rows at a time.
 
-Rows are turned into batches of at most `GROUP_ROWS` rows or `GROUP_BYTES` of text, and each batch
-is one Parquet row group: memory holds one batch, never the run.
+Records are turned into Arrow batches of `BATCH_ROWS` rows (Python objects live for one batch:
+Arrow holds the rest compactly), and batches are written in row groups of at most `GROUP_ROWS`
+rows or `GROUP_BYTES` bytes: memory holds one row group, never the run.
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ INT_COLUMNS = frozenset(
         "job_id",
     }
 )
-#: A batch (a row group) ends at this many rows or this many characters of text, whichever first.
+#: A batch ends at this many rows or this many characters of text, whichever first.
+BATCH_ROWS = 4096
+BATCH_CHARS = 8 << 20
+#: A row group ends at this many rows or this many bytes of Arrow data, whichever first.
 GROUP_ROWS = 100_000
-GROUP_BYTES = 32 << 20
+GROUP_BYTES = 64 << 20
 # Custom ids per `requests` lookup: under every database's bound-parameter limit.
 _LOOKUP_CHUNK = 500
 
@@ -73,8 +77,8 @@ def record_batches(
     *,
     columns: Sequence[str],
     csv_row: CsvRow,
-    group_rows: int = GROUP_ROWS,
-    group_bytes: int = GROUP_BYTES,
+    batch_rows: int = BATCH_ROWS,
+    batch_chars: int = BATCH_CHARS,
 ) -> Iterator[pa.RecordBatch]:
     """The run's result records (in the order given) as Arrow batches of `arrow_schema`.
 
@@ -84,7 +88,8 @@ def record_batches(
     names = [name for name in columns if name != COST_COLUMN]
     ints = [name in INT_COLUMNS for name in names]
     cells: list[list[Any]] = [[] for _ in names]
-    pending: list[dict[str, Any]] = []
+    # Only what the cost lookup needs: a whole record is many times its row's cells.
+    pending: list[tuple[str, int | None]] = []
     size = 0
     for record in records:
         row = csv_row(record)
@@ -98,8 +103,8 @@ def record_batches(
             else:
                 size += len(cell)
             cells[index].append(cell)
-        pending.append(record)
-        if len(pending) >= group_rows or size >= group_bytes:
+        pending.append((record["custom_id"], record.get("job_id")))
+        if len(pending) >= batch_rows or size >= batch_chars:
             yield _batch(engine, run_id, schema, cells, pending)
             cells = [[] for _ in names]
             pending, size = [], 0
@@ -112,31 +117,31 @@ def _batch(
     run_id: int,
     schema: pa.Schema,
     cells: list[list[Any]],
-    records: list[dict[str, Any]],
+    keys: list[tuple[str, int | None]],
 ) -> pa.RecordBatch:
     arrays = [
         pa.array(column, type=field.type) for column, field in zip(cells, schema, strict=False)
     ]
-    arrays.append(pa.array(_costs(engine, run_id, records), type=pa.float64()))
+    arrays.append(pa.array(_costs(engine, run_id, keys), type=pa.float64()))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _costs(engine: Engine, run_id: int, records: list[dict[str, Any]]) -> list[float | None]:
-    """Each record's cost from its `requests` row; None (unknown) unless that row was last
-    written by the job the record came from."""
+def _costs(engine: Engine, run_id: int, keys: list[tuple[str, int | None]]) -> list[float | None]:
+    """The cost of each (custom_id, job_id) from its `requests` row; None (unknown) unless that
+    row was last written by the job the result came from."""
     query = select(Request.custom_id, Request.job_id, Request.cost_usd).where(
         Request.run_id == run_id, Request.custom_id.in_(bindparam("ids", expanding=True))
     )
     found: dict[str, tuple[int, float | None]] = {}
     with engine.connect() as connection:
-        for start in range(0, len(records), _LOOKUP_CHUNK):
-            ids = [record["custom_id"] for record in records[start : start + _LOOKUP_CHUNK]]
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            ids = [custom_id for custom_id, _ in keys[start : start + _LOOKUP_CHUNK]]
             for custom_id, job_id, cost in connection.execute(query, {"ids": ids}):
                 found[custom_id] = (job_id, cost)
     costs: list[float | None] = []
-    for record in records:
-        job_id, cost = found.get(record["custom_id"], (None, None))
-        costs.append(cost if job_id == record.get("job_id") else None)
+    for custom_id, job_id in keys:
+        row_job_id, cost = found.get(custom_id, (None, None))
+        costs.append(cost if row_job_id == job_id else None)
     return costs
 
 
@@ -148,13 +153,29 @@ def _run_id(engine: Engine, run_name: str) -> int:
     return run_id
 
 
-def write_parquet(out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
-    """Write `batches` to `out` as Parquet, one row group each; returns the rows written."""
+def write_parquet(
+    out: BinaryIO,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    group_rows: int = GROUP_ROWS,
+    group_bytes: int = GROUP_BYTES,
+) -> int:
+    """Write `batches` to `out` as Parquet, in row groups of at most `group_rows` rows (or about
+    `group_bytes` of Arrow data); returns the rows written."""
     written = 0
+    group: list[pa.RecordBatch] = []
+    rows = size = 0
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         for batch in batches:
-            writer.write_batch(batch, row_group_size=max(batch.num_rows, 1))
-            written += batch.num_rows
+            group.append(batch)
+            rows, size = rows + batch.num_rows, size + batch.nbytes
+            if rows >= group_rows or size >= group_bytes:
+                writer.write_table(pa.Table.from_batches(group, schema), row_group_size=rows)
+                written, group, rows, size = written + rows, [], 0, 0
+        if group:
+            writer.write_table(pa.Table.from_batches(group, schema), row_group_size=rows)
+            written += rows
     return written
 
 

@@ -19,7 +19,7 @@ from cli import cli
 from ledger import Ledger
 from ledger.core.models import Request
 from ledger.results.export import CSV_COLUMNS, csv_row, find_run_results, merged_results
-from ledger.results.parquet import COST_COLUMN, record_batches
+from ledger.results.parquet import COST_COLUMN, arrow_schema, record_batches, write_parquet
 
 FAST = {"jitter": 0.0}
 COUNT = 40
@@ -91,23 +91,24 @@ def test_the_cost_is_each_requests_priced_cost(finished_run: Path, tmp_path: Pat
 
 
 def test_rows_are_written_in_row_groups(finished_run: Path, tmp_path: Path) -> None:
-    """A batch is one row group: never more rows in memory than a group holds."""
+    """Records become Arrow batches of a few rows, batches become row groups of a bounded size:
+    never more rows in memory than a group holds."""
     out = tmp_path / "eval.parquet"
     with Ledger.open(finished_run) as ledger:
         shards = find_run_results(ledger.engine, "eval").shards
         records = (record for _, record in merged_results(shards))
-        batches = list(
-            record_batches(
-                ledger.engine,
-                "eval",
-                records,
-                columns=CSV_COLUMNS,
-                csv_row=csv_row,
-                group_rows=16,
-            )
+        batches = record_batches(
+            ledger.engine, "eval", records, columns=CSV_COLUMNS, csv_row=csv_row, batch_rows=16
         )
-    assert [b.num_rows for b in batches] == [16, 16, 8]
-    pq.write_table(pa.Table.from_batches(batches), out)
+        sizes: list[int] = []
+        seen = (sizes.append(batch.num_rows) or batch for batch in batches)
+        with out.open("wb") as file:
+            written = write_parquet(file, arrow_schema(CSV_COLUMNS), seen, group_rows=32)
+    assert sizes == [16, 16, 8]
+    assert written == COUNT
+    metadata = pq.ParquetFile(out).metadata
+    groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert groups == [32, 8]
     assert [r["line_number"] for r in pq.read_table(out).to_pylist()] == list(range(1, 41))
 
 
