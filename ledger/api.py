@@ -214,19 +214,24 @@ class Ledger:
         for _, record in merged_results(shards, statuses):
             yield Result.from_record(record)
 
-    def results_frame(self, run: str, *, statuses: Sequence[str] | None = None) -> Any:
+    def results_frame(
+        self, run: str, *, statuses: Sequence[str] | None = None, with_input: bool = False
+    ) -> Any:
         """The run's results as a pandas DataFrame (the `pandas` extra): the columns of
-        `ledger results --format parquet`, in input order (docs/results.md#dataframes)."""
+        `ledger results --format parquet`, in input order; with `with_input`, the input row's
+        fields as `input.<field>` columns (docs/results.md#dataframes)."""
         from ledger.results.frames import results_frame
 
-        return results_frame(self.engine, run, statuses=statuses)
+        return results_frame(self.engine, run, statuses=statuses, with_input=with_input)
 
-    def results_dataset(self, run: str, *, statuses: Sequence[str] | None = None) -> Any:
+    def results_dataset(
+        self, run: str, *, statuses: Sequence[str] | None = None, with_input: bool = False
+    ) -> Any:
         """The run's results as a Hugging Face `datasets.Dataset` (the `datasets` extra), with
         the columns of `results_frame`."""
         from ledger.results.frames import results_dataset
 
-        return results_dataset(self.engine, run, statuses=statuses)
+        return results_dataset(self.engine, run, statuses=statuses, with_input=with_input)
 
     def status(self, run: str | None = None) -> list[dict[str, Any]]:
         """Per run: settings, jobs per state, requests per status, tokens, cost, jobs."""

@@ -27,9 +27,10 @@ COUNT = 40
 
 @pytest.fixture
 def finished_run(tmp_path: Path, emulator: Any, api_key: str) -> Path:
-    """A run of COUNT prompts over three jobs, a quarter of its requests failing (400/429/500)."""
+    """A run of COUNT prompts (each with a gold label) over three jobs, a quarter of its requests
+    failing (400/429/500)."""
     prompts = tmp_path / "qs.jsonl"
-    rows = ({"id": f"q{i:03d}", "prompt": f"say {i}"} for i in range(COUNT))
+    rows = ({"id": f"q{i:03d}", "prompt": f"say {i}", "gold": i % 3} for i in range(COUNT))
     prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
     emulator.configure(scenario="request_failures", failure_rate=0.25)
     db = tmp_path / "ledger.db"
@@ -159,3 +160,30 @@ def test_a_missing_extra_is_named(finished_run: Path, monkeypatch: pytest.Monkey
             monkeypatch.setitem(__import__("sys").modules, module, None)  # import fails
             with pytest.raises(ConfigError, match=rf"llm-batch-ledger\[{module}\]"):
                 method("eval")
+
+
+def test_input_fields_come_along_when_asked(finished_run: Path, tmp_path: Path) -> None:
+    """--with-input: Parquet has the CSV's `input` column (JSON text) before cost_usd; the frame
+    and the dataset have each input field as a typed column `input.<field>`."""
+    out = tmp_path / "eval.parquet"
+    result = export(finished_run, "--format", "parquet", "--with-input", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    cells = list(
+        csv.DictReader(io.StringIO(export(finished_run, "--format", "csv", "--with-input").output))
+    )
+    assert table.column_names == [*CSV_COLUMNS, "input", COST_COLUMN]
+    assert table.column("input").to_pylist() == [cell["input"] for cell in cells]
+    inputs = [json.loads(text) for text in table.column("input").to_pylist()]
+    assert inputs[3] == {"id": "q003", "prompt": "say 3", "gold": 0}
+
+    with Ledger.open(finished_run) as ledger:
+        frame = ledger.results_frame("eval", with_input=True)
+        dataset = ledger.results_dataset("eval", with_input=True)
+    fields = ["input.id", "input.prompt", "input.gold"]
+    assert list(frame.columns) == [*CSV_COLUMNS, *fields, COST_COLUMN]
+    assert str(frame["input.gold"].dtype) == "Int64"
+    assert list(frame["input.gold"]) == [i % 3 for i in range(COUNT)]
+    assert list(frame["input.id"]) == list(frame["custom_id"])
+    assert dataset.column_names == list(frame.columns)
+    assert dataset["input.gold"] == [i % 3 for i in range(COUNT)]
