@@ -32,7 +32,8 @@ def documented_queries(section: str) -> list[str]:
 @pytest.fixture
 def exported(tmp_path: Path, emulator: Any, api_key: str) -> Path:
     """questions.jsonl (a gold label on every row, right for the even ones), run as eval-1 with a
-    fifth of its requests failing, exported to eval-1.parquet; returns the folder."""
+    fifth of its requests failing, exported to eval-1.parquet with its input rows; returns the
+    folder."""
     questions = tmp_path / "questions.jsonl"
     rows = (
         {"id": f"q{i:03d}", "prompt": f"say {i}", "gold": f"Echo: say {i if i % 2 == 0 else -1}"}
@@ -45,9 +46,8 @@ def exported(tmp_path: Path, emulator: Any, api_key: str) -> Path:
         ledger.submit(questions, run="eval-1", model="gpt-4o-mini", max_requests=12)
         ledger.reconcile(run="eval-1", until_done=True, timeout=60, interval=0.01, jitter=0.0)
     out = tmp_path / "eval-1.parquet"
-    result = CliRunner().invoke(
-        cli, ["--db", str(db), "results", "eval-1", "--format", "parquet", "-o", str(out)]
-    )
+    args = ["--db", str(db), "results", "eval-1", "--format", "parquet", "--with-input"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(out)])
     assert result.exit_code == 0, result.output
     return tmp_path
 
@@ -55,30 +55,34 @@ def exported(tmp_path: Path, emulator: Any, api_key: str) -> Path:
 def test_the_documented_duckdb_queries_over_parquet(
     exported: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Tokens and cost by status, the failures with their errors, accuracy against gold labels."""
+    """Tokens and cost per model, the failures with their errors, accuracy against the gold
+    labels (from --with-input's column, and joined from the input file)."""
     monkeypatch.chdir(exported)
-    by_status, failures, accuracy = documented_queries("Over the Parquet file")
+    per_model, failures, accuracy, joined = documented_queries("Over the Parquet file")
     rows = pq.read_table("eval-1.parquet").to_pylist()
     failed = [r for r in rows if r["status"] != "succeeded"]
     answered = [r for r in rows if r["status"] == "succeeded"]
     assert failed and answered
+    duck = duckdb.connect()
 
-    totals = duckdb.connect().execute(by_status).fetchall()
-    assert [(status, requests) for status, requests, *_ in totals] == [
-        ("failed", len(failed)),
-        ("succeeded", len(answered)),
-    ]
-    assert totals[1][2] == sum(r["input_tokens"] for r in answered)
-    assert totals[1][4] == pytest.approx(sum(r["cost_usd"] for r in rows), abs=1e-6)
+    models = duck.execute(per_model).fetchall()
+    assert {(p, m) for p, m, *_ in models} == {("openai", r["model"]) for r in rows}
+    assert sum(n for _, _, n, *_ in models) == COUNT
+    assert sum(t for *_, t, _, _ in models) == sum(r["input_tokens"] or 0 for r in rows)
+    cost = sum(c for *_, c in models)
+    assert cost == pytest.approx(sum(r["cost_usd"] for r in rows), abs=1e-5)
 
-    listed = duckdb.connect().execute(failures).fetchall()
+    listed = duck.execute(failures).fetchall()
     assert [(line, error) for line, _, _, _, error, _ in listed] == [
         (r["line_number"], r["error_code"]) for r in failed
     ]
     assert all(message for *_, message in listed)
 
     correct = [r for r in answered if int(r["custom_id"][1:]) % 2 == 0]
-    [(count, right, ratio)] = duckdb.connect().execute(accuracy).fetchall()
+    by_model = duck.execute(accuracy).fetchall()
+    assert sum(n for _, n, _, _ in by_model) == len(answered)
+    assert sum(right for _, _, right, _ in by_model) == len(correct)
+    [(count, right, ratio)] = duck.execute(joined).fetchall()
     assert (count, right) == (len(answered), len(correct))
     assert ratio == pytest.approx(len(correct) / len(answered), abs=1e-4)
 
