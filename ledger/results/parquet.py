@@ -50,12 +50,13 @@ INT_COLUMNS = frozenset(
 )
 #: A batch ends at this many rows or this many characters of text, whichever first.
 BATCH_ROWS = 4096
-BATCH_CHARS = 8 << 20
+BATCH_CHARS = 8 << 20  # of answer text
 #: A row group ends at this many rows or this many bytes of Arrow data, whichever first.
 GROUP_ROWS = 100_000
 GROUP_BYTES = 64 << 20
-# Custom ids per `requests` lookup: under every database's bound-parameter limit.
-_LOOKUP_CHUNK = 500
+# Custom ids per `requests` lookup (a batch's): under the bound-parameter limits of SQLite (32,766
+# since 3.32) and PostgreSQL (65,535).
+_LOOKUP_CHUNK = 4096
 
 CsvRow = Callable[[dict[str, Any]], list[Any]]
 
@@ -86,44 +87,52 @@ def record_batches(
     schema = arrow_schema(columns)
     run_id = _run_id(engine, run_name)
     names = [name for name in columns if name != COST_COLUMN]
-    ints = [name in INT_COLUMNS for name in names]
-    cells: list[list[Any]] = [[] for _ in names]
+    rows: list[list[Any]] = []
     # Only what the cost lookup needs: a whole record is many times its row's cells.
-    pending: list[tuple[str, int | None]] = []
+    keys: list[tuple[str, int | None]] = []
     size = 0
     for record in records:
         row = csv_row(record)
-        for index, (name, cell) in enumerate(zip(names, row, strict=True)):
-            if cell == "":
-                cell = "" if record.get(name) == "" else None
-            elif ints[index]:
-                pass
-            elif not isinstance(cell, str):
-                cell = str(cell)  # as the CSV writer writes it
-            else:
-                size += len(cell)
-            cells[index].append(cell)
-        pending.append((record["custom_id"], record.get("job_id")))
-        if len(pending) >= batch_rows or size >= batch_chars:
-            yield _batch(engine, run_id, schema, cells, pending)
-            cells = [[] for _ in names]
-            pending, size = [], 0
-    if pending:
-        yield _batch(engine, run_id, schema, cells, pending)
+        if len(row) != len(names):
+            raise ValueError(f"csv_row made {len(row)} cells for {len(names)} columns")
+        if "" in row:
+            row = [
+                None if cell == "" and record.get(name) != "" else cell
+                for name, cell in zip(names, row, strict=True)
+            ]
+        rows.append(row)
+        keys.append((record["custom_id"], record.get("job_id")))
+        size += len(record.get("text") or "")
+        if len(rows) >= batch_rows or size >= batch_chars:
+            yield _batch(engine, run_id, schema, rows, keys)
+            rows, keys, size = [], [], 0
+    if rows:
+        yield _batch(engine, run_id, schema, rows, keys)
 
 
 def _batch(
     engine: Engine,
     run_id: int,
     schema: pa.Schema,
-    cells: list[list[Any]],
+    rows: list[list[Any]],
     keys: list[tuple[str, int | None]],
 ) -> pa.RecordBatch:
     arrays = [
-        pa.array(column, type=field.type) for column, field in zip(cells, schema, strict=False)
+        _array(list(column), field.type)
+        for column, field in zip(zip(*rows, strict=True), schema, strict=False)
     ]
     arrays.append(pa.array(_costs(engine, run_id, keys), type=pa.float64()))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _array(values: list[Any], kind: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        if kind != pa.string():
+            raise
+        # A cell that is no string (a number in a column added later): as the CSV writes it.
+        return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], kind)
 
 
 def _costs(engine: Engine, run_id: int, keys: list[tuple[str, int | None]]) -> list[float | None]:

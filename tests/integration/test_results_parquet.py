@@ -187,3 +187,24 @@ def test_input_fields_come_along_when_asked(finished_run: Path, tmp_path: Path) 
     assert list(frame["input.id"]) == list(frame["custom_id"])
     assert dataset.column_names == list(frame.columns)
     assert dataset["input.gold"] == [i % 3 for i in range(COUNT)]
+
+
+def test_a_cell_that_is_no_string_is_written_as_csv_writes_it(finished_run: Path) -> None:
+    """A column Parquet does not type (one added to the CSV later) holding numbers: its cells
+    are the CSV's text; an empty cell is null unless the result's own field is ""."""
+
+    def row(record: dict[str, Any]) -> list[Any]:
+        return [record["custom_id"], record["line_number"] / 2, ""]
+
+    with Ledger.open(finished_run) as ledger:
+        shards = find_run_results(ledger.engine, "eval").shards
+        records = (
+            {**r, "note": "" if r["line_number"] == 1 else None} for _, r in merged_results(shards)
+        )
+        [*batches] = record_batches(
+            ledger.engine, "eval", records, columns=("custom_id", "half", "note"), csv_row=row
+        )
+    table = pa.Table.from_batches(batches)
+    assert table.schema.field("half").type == pa.string()
+    assert table.column("half").to_pylist()[:3] == ["0.5", "1.0", "1.5"]
+    assert table.column("note").to_pylist()[:3] == ["", None, None]
