@@ -68,8 +68,8 @@ def test_the_documented_duckdb_queries_over_parquet(
     models = duck.execute(per_model).fetchall()
     assert {(p, m) for p, m, *_ in models} == {("openai", r["model"]) for r in rows}
     assert sum(n for _, _, n, *_ in models) == COUNT
-    assert sum(t for *_, t, _, _ in models) == sum(r["input_tokens"] or 0 for r in rows)
-    cost = sum(c for *_, c in models)
+    assert sum(t or 0 for *_, t, _, _ in models) == sum(r["input_tokens"] or 0 for r in rows)
+    cost = sum(c or 0 for *_, c in models)
     assert cost == pytest.approx(sum(r["cost_usd"] for r in rows), abs=1e-5)
 
     listed = duck.execute(failures).fetchall()
