@@ -31,6 +31,7 @@ from ledger.errors import MissingAPIKey as MissingAPIKey
 from ledger.errors import NotFound as NotFound
 from ledger.errors import OutcomeUnknown as OutcomeUnknown
 from ledger.errors import ProviderError as ProviderError
+from ledger.errors import QuotaExhausted as QuotaExhausted
 from ledger.errors import Rejected as Rejected
 from ledger.errors import TransientError as TransientError
 

@@ -24,12 +24,16 @@ sys.path.insert(0, str(DOCS.parent))
 
 from cli import cli  # noqa: E402
 from ledger import settings  # noqa: E402
+from ledger.settings.budget import budget_markdown_table  # noqa: E402
 from ledger.settings.setting import Setting  # noqa: E402
 
 CLI_MD = DOCS / "cli.md"
 CONFIG_MD = DOCS / "config.md"
 SETTINGS_TABLE = re.compile(
     r"(<!-- settings table: begin .*?-->\n)(.*?)(<!-- settings table: end -->)", re.DOTALL
+)
+BUDGET_TABLE = re.compile(
+    r"(<!-- budget table: begin .*?-->\n)(.*?)(<!-- budget table: end -->)", re.DOTALL
 )
 
 HEADER = """# CLI reference
@@ -111,11 +115,16 @@ def reference() -> str:
 
 
 def config_with_current_table(text: str) -> str:
-    """docs/config.md's text with the settings table between its markers regenerated."""
+    """docs/config.md's text with the settings and budget tables between their markers
+    regenerated."""
     if not SETTINGS_TABLE.search(text):
         raise SystemExit("docs/config.md: no settings table markers")
+    if not BUDGET_TABLE.search(text):
+        raise SystemExit("docs/config.md: no budget table markers")
     table = settings.markdown_table()
-    return SETTINGS_TABLE.sub(lambda m: m.group(1) + table + m.group(3), text)
+    text = SETTINGS_TABLE.sub(lambda m: m.group(1) + table + m.group(3), text)
+    budget = budget_markdown_table()
+    return BUDGET_TABLE.sub(lambda m: m.group(1) + budget + m.group(3), text)
 
 
 def stale(docs: Path = DOCS) -> dict[Path, str]:

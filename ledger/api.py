@@ -37,6 +37,8 @@ from ledger.reconcile.engine import PassReport, PauseLoop, ReconcileOptions, Rec
 from ledger.reconcile.send import send_run
 from ledger.results.export import find_run_results, merged_results
 from ledger.results.retry import RETRYABLE, RetryPlan, retry_run
+from ledger.spend import BudgetSource
+from ledger.spend.caps import record_run_cap
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class Ledger:
         self.engine = engine
         #: The settings file read (empty settings when none was), as `ledger --config` reads it.
         self.config = config or LedgerConfig()
+        #: `[budget]` of the config (re-read when its file changes): ledger.spend.
+        self._budget = BudgetSource(self.config)
         self.base_url = base_url
         reconcile_defaults = self._defaults("reconcile")
         self.poll_min: float = _first(poll_min, reconcile_defaults, "poll_min")
@@ -161,9 +165,11 @@ class Ledger:
         chosen = {**build_fields(configured), **options}
         provider = submit_provider(self.config, chosen.pop("provider", None))
         chosen.setdefault("models", self.config.models)
+        max_cost = chosen.pop("max_cost", None)  # the run's cap, recorded in the ledger
         build_options = BuildOptions(provider=provider, **chosen)
         check_target_providers(self.config, (t.provider for t in build_options.targets()), None)
         plan = build_run(self.engine, Path(input_path), build_options)
+        record_run_cap(self.engine, plan.run_name, max_cost)
         if send:
             self._send(plan.run_name)
         return plan
@@ -188,7 +194,7 @@ class Ledger:
         chosen = {**configured, "poll_min": self.poll_min, "poll_max": self.poll_max, **options}
         reconciler = Reconciler(
             self.engine,
-            ReconcileOptions(run_name=run, base_url=self.base_url, **chosen),
+            ReconcileOptions(run_name=run, base_url=self.base_url, budget=self._budget, **chosen),
             provider_for=batch_provider_for(self.config),
         )
         if not until_done:
@@ -207,6 +213,25 @@ class Ledger:
         shards = find_run_results(self.engine, run).shards
         for _, record in merged_results(shards, statuses):
             yield Result.from_record(record)
+
+    def results_frame(
+        self, run: str, *, statuses: Sequence[str] | None = None, with_input: bool = False
+    ) -> Any:
+        """The run's results as a pandas DataFrame (the `pandas` extra): the columns of
+        `ledger results --format parquet`, in input order; with `with_input`, the input row's
+        fields as `input.<field>` columns (docs/results.md#dataframes)."""
+        from ledger.results.frames import results_frame
+
+        return results_frame(self.engine, run, statuses=statuses, with_input=with_input)
+
+    def results_dataset(
+        self, run: str, *, statuses: Sequence[str] | None = None, with_input: bool = False
+    ) -> Any:
+        """The run's results as a Hugging Face `datasets.Dataset` (the `datasets` extra), with
+        the columns of `results_frame`."""
+        from ledger.results.frames import results_dataset
+
+        return results_dataset(self.engine, run, statuses=statuses, with_input=with_input)
 
     def status(self, run: str | None = None) -> list[dict[str, Any]]:
         """Per run: settings, jobs per state, requests per status, tokens, cost, jobs."""
@@ -262,6 +287,7 @@ class Ledger:
             base_url=self.base_url,
             poll_min=self.poll_min,
             provider_for=batch_provider_for(self.config),
+            budget=self._budget,
         )
         self._check(report)
 

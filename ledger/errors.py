@@ -24,6 +24,7 @@ wrong (0 is success). `ledger --debug` (or `LEDGER_DEBUG=1`) shows the traceback
         │   └── BatchesUndecided    1  batches that may be a job's cannot be told apart yet
         ├── FatalError              1  the credentials or the account are refused: pause
         │   └── MissingAPIKey       1  the variable that should hold the key is not set
+        ├── QuotaExhausted          1  the account is out of quota or credit: pause its provider
         ├── NotFound                1  the provider does not know the object
         ├── Rejected                1  the provider refused the request itself
         ├── ChatError               1  a synchronous call gave no usable answer
@@ -62,6 +63,7 @@ __all__ = [
     "NotFound",
     "OutcomeUnknown",
     "ProviderError",
+    "QuotaExhausted",
     "Rejected",
     "StorageError",
     "TransientError",
@@ -146,6 +148,12 @@ class FatalError(ProviderError):
 class MissingAPIKey(FatalError):
     """The environment variable that should hold a provider's key is not set: nothing can be
     sent, so the reconciler pauses as for refused credentials."""
+
+
+class QuotaExhausted(ProviderError):
+    """The provider refused for the account's quota or billing (`insufficient_quota`, a billing
+    limit, a credit balance too low): retries only burn requests until a person adds money, so
+    that provider's batches are paused (ledger.spend.pauses) while the others go on."""
 
 
 class NotFound(ProviderError):

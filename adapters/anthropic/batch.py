@@ -50,6 +50,7 @@ from adapters.base import (
     NotFound,
     OutcomeUnknown,
     ProviderError,
+    QuotaExhausted,
     Rejected,
     RemoteFile,
     TransientError,
@@ -67,7 +68,13 @@ REQUEST_SET_ID_PREFIX = "requests:"
 #: The ledger's `jobs.input_file_id` column holds at most this many characters.
 MAX_FILE_ID_CHARS = 200
 
-_FATAL_TYPES = frozenset({"authentication_error", "permission_error", "billing_error"})
+_FATAL_TYPES = frozenset({"authentication_error", "permission_error"})
+
+#: A refusal for the account's billing: 402 `billing_error` (Anthropic's errors page), or the
+#: 400 `invalid_request_error` "Your credit balance is too low to access the Anthropic API"
+#: (the wording users report from the Messages API, anthropics/claude-code#4207).
+_BILLING_TYPES = frozenset({"billing_error"})
+_LOW_CREDIT = "credit balance is too low"
 
 
 class AnthropicBatchProvider:
@@ -113,7 +120,10 @@ class AnthropicBatchProvider:
             return kind(f"connection problem: {message}")
         if isinstance(error, anthropic.APIStatusError):
             status = error.status_code
-            if status in (401, 402, 403) or error.type in _FATAL_TYPES:
+            if status == 402 or error.type in _BILLING_TYPES or _LOW_CREDIT in message:
+                # Retrying burns requests until someone pays: the provider's batches pause.
+                return QuotaExhausted(f"billing: {message}")
+            if status in (401, 403) or error.type in _FATAL_TYPES:
                 return FatalError(f"the provider refused the credentials or account: {message}")
             if status == 404:
                 return NotFound(message)

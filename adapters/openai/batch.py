@@ -30,6 +30,7 @@ from adapters.base import (
     NotFound,
     OutcomeUnknown,
     ProviderError,
+    QuotaExhausted,
     Rejected,
     RemoteFile,
     TransientError,
@@ -109,8 +110,10 @@ class OpenAIBatchProvider:
             code = _error_code(error)
             if status == 401 or status == 403:
                 return FatalError(f"the provider refused the credentials ({status}): {message}")
-            if code == "insufficient_quota":
-                return FatalError(f"insufficient quota: {message}")
+            if code in QUOTA_CODES or getattr(error, "type", None) in QUOTA_CODES:
+                # 429 insufficient_quota: out of credit or past the billing limit; retrying
+                # burns requests until someone pays, so the provider's batches pause.
+                return QuotaExhausted(f"insufficient quota: {message}")
             if status == 404:
                 return NotFound(message)
             if status in (408, 409, 429) or status >= 500:
@@ -278,6 +281,13 @@ def snapshot(batch: Batch, statuses: Mapping[str, str] | None = None) -> BatchSn
         errors=errors,
         metadata=dict(batch.metadata or {}),
     )
+
+
+#: Error codes (or types) of a refusal for the account's quota or billing: OpenAI's 429
+#: `insufficient_quota` ("You exceeded your current quota, please check your plan and billing
+#: details", seen in the SDK's RateLimitError bodies users report) and the older
+#: `billing_hard_limit_reached`.
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 
 
 def _error_code(error: openai.APIStatusError) -> str | None:

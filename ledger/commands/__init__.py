@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from ledger.config import LedgerConfig
+    from ledger.spend import BudgetSource
 
 # Choices click needs to build --help. They are spelled out here so that starting `ledger` loads
 # neither the emulator nor the database layer; tests/unit/test_cli.py keeps each equal to
@@ -36,7 +37,7 @@ EMULATOR_SCENARIOS = (
     "unknown_key",
 )
 #: ledger.results.export.FORMATS
-RESULT_FORMATS = ("jsonl", "csv")
+RESULT_FORMATS = ("jsonl", "csv", "parquet")
 #: ledger.results.schema.STATUSES
 RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing", "unavailable")
 #: ledger.query.sql.DEFAULT_TIME_BUDGET
@@ -59,6 +60,15 @@ def ledger_engine(ctx: click.Context, *, readonly: bool = False) -> Engine:
 def ledger_config(ctx: click.Context) -> LedgerConfig:
     """The settings `--config` (or ./ledger.toml) holds, read once by the group."""
     return ctx.obj["config"]
+
+
+def ledger_budget(ctx: click.Context) -> BudgetSource:
+    """ledger.toml's `[budget]`, re-read as the file changes (one source per command)."""
+    from ledger.spend import BudgetSource
+
+    if "budget" not in ctx.obj:
+        ctx.obj["budget"] = BudgetSource(ledger_config(ctx))
+    return ctx.obj["budget"]
 
 
 def echo_transition(job_id: int, old: object, new: object) -> None:

@@ -135,7 +135,8 @@ def sql(
     type=click.Choice(RESULT_FORMATS),
     default="jsonl",
     show_default=True,
-    help="JSON lines (the full result) or CSV (flattened, no embeddings).",
+    help="JSON lines (the full result), CSV (flattened, no embeddings) or Parquet (the CSV "
+    "columns typed, plus cost_usd; needs -o and the parquet extra).",
 )
 @click.option(
     "-o",
@@ -180,6 +181,8 @@ def results(
     """
     from ledger.results.export import export_results
 
+    if fmt == "parquet" and getattr(output, "name", "-") in ("-", "<stdout>"):
+        raise InputError("--format parquet writes a file: give -o FILE")
     summary = export_results(
         ledger_engine(ctx, readonly=True),
         run_name,

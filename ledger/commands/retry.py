@@ -7,7 +7,7 @@ import json
 import click
 
 from ledger import settings
-from ledger.commands import echo_transition, ledger_config, ledger_engine
+from ledger.commands import echo_transition, ledger_budget, ledger_config, ledger_engine
 from ledger.errors import LedgerError
 
 
@@ -104,6 +104,7 @@ def retry(
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
         on_transition=None if as_json else echo_transition,
+        budget=ledger_budget(ctx),
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")

@@ -11,6 +11,7 @@ import click
 from ledger import settings
 from ledger.commands import (
     echo_transition,
+    ledger_budget,
     ledger_config,
     ledger_engine,
 )
@@ -114,7 +115,7 @@ def reconcile(
         on_transition = observe.both(display.on_transition, tracing.on_transition)
     reconciler = Reconciler(
         engine,
-        ReconcileOptions(**options),
+        ReconcileOptions(**options, budget=ledger_budget(ctx)),
         provider_for=provider_for,
         on_transition=on_transition,
     )
@@ -239,8 +240,10 @@ def submit(
     from ledger.build.targets import check_target_providers
     from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
+    from ledger.spend import estimate_against_budgets, record_run_cap
 
     config = ledger_config(ctx)
+    max_cost = options.pop("max_cost", None)
     build_options = BuildOptions(
         provider=submit_provider(config, provider),
         models=config.models,
@@ -256,6 +259,7 @@ def submit(
         on_skip=lambda message: click.echo(f"skipped: {message}", err=True),
         held_reason="dry run" if dry_run else None,
     )
+    record_run_cap(engine, plan.run_name, max_cost)
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
     if plan.skipped:
@@ -268,6 +272,8 @@ def submit(
         if as_json:
             click.echo(json.dumps(plan_fields(plan, sent=False, errors=[]), indent=2))
         else:
+            if lines := estimate_against_budgets(engine, ledger_budget(ctx), plan):
+                click.echo(lines)
             click.echo(
                 f"dry run: {len(plan.jobs)} job(s) built and recorded, held; nothing sent "
                 f"(`ledger send {plan.run_name}` sends them)."
@@ -315,6 +321,7 @@ def _send(
         poll_min=poll_min,
         provider_for=batch_provider_for(ledger_config(ctx)),
         on_transition=None if quiet else echo_transition,
+        budget=ledger_budget(ctx),
     )
     if report.paused:
         raise LedgerError(f"paused: {report.paused}")

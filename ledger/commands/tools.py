@@ -8,6 +8,7 @@ import click
 
 from ledger.commands import (
     EMULATOR_SCENARIOS,
+    ledger_budget,
     ledger_config,
     ledger_engine,
 )
@@ -220,10 +221,56 @@ def gc(ctx: click.Context, workdir: Path | None, dry_run: bool) -> None:
         click.echo(f"no unreferenced artifacts in {store.url}")
 
 
+@click.group()
+def budget() -> None:
+    """Spending caps, paused providers and token queues (see docs/spend.md)."""
+
+
+@budget.command("show")
+@click.pass_context
+def budget_show(ctx: click.Context) -> None:
+    """Every cap with what is spent, in flight and left; paused providers; token queues."""
+    from ledger.spend.show import budget_show as show
+
+    click.echo(show(ledger_engine(ctx), ledger_budget(ctx).current()))
+
+
+@budget.command("set")
+@click.argument("scope")
+@click.argument("usd")
+@click.pass_context
+def budget_set(ctx: click.Context, scope: str, usd: str) -> None:
+    """Record the cap of SCOPE (daily, provider:NAME or run:NAME) as USD, over ledger.toml's;
+    USD `none` removes it. Held jobs go on the next reconcile pass."""
+    from ledger.core.db import read_db_now
+    from ledger.spend import set_cap
+
+    try:
+        amount = None if usd.lower() == "none" else float(usd)
+    except ValueError:
+        raise InputError(f"budget set: {usd!r} is not an amount in USD (or none)") from None
+    engine = ledger_engine(ctx)
+    with engine.begin() as connection:
+        set_cap(connection, scope, amount, read_db_now(connection))
+    click.echo(f"budget {scope}: {'removed' if amount is None else f'${amount:,.2f}'}")
+
+
+@budget.command("resume")
+@click.argument("provider")
+@click.pass_context
+def budget_resume(ctx: click.Context, provider: str) -> None:
+    """End PROVIDER's pause for its quota or billing: its batches are created again."""
+    from ledger.spend import resume_provider
+
+    resumed = resume_provider(ledger_engine(ctx), provider)
+    click.echo(f"provider {provider}: {'resumed' if resumed else 'was not paused'}")
+
+
 #: The commands `cli.py` adds to the group.
 COMMANDS: tuple[click.Command, ...] = (
     emulator,
     demo,
     doctor,
     gc,
+    budget,
 )

@@ -25,6 +25,7 @@ from adapters.openai.profiles import HOST_KEYS
 from adapters.registry import check_window, declare_host
 from ledger.errors import ConfigError, InputError, MissingAPIKey
 from ledger.settings import SETTINGS
+from ledger.settings.budget import parse_budget
 from ledger.settings.toml_checks import check_type as _check_type
 from ledger.settings.toml_checks import unknown_key as _unknown
 from ledger.usage.capabilities import check_rows
@@ -57,6 +58,9 @@ PROVIDER_KEYS: dict[str, tuple[type, ...]] = {
     "chat_endpoint": (str,),
     "max_context_tokens": (dict,),
     "timeout": (int, float),
+    # The name of the account whose enqueued-token queue this provider's batches share (a
+    # label, never a key): reconcilers on other machines with the same name share one queue.
+    "account": (str,),
     "completion_window": (str,),  # a compatible host's (Groq: 24h to 7d)
     "ad_token_env": (str,),
     # What an OpenAI-compatible batch host declared here does differently from OpenAI.
@@ -87,6 +91,8 @@ class ProviderSettings:
     max_context_tokens: Mapping[str, int] = field(default_factory=dict)
     #: Seconds a synchronous call may take.
     timeout: float = DEFAULT_TIMEOUT
+    #: The account's name for the shared token queues (ledger.spend); None: derived.
+    account: str | None = None
     #: A host's batch window (None: its default); a bearer-token variable (Azure's Entra ID).
     completion_window: str | None = None
     ad_token_env: str | None = None
@@ -118,6 +124,8 @@ class LedgerConfig:
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     #: `[models."NAME"]` rows, checked, laid over the packaged model table.
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: `[budget]`, checked against `ledger.settings.budget.BUDGET_KEYS`.
+    budget: Mapping[str, Any] = field(default_factory=dict)
 
     def command_defaults(self) -> dict[str, dict[str, Any]]:
         """The defaults by command and parameter name (click's `default_map`)."""
@@ -212,16 +220,18 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LedgerConfig:
 
 def parse_config(document: Mapping[str, Any], path: Path) -> LedgerConfig:
     """Check a parsed `ledger.toml` (read from `path`) and build its settings."""
+    sections = ("defaults", "providers", "models", "budget")
     for key in document:
-        if key not in ("defaults", "providers", "models"):
-            _unknown(path, key, "", ("defaults", "providers", "models"))
+        if key not in sections:
+            _unknown(path, key, "", sections)
     defaults = _parse_defaults(_table(document.get("defaults", {}), path, "[defaults]"), path)
     providers: dict[str, ProviderSettings] = {}
     for name, section in _table(document.get("providers", {}), path, "[providers]").items():
         providers[name] = _parse_provider(name, _table(section, path, f"[providers.{name}]"), path)
     # A bad row is an InputError naming the file, the model and the field.
     models = check_rows(_table(document.get("models", {}), path, "[models]"), str(path))
-    return LedgerConfig(path.resolve(), defaults, providers, models)
+    budget = parse_budget(_table(document.get("budget", {}), path, "[budget]"), path)
+    return LedgerConfig(path.resolve(), defaults, providers, models, budget)
 
 
 def _parse_defaults(section: Mapping[str, Any], path: Path) -> dict[str, Any]:
@@ -292,6 +302,7 @@ def _parse_provider(name: str, section: Mapping[str, Any], path: Path) -> Provid
         chat_endpoint=endpoint,
         max_context_tokens=limits,
         timeout=float(timeout),
+        account=section.get("account", base.account),
         completion_window=section.get("completion_window"),
         ad_token_env=section.get("ad_token_env", base.ad_token_env),
     )

@@ -123,6 +123,8 @@ def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = No
             lines.append(
                 f"  held: {run['held']} job(s) of a dry run, sent by `ledger send {run['run']}`"
             )
+        for waiting in run.get("waiting", ()):
+            lines.append(f"  waiting: job {waiting['job_id']} {waiting['waiting_for']}")
     if run_name is not None:
         [run] = report
         if run.get("token_estimate"):

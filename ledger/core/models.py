@@ -106,6 +106,14 @@ class Job(Base):
     # Why no reconciler may take the job yet ("dry run"); NULL: free to send. A dry run's jobs
     # wait here until `ledger send` or a submit without --dry-run releases them.
     held_reason: Mapped[str | None] = mapped_column(String(40))
+    # The job's reservation (ledger.spend), written with its create intent: the estimated cost
+    # it holds against every budget cap until its actual cost is known, and the provider account
+    # whose enqueued-token queue its estimated input tokens count against (a name, never a key).
+    est_cost_usd: Mapped[float | None] = mapped_column(Double)
+    account: Mapped[str | None] = mapped_column(String(200))
+    # Why the create step holds the job back now (a budget cap, a token quota, a paused
+    # provider), with by how much; NULL when nothing holds it.
+    waiting_for: Mapped[str | None] = mapped_column(Text)
     # Leasing: a reconciler owns a job while lease_expires_at is in the future; every claim bumps
     # the fence, so a writer whose lease lapsed (and was taken over) can no longer write.
     lease_owner: Mapped[str | None] = mapped_column(String(200))
@@ -117,6 +125,30 @@ class Job(Base):
     updated_at: Mapped[float] = mapped_column(Double)
     submitted_at: Mapped[float | None] = mapped_column(Double)
     finished_at: Mapped[float | None] = mapped_column(Double)
+
+
+class BudgetCap(Base):
+    """A spending cap recorded in the ledger (`ledger budget set`, `submit --max-cost`); it wins
+    over ledger.toml's `[budget]` for the same scope."""
+
+    __tablename__ = "budget_caps"
+
+    #: `daily`, `provider:NAME` (per UTC day) or `run:NAME` (the run's whole life).
+    scope: Mapped[str] = mapped_column(String(250), primary_key=True)
+    usd: Mapped[float] = mapped_column(Double)
+    set_at: Mapped[float] = mapped_column(Double)
+
+
+class ProviderPause(Base):
+    """A provider whose account answered a quota or billing error: no batch is created for it
+    until `until` (NULL: until `ledger budget resume`)."""
+
+    __tablename__ = "provider_pauses"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    paused_at: Mapped[float] = mapped_column(Double)
+    until: Mapped[float | None] = mapped_column(Double)
 
 
 class JobEvent(Base):

@@ -96,6 +96,8 @@ FAULT_KINDS: dict[str, str] = {
     "truncate_download": "send the full Content-Length, then close after `fraction` of the body "
     "(downloads: file content, Message Batch results)",
     "latency": "wait `seconds` before handling the request",
+    "insufficient_quota": "refuse for the account's money without processing: OpenAI routes 429 "
+    "insufficient_quota, Anthropic routes 402 billing_error",
 }
 
 #: Fields fixed for the life of a running emulator.

@@ -13,7 +13,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ledger.emulator import anthropic_routes, gemini_routes, hosts, mistral_routes
-from ledger.emulator.config import SYNC_ROUTE_NAMES, EmulatorConfig, FaultRule
+from ledger.emulator.config import (
+    ANTHROPIC_ROUTE_NAMES,
+    SYNC_ROUTE_NAMES,
+    EmulatorConfig,
+    FaultRule,
+)
 from ledger.emulator.errors import ApiError, bad_request
 from ledger.emulator.routes import Request, Response, json_response, match_route
 from ledger.emulator.sync_routes import match_sync_route
@@ -137,7 +142,7 @@ def _serve(
     if decision.latency:
         time.sleep(decision.latency)
     rule = decision.answer
-    refusal = _refusal(rule)
+    refusal = _refusal(rule, route)
     if refusal is not None and rule is not None:
         emulator.faults.count_served(rule.kind)
         raise refusal
@@ -178,10 +183,26 @@ def _authenticate(config: EmulatorConfig, header: str | None) -> None:
         )
 
 
-def _refusal(rule: FaultRule | None) -> ApiError | None:
-    """The error answer an `http_500` / `http_429` rule gives instead of handling the request."""
+def _refusal(rule: FaultRule | None, route: str) -> ApiError | None:
+    """The error answer an `http_500` / `http_429` / `insufficient_quota` rule gives instead of
+    handling the request."""
     if rule is None:
         return None
+    if rule.kind == "insufficient_quota":
+        if route in ANTHROPIC_ROUTE_NAMES:
+            # Anthropic's errors page: 402 billing_error.
+            return ApiError(
+                402,
+                "Your credit balance is too low to access the Anthropic API.",
+                type="billing_error",
+            )
+        # The body OpenAI sends (as SDK users report it): type and code insufficient_quota.
+        return ApiError(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
     if rule.kind == "http_500":
         return ApiError(500, SERVER_ERROR, type="server_error")
     if rule.kind == "http_429":

@@ -42,6 +42,12 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
                     "created_at": run.created_at,
                     "job_states": job_states,
                     "held": sum(job.held_reason is not None for job in jobs),
+                    # Jobs the create step holds back now (a cap, a queue, a paused provider).
+                    "waiting": [
+                        {"job_id": job.id, "waiting_for": job.waiting_for}
+                        for job in jobs
+                        if job.waiting_for and job.state == State.UPLOADED
+                    ],
                     "request_statuses": request_counts,
                     "est_input_tokens": sum(j.est_input_tokens or 0 for j in jobs),
                     # "exact" or "approximate" (build.plan.TOKEN_ESTIMATE); None: not counted.
@@ -56,6 +62,7 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
                             "shard": job.shard_index,
                             "state": job.state,
                             "held": job.held_reason,
+                            "waiting_for": job.waiting_for,
                             "provider_status": job.provider_status,
                             "requests": job.request_count,
                             "completed": job.requests_completed,

@@ -20,6 +20,10 @@ from ledger.core.store import Lease, StaleWrite, release, update_leased
 from ledger.reconcile.group_commit import GroupCommit
 from ledger.reconcile.options import ReconcileOptions
 from ledger.reconcile.progress import DeferredProgress
+from ledger.spend import Budget
+
+#: The budget of a reconciler given none: no caps but those recorded in the ledger.
+_NO_BUDGET = Budget()
 
 log = logging.getLogger("ledger.reconcile")
 
@@ -58,6 +62,12 @@ class StepContext:
     def transitions(self) -> int:
         """Transitions recorded so far by every step."""
         return self._transitions
+
+    def budget(self) -> Budget:
+        """ledger.toml's budget as it is now (re-read when the file changed)."""
+        if self.options.budget is None:
+            return _NO_BUDGET
+        return self.options.budget.current()
 
     def provider(self, job: Row[Any]) -> BatchProvider:
         """The job's provider at its recorded base URL (or the options' for a job not yet sent);

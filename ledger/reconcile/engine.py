@@ -32,6 +32,7 @@ from adapters.base import (
     NotFound,
     OutcomeUnknown,
     ProviderError,
+    QuotaExhausted,
     Rejected,
     TransientError,
 )
@@ -46,7 +47,7 @@ from ledger.reconcile.context import StepContext, StepOutcome
 from ledger.reconcile.heartbeat import LeaseHeartbeat
 from ledger.reconcile.options import ACTIVE_STATES, ReconcileOptions
 from ledger.reconcile.progress import deferred_progress_update
-from ledger.reconcile.steps.create import create
+from ledger.reconcile.steps.create import create, pause_for_quota
 from ledger.reconcile.steps.download import download
 from ledger.reconcile.steps.normalize import normalize
 from ledger.reconcile.steps.poll import poll
@@ -258,6 +259,9 @@ class Reconciler:
                 self._artifact_waits.pop(lease.job_id, None)
                 if outcome is StepOutcome.DONE:
                     return
+            except QuotaExhausted as error:
+                pause_for_quota(context, lease, job, str(error))
+                return
             except FatalError as error:
                 self._pause_reason = str(error)
                 context.record_problem(lease, str(error), None)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ledger import settings
 from ledger.core.states import State
+from ledger.spend import BudgetSource
 
 #: States the reconciler has a step for (the engine's `STEPS` table; a test keeps them equal).
 ACTIVE_STATES: tuple[State, ...] = (
@@ -41,6 +42,9 @@ class ReconcileOptions:
     lease_seconds: float = settings.default("lease_seconds")
     #: Hold jobs back so that the estimated prompt tokens in flight per model stay under this.
     max_enqueued_tokens: int | None = settings.default("max_enqueued_tokens")
+    #: ledger.toml's `[budget]` (caps, queue limits, accounts), re-read as the file changes;
+    #: None: no caps but those recorded in the ledger (`ledger budget set`, `--max-cost`).
+    budget: BudgetSource | None = None
     #: A batch not found right after create is looked for again within this window.
     not_found_grace: float = settings.default("not_found_grace")
     #: Past the grace, a batch is declared missing only after this many 404s in a row ...

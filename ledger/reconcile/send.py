@@ -27,6 +27,7 @@ from ledger.core.store import (
 )
 from ledger.errors import InputError
 from ledger.reconcile.engine import PassReport, ReconcileOptions, Reconciler
+from ledger.spend import BudgetSource
 
 
 def send_run(
@@ -38,6 +39,7 @@ def send_run(
     poll_min: float = ReconcileOptions.poll_min,
     provider_for: Callable[[str, str | None], BatchProvider] = get_provider,
     on_transition: Callable[[int, State, State], None] | None = None,
+    budget: BudgetSource | None = None,
 ) -> PassReport:
     """Upload and create the batches of a run's built jobs (what `ledger submit` does after the
     build): one pass over the `built` and `uploaded` steps only, so it returns without waiting.
@@ -48,6 +50,7 @@ def send_run(
         concurrency=concurrency,
         poll_min=poll_min,
         states=(State.BUILT, State.UPLOADED),
+        budget=budget,
     )
     reconciler = Reconciler(engine, options, provider_for=provider_for, on_transition=on_transition)
     return reconciler.run_pass()

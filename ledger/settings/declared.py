@@ -166,6 +166,16 @@ SETTINGS: dict[str, Setting] = {
             env="LEDGER_PRICES",
         ),
         Setting(
+            "max_cost",
+            "float",
+            None,
+            "USD this run may cost at most: a batch is created only while the run's actual "
+            "cost plus the estimates in flight plus its own estimate stay under it.",
+            _SUBMIT,
+            metavar="USD",
+            accepts=_NOT_NEGATIVE,
+        ),
+        Setting(
             "interval",
             "float",
             5.0,
@@ -202,8 +212,9 @@ SETTINGS: dict[str, Setting] = {
             "max_enqueued_tokens",
             "int",
             None,
-            "Hold jobs back so the estimated prompt tokens in flight per model stay under this "
-            "(the organisation's queue limit).",
+            "Hold jobs back so the estimated prompt tokens in flight per (provider, account, "
+            "model) stay under this, across every reconciler (over the model table's limit at "
+            "[budget] queue_tier; [budget] enqueued_tokens wins).",
             _RECONCILE,
             accepts=_AT_LEAST_1,
         ),

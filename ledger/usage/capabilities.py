@@ -63,6 +63,7 @@ FIELDS = frozenset(
         *_FLAG_FIELDS,
         *_TEXT_FIELDS,
         "sampling",
+        "enqueued_tokens",
         *_SOURCE_FIELDS,
         *_DATE_FIELDS,
     )
@@ -106,6 +107,8 @@ class ModelInfo:
     note: str | None = None
     #: Where the row's values came from: the packaged file, then any override.
     origins: tuple[str, ...] = ()
+    #: The provider's enqueued-token limit of the model's batch queue at usage tiers 1, 2, ...
+    enqueued_tokens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,7 @@ def _model_info(name: str, row: Mapping[str, Any], origins: tuple[str, ...]) -> 
         shutdown=row.get("shutdown"),
         note=row.get("note"),
         origins=origins,
+        enqueued_tokens=tuple(row.get("enqueued_tokens", ())),
     )
 
 
@@ -316,6 +320,10 @@ def _field(where: str, model: str, key: str, value: Any) -> Any:
         return tuple(sources)
     if key in _DATE_FIELDS:
         return _date(at, value)
+    if key == "enqueued_tokens":
+        if not isinstance(value, list) or not all(type(n) is int and n > 0 for n in value):
+            raise InputError(f"{at}: must be a list of token counts > 0, one per usage tier")
+        return value
     raise InputError(
         f'{where}: models."{model}": unknown field {key!r} (known: {", ".join(sorted(FIELDS))})'
     )

@@ -230,6 +230,7 @@ def test_faults_apply_to_the_sync_routes() -> None:
             "drop_response": 0,
             "truncate_download": 0,
             "latency": 1,
+            "insufficient_quota": 0,
         }
 
 

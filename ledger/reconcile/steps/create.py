@@ -1,5 +1,6 @@
 """uploaded -> submitted: the batch is created at the provider, tagged with the job's token, and
-only while the enqueued-token cap leaves room for it."""
+only while the spend checks (budget caps, token queues, paused providers: ledger.spend) leave
+room for it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ledger.core.store import Lease, update_leased
 from ledger.errors import LedgerError
 from ledger.reconcile.adopt import adopt_or_act
 from ledger.reconcile.context import StepContext, StepOutcome
-from ledger.reconcile.quota import held_back_by_token_cap
+from ledger.spend import check_and_reserve, pause_provider
 
 log = logging.getLogger("ledger.reconcile")
 
@@ -33,7 +34,8 @@ PROVIDER_CLOCK_MARGIN = 300
 
 
 class HeldBack(LedgerError):
-    """The enqueued-token cap has no room for this job's batch yet; nothing was recorded.
+    """A budget cap, a token queue or a paused provider has no room for this job's batch yet;
+    nothing was sent, and the job waits (`jobs.waiting_for` says why).
 
     The create step catches it and leaves the job waiting, quietly: it is never shown as an
     error unless it escapes (it would then be a bug, exit code 1)."""
@@ -45,20 +47,28 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
 
     def record_intent(token: str) -> None:
         with context.engine.begin() as connection:
-            # Checking the queue cap and recording the intent in one write transaction
-            # keeps two concurrent creates from both squeezing under the cap.
-            held_back = held_back_by_token_cap(connection, job, context.options.max_enqueued_tokens)
-            if not held_back:
-                now = read_db_now(connection)
+            # Checking the caps and queues and recording the intent (with the reservation) in
+            # one guarded write transaction keeps concurrent creates from passing them together.
+            now = read_db_now(connection)
+            verdict = check_and_reserve(
+                connection,
+                job,
+                context.budget(),
+                now,
+                base_url=context.options.base_url,
+                max_enqueued_tokens=context.options.max_enqueued_tokens,
+            )
+            if not verdict.held:
                 update_leased(
                     connection,
                     lease,
                     submit_token=token,
                     attempt=job.attempt + 1,
                     submitted_at=now,
+                    **verdict.fields,
                 )
-        if held_back:
-            raise HeldBack(held_back)
+        if verdict.held:
+            raise HeldBack(verdict.held)
 
     def find(token: str) -> list[BatchSnapshot]:
         # A create with this token may have reached the provider before a crash or a lost
@@ -88,7 +98,10 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
             before_act="before_create",
         )
     except HeldBack as held_back:
-        context.record_problem(lease, str(held_back), context.options.poll_min, quiet=True)
+        reason = str(held_back)
+        context.record_problem(
+            lease, reason, context.options.poll_min, quiet=True, waiting_for=reason
+        )
         return StepOutcome.DONE
     crash_point("after_create")
     snapshot = batch.remote
@@ -108,6 +121,21 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
     crash_point("after_create_recorded")
     record_job_provider_ids(context.engine, job)
     return StepOutcome.DONE
+
+
+def pause_for_quota(context: StepContext, lease: Lease, job: Row[Any], reason: str) -> None:
+    """The provider refused for the account's quota or billing: pause the provider (no batch of
+    it is created until the pause ends) and leave this job waiting, instead of retrying."""
+    budget, provider = context.budget(), job.provider
+    with context.engine.begin() as connection:
+        pause_provider(connection, provider, reason, budget.pause_minutes * 60)
+    log.error("provider %s paused for %g minutes: %s", provider, budget.pause_minutes, reason)
+    message = f"provider {provider} paused: {reason}"
+    # A refused upload or create is definite (nothing was made), so its token goes: the job
+    # reserves nothing while it waits, and its next attempt checks the pause afresh.
+    sending = job.state in (State.BUILT, State.UPLOADED)
+    fields: dict[str, Any] = {"submit_token": None} if sending else {}
+    context.record_problem(lease, message, context.options.poll_max, waiting_for=message, **fields)
 
 
 def adoption_horizon(job: Row[Any]) -> int:
