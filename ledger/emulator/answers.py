@@ -56,17 +56,20 @@ def answer(endpoint: str, body: dict[str, Any], *, key: str, created: int, dims:
     text = reply_text(endpoint, body)
     limit, reasoning = output_budget(endpoint, body)
     visible, truncated = cut_to_tokens(text, None if limit is None else max(0, limit - reasoning))
+    # Chat's `n`: that many choices, each billed (usage counts the output of all of them).
+    choices = body.get("n") if endpoint == "/v1/chat/completions" else None
+    n = choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1 else 1
     usage = TokenUsage(
         input_tokens=input_tokens(endpoint, body),
-        output_tokens=count_tokens(visible) + reasoning,
-        reasoning_tokens=reasoning,
+        output_tokens=(count_tokens(visible) + reasoning) * n,
+        reasoning_tokens=reasoning * n,
     )
     if endpoint == "/v1/responses":
         answered = response_body(body, model, visible, truncated, usage, key, created)
     elif endpoint == "/v1/completions":
         answered = text_completion_body(model, visible, truncated, usage, key, created)
     else:
-        answered = chat_completion_body(model, visible, truncated, usage, key, created)
+        answered = chat_completion_body(model, visible, truncated, usage, key, created, n)
     return Answer(200, answered, usage)
 
 

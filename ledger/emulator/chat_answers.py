@@ -9,26 +9,31 @@ from ledger.emulator.echo import TokenUsage, digest_hex
 
 
 def chat_completion_body(
-    model: str, text: str, truncated: bool, usage: TokenUsage, key: str, created: int
+    model: str, text: str, truncated: bool, usage: TokenUsage, key: str, created: int, n: int = 1
 ) -> dict[str, Any]:
-    """The `chat.completion` answering a request with `text` (cut short when `truncated`)."""
-    choice = {
-        "index": 0,
-        "message": {
-            "role": "assistant",
-            "content": text,
-            "refusal": None,
-            "annotations": [],
-        },
-        "logprobs": None,
-        "finish_reason": "length" if truncated else "stop",
-    }
+    """The `chat.completion` answering a request with `text` (cut short when `truncated`), in `n`
+    choices (the request's `n`; `usage` counts the output tokens of all of them, as the API
+    does)."""
+    choices = [
+        {
+            "index": index,
+            "message": {
+                "role": "assistant",
+                "content": text,
+                "refusal": None,
+                "annotations": [],
+            },
+            "logprobs": None,
+            "finish_reason": "length" if truncated else "stop",
+        }
+        for index in range(n)
+    ]
     return {
         "id": f"chatcmpl-{digest_hex(key, 29)}",
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [choice],
+        "choices": choices,
         "usage": chat_usage(usage),
         "service_tier": "default",
         "system_fingerprint": "fp_emulator",

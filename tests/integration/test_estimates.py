@@ -49,6 +49,7 @@ def submit(emulator: Any, name: str, model: str, count: int) -> dict[str, Any]:
     result = ledger(
         "submit", f"{name}.jsonl", "--model", model, "--max-output-tokens", "50",
         "--max-requests", "2", "--base-url", emulator.base_url, "--json-output",
+        "--poll-min", "0.05",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
