@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.emulator.chat_answers import chat_completion_body, text_completion_body
+from ledger.emulator.chat_answers import (
+    call_function,
+    chat_completion_body,
+    forced_function,
+    text_completion_body,
+)
 from ledger.emulator.echo import (
     TokenUsage,
     count_tokens,
@@ -70,6 +75,8 @@ def answer(endpoint: str, body: dict[str, Any], *, key: str, created: int, dims:
         answered = text_completion_body(model, visible, truncated, usage, key, created)
     else:
         answered = chat_completion_body(model, visible, truncated, usage, key, created, n)
+        if (function := forced_function(body)) is not None:
+            call_function(answered, function, visible, key)
     return Answer(200, answered, usage)
 
 

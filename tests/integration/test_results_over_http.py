@@ -83,3 +83,37 @@ def test_a_responses_answer_cut_at_max_output_tokens_has_finish_reason_length(
     }
     assert raw["cut"]["status"] == "incomplete"
     assert raw["cut"]["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+def test_a_tool_call_is_kept_with_its_arguments(emulator: Any) -> None:
+    """A chat request whose `tool_choice` forces a function: the emulator answers with the call
+    (finish reason `tool_calls`, no text), and the result keeps its id, name and arguments."""
+    lookup = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    forced = {"type": "function", "function": {"name": "lookup"}}
+    records = run_to_results(
+        emulator,
+        "tools",
+        [
+            chat_line("call", "Oslo", tools=[lookup], tool_choice=forced),
+            chat_line("text", "Oslo", tools=[lookup]),
+        ],
+    )
+    call = records["call"]
+    assert (call["status"], call["finish_reason"], call["text"]) == (
+        "succeeded",
+        "tool_calls",
+        None,
+    )
+    [tool_call] = call["tool_calls"]
+    assert tool_call["id"].startswith("call_") and tool_call["type"] == "function"
+    assert (tool_call["name"], json.loads(tool_call["arguments"])) == (
+        "lookup",
+        {"city": "Echo: Oslo"},
+    )
+    assert records["text"]["tool_calls"] is None and records["text"]["text"] == "Echo: Oslo"
