@@ -37,7 +37,7 @@ from ledger.reconcile.engine import PassReport, PauseLoop, ReconcileOptions, Rec
 from ledger.reconcile.send import send_run
 from ledger.results.export import find_run_results, merged_results
 from ledger.results.retry import RETRYABLE, RetryPlan, retry_run
-from ledger.spend import BudgetSource
+from ledger.spend import BudgetSource, record_estimates
 from ledger.spend.caps import record_run_cap
 
 
@@ -170,6 +170,7 @@ class Ledger:
         check_target_providers(self.config, (t.provider for t in build_options.targets()), None)
         plan = build_run(self.engine, Path(input_path), build_options)
         record_run_cap(self.engine, plan.run_name, max_cost)
+        record_estimates(self.engine, self._budget.current(), plan.run_name)
         if send:
             self._send(plan.run_name)
         return plan
@@ -244,6 +245,7 @@ class Ledger:
         statuses or classes like `5xx`, error codes); sent unless `send` is off (then the next
         reconcile sends them). A plan with no jobs (and a `note`) when nothing is to retry."""
         plan = retry_run(self.engine, run, statuses)
+        record_estimates(self.engine, self._budget.current(), run)
         if send and plan.jobs:
             self._send(run)
         return plan

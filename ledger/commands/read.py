@@ -33,8 +33,9 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, run_name: str | None, run_option: str | None, as_json: bool) -> None:
     """Show each run on one line: provider, model, requests done by status, jobs by state, cost
-    and its last error. With RUN, that run's line and a table of its jobs (state, model, batch,
-    last error)."""
+    against the estimate stored at submit, and its last error. With RUN, that run's line, its
+    estimated against actual tokens and cost, and a table of its jobs (state, model, batch,
+    estimated and actual tokens and cost, last error). `unknown`: a model has no price."""
     import json
 
     from ledger.console import format_status

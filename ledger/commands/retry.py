@@ -65,11 +65,13 @@ def retry(
     from ledger.config import batch_provider_for
     from ledger.reconcile.send import send_run
     from ledger.results.retry import retry_run
+    from ledger.spend import record_estimates
 
     engine = ledger_engine(ctx)
     plan = retry_run(
         engine, run_name, (*statuses, *only), held_reason="dry run" if dry_run else None
     )
+    record_estimates(engine, ledger_budget(ctx).current(), run_name)
     summary = {
         "run": run_name,
         "requests": plan.request_count,

@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.emulator.chat_answers import chat_completion_body, text_completion_body
+from ledger.emulator.chat_answers import (
+    call_function,
+    chat_completion_body,
+    forced_function,
+    text_completion_body,
+)
 from ledger.emulator.echo import (
     TokenUsage,
     count_tokens,
@@ -56,17 +61,22 @@ def answer(endpoint: str, body: dict[str, Any], *, key: str, created: int, dims:
     text = reply_text(endpoint, body)
     limit, reasoning = output_budget(endpoint, body)
     visible, truncated = cut_to_tokens(text, None if limit is None else max(0, limit - reasoning))
+    # Chat's `n`: that many choices, each billed (usage counts the output of all of them).
+    choices = body.get("n") if endpoint == "/v1/chat/completions" else None
+    n = choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1 else 1
     usage = TokenUsage(
         input_tokens=input_tokens(endpoint, body),
-        output_tokens=count_tokens(visible) + reasoning,
-        reasoning_tokens=reasoning,
+        output_tokens=(count_tokens(visible) + reasoning) * n,
+        reasoning_tokens=reasoning * n,
     )
     if endpoint == "/v1/responses":
         answered = response_body(body, model, visible, truncated, usage, key, created)
     elif endpoint == "/v1/completions":
         answered = text_completion_body(model, visible, truncated, usage, key, created)
     else:
-        answered = chat_completion_body(model, visible, truncated, usage, key, created)
+        answered = chat_completion_body(model, visible, truncated, usage, key, created, n)
+        if (function := forced_function(body)) is not None:
+            call_function(answered, function, visible, key)
     return Answer(200, answered, usage)
 
 
