@@ -9,19 +9,26 @@ from ledger.emulator.echo import TokenUsage, digest_hex
 
 
 def chat_completion_body(
-    model: str, text: str, truncated: bool, usage: TokenUsage, key: str, created: int
+    model: str,
+    text: str,
+    truncated: bool,
+    usage: TokenUsage,
+    key: str,
+    created: int,
+    filtered: bool = False,
 ) -> dict[str, Any]:
-    """The `chat.completion` answering a request with `text` (cut short when `truncated`)."""
+    """The `chat.completion` answering a request with `text` (cut short when `truncated`; no
+    content when the content filter stopped it)."""
     choice = {
         "index": 0,
         "message": {
             "role": "assistant",
-            "content": text,
+            "content": None if filtered else text,
             "refusal": None,
             "annotations": [],
         },
         "logprobs": None,
-        "finish_reason": "length" if truncated else "stop",
+        "finish_reason": _finish_reason(truncated, filtered),
     }
     return {
         "id": f"chatcmpl-{digest_hex(key, 29)}",
@@ -36,14 +43,20 @@ def chat_completion_body(
 
 
 def text_completion_body(
-    model: str, text: str, truncated: bool, usage: TokenUsage, key: str, created: int
+    model: str,
+    text: str,
+    truncated: bool,
+    usage: TokenUsage,
+    key: str,
+    created: int,
+    filtered: bool = False,
 ) -> dict[str, Any]:
     """The legacy `text_completion` answering a request with `text`."""
     choice = {
         "text": text,
         "index": 0,
         "logprobs": None,
-        "finish_reason": "length" if truncated else "stop",
+        "finish_reason": _finish_reason(truncated, filtered),
     }
     return {
         "id": f"cmpl-{digest_hex(key, 29)}",
@@ -74,3 +87,7 @@ def chat_usage(usage: TokenUsage) -> dict[str, Any]:
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+def _finish_reason(truncated: bool, filtered: bool) -> str:
+    return "content_filter" if filtered else "length" if truncated else "stop"
