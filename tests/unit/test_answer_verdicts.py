@@ -4,6 +4,7 @@ their own, a schema's violations are `invalid` with a bounded path and message, 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from adapters.anthropic import lines as anthropic_lines
 from adapters.gemini import lines as gemini_lines
 from adapters.openai import lines as openai_lines
+from ledger.build.body_options import read_json_schema
+from ledger.errors import InputError
 from ledger.results.reask import with_output_budget
 from ledger.results.schema import JSON_ASKED, Outcome, build_result
 from ledger.results.validate import ERROR_CHARS, SchemaBook, declared_schema
@@ -184,3 +187,14 @@ def test_a_larger_budget_goes_in_each_endpoints_own_parameter(
     """`retry --max-output-tokens 500` sets the parameter the endpoint reads, and leaves bodies
     with no output alone."""
     assert with_output_budget(body, endpoint, 500) == expected
+
+
+def test_submit_refuses_a_schema_that_is_not_a_json_schema(tmp_path: Path) -> None:
+    """`--json-schema` with an invalid JSON Schema is an InputError naming where, before anything
+    is built (every answer would otherwise be `invalid`)."""
+    path = tmp_path / "reply.json"
+    path.write_text('{"type": "object", "properties": {"answer": {"type": "text"}}}')
+    with pytest.raises(InputError, match=r"not a valid JSON Schema \(\$\.properties\.answer"):
+        read_json_schema(path)
+    path.write_text('{"type": "object", "properties": {"answer": {"type": "string"}}}')
+    assert read_json_schema(path).schema["properties"] == {"answer": {"type": "string"}}
