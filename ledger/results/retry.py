@@ -3,8 +3,9 @@ requests of a run that failed, expired, were cancelled or went missing, so a rer
 (or pays again for) what succeeded.
 
 The retry's shards are cut from the parents' own shard files, line for line, so a retried request
-is byte-for-byte the request that was sent before. Once the retry job is normalized, its results
-win over the parent's for those requests (see docs/results.md).
+is byte-for-byte the request that was sent before (but for its output token limit, when
+`--max-output-tokens` gives a new one: `ledger.results.reask`). Once the retry job is
+normalized, its results win over the parent's for those requests (see docs/results.md).
 """
 
 from __future__ import annotations
