@@ -60,7 +60,7 @@ class Result:
     """One input request's normalized result (the schema of docs/results.md)."""
 
     custom_id: str
-    #: succeeded, failed, expired, cancelled or missing.
+    #: succeeded, invalid, truncated, filtered, failed, expired, cancelled, missing or unavailable.
     status: str
     line_number: int
     http_status: int | None = None
@@ -239,12 +239,18 @@ class Ledger:
         return status_report(self.engine, run)
 
     def retry(
-        self, run: str, statuses: Sequence[str] = RETRYABLE, *, send: bool = True
+        self,
+        run: str,
+        statuses: Sequence[str] = RETRYABLE,
+        *,
+        send: bool = True,
+        max_output_tokens: int | None = None,
     ) -> RetryPlan:
         """New jobs for the run's finished requests that `statuses` selects (status words, HTTP
-        statuses or classes like `5xx`, error codes); sent unless `send` is off (then the next
-        reconcile sends them). A plan with no jobs (and a `note`) when nothing is to retry."""
-        plan = retry_run(self.engine, run, statuses)
+        statuses or classes like `5xx`, error codes), each asking for `max_output_tokens` when
+        given; sent unless `send` is off (then the next reconcile sends them). A plan with no
+        jobs (and a `note`) when nothing is to retry."""
+        plan = retry_run(self.engine, run, statuses, max_output_tokens=max_output_tokens)
         record_estimates(self.engine, self._budget.current(), run)
         if send and plan.jobs:
             self._send(run)

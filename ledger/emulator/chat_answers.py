@@ -10,22 +10,29 @@ from ledger.emulator.echo import TokenUsage, digest_hex
 
 
 def chat_completion_body(
-    model: str, text: str, truncated: bool, usage: TokenUsage, key: str, created: int, n: int = 1
+    model: str,
+    text: str,
+    truncated: bool,
+    usage: TokenUsage,
+    key: str,
+    created: int,
+    n: int = 1,
+    filtered: bool = False,
 ) -> dict[str, Any]:
-    """The `chat.completion` answering a request with `text` (cut short when `truncated`), in `n`
-    choices (the request's `n`; `usage` counts the output tokens of all of them, as the API
-    does)."""
+    """The `chat.completion` answering a request with `text` (cut short when `truncated`; no
+    content when the content filter stopped it), in `n` choices (the request's `n`; `usage`
+    counts the output tokens of all of them, as the API does)."""
     choices = [
         {
             "index": index,
             "message": {
                 "role": "assistant",
-                "content": text,
+                "content": None if filtered else text,
                 "refusal": None,
                 "annotations": [],
             },
             "logprobs": None,
-            "finish_reason": "length" if truncated else "stop",
+            "finish_reason": _finish_reason(truncated, filtered),
         }
         for index in range(n)
     ]
@@ -42,14 +49,20 @@ def chat_completion_body(
 
 
 def text_completion_body(
-    model: str, text: str, truncated: bool, usage: TokenUsage, key: str, created: int
+    model: str,
+    text: str,
+    truncated: bool,
+    usage: TokenUsage,
+    key: str,
+    created: int,
+    filtered: bool = False,
 ) -> dict[str, Any]:
     """The legacy `text_completion` answering a request with `text`."""
     choice = {
         "text": text,
         "index": 0,
         "logprobs": None,
-        "finish_reason": "length" if truncated else "stop",
+        "finish_reason": _finish_reason(truncated, filtered),
     }
     return {
         "id": f"cmpl-{digest_hex(key, 29)}",
@@ -119,3 +132,7 @@ def call_function(answered: dict[str, Any], function: dict[str, Any], text: str,
             }
         ]
         choice["finish_reason"] = "tool_calls"
+
+
+def _finish_reason(truncated: bool, filtered: bool) -> str:
+    return "content_filter" if filtered else "length" if truncated else "stop"

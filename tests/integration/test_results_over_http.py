@@ -74,7 +74,7 @@ def test_a_responses_answer_cut_at_max_output_tokens_has_finish_reason_length(
             responses_line("whole", "Hi", max_output_tokens=500),
         ],
     )
-    assert (records["cut"]["status"], records["cut"]["finish_reason"]) == ("succeeded", "length")
+    assert (records["cut"]["status"], records["cut"]["finish_reason"]) == ("truncated", "length")
     assert records["whole"]["finish_reason"] == "stop"
     [job] = query("SELECT output_path FROM jobs")
     raw = {
