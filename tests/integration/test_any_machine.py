@@ -14,9 +14,11 @@ from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from support.buildkit import prompts, write_jsonl
 from support.drivers import LEDGER
 
+from cli import cli
 from ledger.core.db import open_ledger
 from ledger.core.store import release_held
 
@@ -31,6 +33,15 @@ def postgres_url(db_url: str) -> str:
     if db_url.startswith("sqlite"):
         pytest.skip("many machines share a PostgreSQL ledger; a SQLite one lives on one machine")
     return db_url
+
+
+def here(db: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    """`ledger --db DB ARGS` in this process, working in `cwd` (a step whose machine does not
+    matter to the test); its output, once it succeeded."""
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(cli, ["--db", db, *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def run_ledger(
@@ -81,26 +92,29 @@ def release(db: str) -> None:
     engine.dispose()
 
 
-def exported(db: str, cwd: Path, run: str) -> list[dict[str, Any]]:
-    result = run_ledger(db, cwd, "results", run)
-    assert result.returncode == 0, result.stderr
-    return [orjson.loads(line) for line in result.stdout.splitlines()]
+def exported(db: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """`ledger results in` read in `cwd`."""
+    return [orjson.loads(line) for line in here(db, cwd, monkeypatch, "results", "in").splitlines()]
 
 
 def test_an_anthropic_job_uploaded_on_one_machine_is_created_and_finished_on_another(
-    postgres_url: str, emulator: Any, tmp_path: Path
+    postgres_url: str, emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Anthropic's upload keeps the request set as a file on the machine that made it. That
     machine dies right after the upload is recorded and its folder is gone: a reconciler in an
     empty folder makes the request set again from the job's stored shard (verified), creates
     exactly one batch, and takes the job to `normalized`, leaving its own folder empty."""
     submitter, elsewhere = folders(tmp_path)
-    built = run_ledger(
+    here(
         postgres_url,
         submitter,
-        *("submit", "in.jsonl", "--model", ANTHROPIC_MODEL, "--dry-run"),
+        monkeypatch,
+        "submit",
+        "in.jsonl",
+        "--model",
+        ANTHROPIC_MODEL,
+        "--dry-run",
     )
-    assert built.returncode == 0, built.stderr
     release(postgres_url)
     uploaded = run_ledger(
         postgres_url,
@@ -122,15 +136,15 @@ def test_an_anthropic_job_uploaded_on_one_machine_is_created_and_finished_on_ano
     assert done.returncode == 0, done.stderr
     [job] = jobs_of(postgres_url)
     assert job.state == "normalized"
-    lines = exported(postgres_url, elsewhere, "in")
+    assert list(elsewhere.iterdir()) == []
+    lines = exported(postgres_url, elsewhere, monkeypatch)
     assert [line["custom_id"] for line in lines] == [f"q{n}" for n in range(1, 21)]
     assert {line["status"] for line in lines} == {"succeeded"}
     assert emulator.stats()["message_batches"]["created"] == 1
-    assert list(elsewhere.iterdir()) == []
 
 
 def test_retry_runs_from_a_machine_without_the_run_folder(
-    postgres_url: str, emulator: Any, tmp_path: Path
+    postgres_url: str, emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every request of a run failed; the submitting folder is gone. `ledger retry` in an empty
     folder cuts the retry's shard from the parent's stored shard (byte for byte: all 20 lines,
@@ -138,19 +152,20 @@ def test_retry_runs_from_a_machine_without_the_run_folder(
     every row then succeeds once, and the folder stays empty."""
     submitter, elsewhere = folders(tmp_path)
     emulator.configure(scenario="all_fail")
-    first = run_ledger(
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-any-machine")
+    on_emulator = ("--base-url", emulator.base_url)
+    here(
         postgres_url,
         submitter,
-        *("submit", "in.jsonl", "--model", "gpt-4o-mini", "--base-url", emulator.base_url),
+        monkeypatch,
+        "submit",
+        "in.jsonl",
+        "--model",
+        "gpt-4o-mini",
+        *on_emulator,
     )
-    assert first.returncode == 0, first.stderr
-    failed = run_ledger(
-        postgres_url,
-        submitter,
-        *("reconcile", "--until-done", "--base-url", emulator.base_url, *FAST),
-    )
-    assert failed.returncode == 0, failed.stderr
-    assert {line["status"] for line in exported(postgres_url, submitter, "in")} == {"failed"}
+    here(postgres_url, submitter, monkeypatch, "reconcile", "--until-done", *on_emulator, *FAST)
+    assert {line["status"] for line in exported(postgres_url, submitter, monkeypatch)} == {"failed"}
     shutil.rmtree(submitter)
 
     emulator.configure(scenario="normal")
@@ -161,19 +176,14 @@ def test_retry_runs_from_a_machine_without_the_run_folder(
     )
     assert retried.returncode == 0, retried.stderr
     assert "20 request(s)" in retried.stdout
-    done = run_ledger(
-        postgres_url,
-        elsewhere,
-        *("reconcile", "--until-done", "--base-url", emulator.base_url, *FAST),
-    )
-    assert done.returncode == 0, done.stderr
+    here(postgres_url, elsewhere, monkeypatch, "reconcile", "--until-done", *on_emulator, *FAST)
     parent, retry = jobs_of(postgres_url)
     assert retry.parent_job_id == parent.id and retry.request_count == 20
     assert retry.state == "normalized"
     assert retry.input_ref.startswith("db:sha256:")
     assert retry.input_sha256 == parent.input_sha256
-    lines = exported(postgres_url, elsewhere, "in")
+    assert list(elsewhere.iterdir()) == []
+    lines = exported(postgres_url, elsewhere, monkeypatch)
     assert [line["custom_id"] for line in lines] == [f"q{n}" for n in range(1, 21)]
     assert {line["status"] for line in lines} == {"succeeded"}
     assert emulator.stats()["batches"]["created"] == 2
-    assert list(elsewhere.iterdir()) == []
