@@ -15,10 +15,11 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
-from support.buildkit import prompts, write_jsonl
+from support.buildkit import prompts, query, write_jsonl
 from support.drivers import LEDGER
 
 from cli import cli
+from ledger.artifacts import LocalFolderStore, resolve
 from ledger.core.db import open_ledger
 from ledger.core.store import release_held
 
@@ -187,3 +188,37 @@ def test_retry_runs_from_a_machine_without_the_run_folder(
     assert [line["custom_id"] for line in lines] == [f"q{n}" for n in range(1, 21)]
     assert {line["status"] for line in lines} == {"succeeded"}
     assert emulator.stats()["batches"]["created"] == 2
+
+
+def test_retry_refuses_a_damaged_stored_parent_shard_and_records_nothing(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry reads the parent's shard from the store, verified: a stored copy cut short is
+    never cut into a retry shard (even with the run folder's intact copy beside it). The retry
+    ends with one line naming the damage, and no job or request moves."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-any-machine")
+    write_jsonl("in.jsonl", prompts(6))
+    emulator.configure(scenario="all_fail")
+    on_emulator = ("--base-url", emulator.base_url)
+    runner = CliRunner()
+    for args in (
+        ("submit", "in.jsonl", "--model", "gpt-4o-mini", *on_emulator),
+        ("reconcile", "--until-done", *on_emulator, *FAST),
+    ):
+        assert runner.invoke(cli, list(args), catch_exceptions=False).exit_code == 0
+    [parent] = jobs_of("sqlite:///ledger.db")
+    store, ref = resolve(parent.input_ref)
+    assert isinstance(store, LocalFolderStore)
+    stored = store.path_of(ref.sha256)
+    stored.chmod(0o600)
+    stored.write_bytes(stored.read_bytes()[:-40])
+    emulator.configure(scenario="normal")
+    result = runner.invoke(cli, ["retry", "in", *on_emulator])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "is damaged" in result.output.strip().splitlines()[-1]
+    assert len(jobs_of("sqlite:///ledger.db")) == 1
+    statuses = {row["status"] for row in query("SELECT status FROM requests")}
+    assert statuses == {"failed"}
+    assert emulator.stats()["batches"]["created"] == 1
