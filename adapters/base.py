@@ -14,11 +14,12 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from adapters.chat_types import ChatClient as ChatClient
 from adapters.results import ResultReader as ResultReader
@@ -228,4 +229,20 @@ class BatchProvider(Protocol):
 
     def delete_file(self, file_id: str) -> None:
         """Delete a file held by the provider (orphaned uploads)."""
+        ...
+
+
+@runtime_checkable
+class LocalInputs(Protocol):
+    """A provider whose "upload" keeps the input as a file on the machine that made it
+    (Anthropic's request set: its requests travel inline with the create). Another machine
+    makes that file again from the job's shard before it creates or looks for the batch."""
+
+    def has_local_input(self, file_id: str) -> bool:
+        """Whether the input `file_id` names can be read on this machine."""
+        ...
+
+    def local_input_from(self, file_id: str, shard: Path) -> AbstractContextManager[None]:
+        """While the block runs, `file_id` reads as made again here from `shard` (the job's
+        verified shard), in a scratch place removed afterwards."""
         ...
