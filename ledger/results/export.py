@@ -13,7 +13,6 @@ import heapq
 import io
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any, BinaryIO
 
 import orjson
@@ -104,13 +103,73 @@ def find_run_results(engine: Engine, run_name: str) -> RunResults:
     return RunResults(run_name, shards, pending)
 
 
-def _shard_lines(shard: ResultShard) -> Iterator[tuple[int, str, int, bytes, dict[str, Any]]]:
+def _shard_keys(shard: ResultShard) -> Iterator[tuple[int, str, int, bytes]]:
+    job = -shard.job_id
     with shard.file.open() as file:
         for raw in file:
-            record = orjson.loads(raw)
             # Sorting by (line, custom_id, -job) puts a line's requests (one per model when the
             # run fans out) in custom_id order, the newest job's result for each first.
-            yield record["line_number"], record["custom_id"], -shard.job_id, raw, record
+            line_number, custom_id = line_key(raw)
+            yield line_number, custom_id, job, raw
+
+
+def line_key(raw: bytes) -> tuple[int, str]:
+    """A result line's (line_number, custom_id), read from its bytes without parsing the line.
+
+    Results are written by orjson with `RESULT_KEYS` in order, so a line starts with its
+    custom_id (a JSON string, so an unescaped `","status":"` first ends it) and its top-level
+    `line_number` is the last one in the line: the keys after it (`tool_calls`, `choices`) hold
+    only strings under fixed keys. A line of any other shape is parsed whole.
+    """
+    end = raw.find(_CUSTOM_ID_END, _CUSTOM_ID_AT)
+    at = raw.rfind(_LINE_NUMBER)
+    if not raw.startswith(_CUSTOM_ID) or end < 0 or at < end:
+        record = orjson.loads(raw)
+        return record["line_number"], record["custom_id"]
+    at += len(_LINE_NUMBER)
+    stop = raw.find(b",", at)
+    encoded = raw[_CUSTOM_ID_AT:end]
+    custom_id = orjson.loads(raw[_CUSTOM_ID_AT - 1 : end + 1]) if b"\\" in encoded else encoded
+    return int(raw[at:stop] if stop >= 0 else raw[at:].rstrip(b"}\r\n")), (
+        custom_id if isinstance(custom_id, str) else custom_id.decode()
+    )
+
+
+def line_status(raw: bytes) -> str:
+    """A result line's status, read from its bytes (the key after custom_id)."""
+    end = raw.find(_CUSTOM_ID_END, _CUSTOM_ID_AT)
+    if not raw.startswith(_CUSTOM_ID) or end < 0:
+        return orjson.loads(raw)["status"]
+    start = end + len(_CUSTOM_ID_END)
+    return raw[start : raw.index(b'"', start)].decode()
+
+
+_CUSTOM_ID = b'{"custom_id":"'
+_CUSTOM_ID_AT = len(_CUSTOM_ID)
+_CUSTOM_ID_END = b'","status":"'
+_LINE_NUMBER = b',"line_number":'
+
+
+def merged_lines(
+    shards: Sequence[ResultShard], statuses: Collection[str] | None = None
+) -> Iterator[bytes]:
+    """Every result line of the shards in input order, the newest job's per request, as the
+    stored bytes (newline included); only those with a status in `statuses` when given."""
+    if len(shards) == 1:
+        # One job's results are already in input order, one line per request: no merge.
+        with shards[0].file.open() as file:
+            for raw in file:
+                if not statuses or line_status(raw) in statuses:
+                    yield raw
+        return
+    last: tuple[int, str] | None = None
+    for line_number, custom_id, _, raw in heapq.merge(*map(_shard_keys, shards)):
+        if (line_number, custom_id) == last:
+            continue  # an older job's result for a request a newer job carried again
+        last = (line_number, custom_id)
+        if statuses and line_status(raw) not in statuses:
+            continue
+        yield raw
 
 
 def merged_results(
@@ -118,36 +177,47 @@ def merged_results(
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Every result line of the shards in input order, the newest job's per request, as
     (raw line, record); only those with a status in `statuses` when given."""
-    merged = heapq.merge(*(_shard_lines(shard) for shard in shards), key=itemgetter(0, 1, 2))
-    last: tuple[int, str] | None = None
-    for line_number, custom_id, _, raw, record in merged:
-        if (line_number, custom_id) == last:
-            continue  # an older job's result for a request a newer job carried again
-        last = (line_number, custom_id)
-        if statuses and record["status"] not in statuses:
-            continue
-        yield raw, record
+    loads = orjson.loads
+    for raw in merged_lines(shards, statuses):
+        yield raw, loads(raw)
 
 
 def csv_row(record: dict[str, Any]) -> list[Any]:
     """A result flattened to `CSV_COLUMNS`."""
-    usage = record.get("usage") or {}
-    error = record.get("error") or {}
-    flat = {
-        **record,
-        # Nested values are one cell each, as JSON text.
-        **{key: _json_text(record.get(key)) for key in ("json", "tool_calls", "choices")},
-        "input_tokens": usage.get("input_tokens"),
-        "output_tokens": usage.get("output_tokens"),
-        "cached_tokens": usage.get("cached_tokens"),
-        "reasoning_tokens": usage.get("reasoning_tokens"),
-        "error_code": error.get("code"),
-        "error_message": error.get("message"),
-    }
-    row = ["" if flat.get(column) is None else flat[column] for column in CSV_COLUMNS]
+    get = record.get
+    usage = get("usage") or _NOTHING
+    error = get("error") or _NOTHING
+    # Nested values (json, tool_calls, choices) are one cell each, as JSON text.
+    row = [
+        get("line_number"),
+        get("custom_id"),
+        get("status"),
+        get("http_status"),
+        get("finish_reason"),
+        get("text"),
+        _json_text(get("json")),
+        get("json_error"),
+        get("refusal"),
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        usage.get("cached_tokens"),
+        usage.get("reasoning_tokens"),
+        error.get("code"),
+        error.get("message"),
+        _json_text(get("tool_calls")),
+        _json_text(get("choices")),
+        get("model"),
+        get("provider"),
+        get("job_id"),
+        get("batch_id"),
+    ]
+    row = ["" if cell is None else cell for cell in row]
     if INPUT_COLUMN in record:
         row.append(_json_text(record[INPUT_COLUMN]) or "")
     return row
+
+
+_NOTHING: dict[str, Any] = {}
 
 
 def _json_text(value: Any) -> str | None:
@@ -191,7 +261,11 @@ def export_results(
 
         rows = with_input(rows, input_rows(run_input(engine, run_name)))
     if fmt == "jsonl":
-        for raw, _ in rows:
+        # Without input rows each stored line is written as it is, never parsed.
+        lines = (
+            (raw for raw, _ in rows) if with_input_rows else merged_lines(found.shards, statuses)
+        )
+        for raw in lines:
             out.write(raw)
             written += 1
     else:
