@@ -331,7 +331,9 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
         if usage
         else (None, None, None, cost)
     )
-    index.park(request.position, orjson.dumps(record), rank, status, record["http_status"], tokens)
+    # Parked with its newline, so the results file takes each record in one write.
+    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    index.park(request.position, line, rank, status, record["http_status"], tokens)
 
 
 def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
@@ -352,7 +354,7 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                     job_id=job.job_id,
                     line_number=row.line_number,
                 )
-                out.write(orjson.dumps(record))
+                out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             else:
                 tally.counts[parked.status] += 1
                 tally.input_tokens += parked.input_tokens or 0
@@ -360,7 +362,6 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                 tally.cached_tokens += parked.cached_tokens or 0
                 tally.cost_usd += parked.cost_usd or 0.0
                 out.write(index.record(parked))
-            out.write(b"\n")
         out.flush()
         os.fsync(out.fileno())
     return tally
