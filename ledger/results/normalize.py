@@ -265,7 +265,7 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
         for start in range(0, len(left), ROWS_PER_BATCH):
             ids = left[start : start + ROWS_PER_BATCH]
             for row_id, line_number, custom_id in connection.execute(by_custom_id, {"ids": ids}):
-                index.attach_row(custom_id, row_id, line_number)
+                index.attach_row(custom_id, row_id, line_number, taken_over=True)
     left = index.unattached()
     if left:
         raise LedgerError(
