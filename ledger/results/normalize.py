@@ -168,7 +168,7 @@ def normalize_job(
                 raise
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
-            tally = _write_results(index, job, scratch / "results.jsonl")
+            tally = _write_results(index, job, scratch / "results.jsonl", sync=local)
             results_ref = str(store_for(engine).put(scratch / "results.jsonl"))
             if local:
                 publish(scratch / "results.jsonl", results_path)
@@ -336,7 +336,8 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
     index.park(request.position, line, rank, status, record["http_status"], tokens)
 
 
-def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
+def _write_results(index: JoinIndex, job: _JobContext, path: Path, *, sync: bool) -> _Tally:
+    # Synced only when published as the local copy: else the store's put syncs its own copy.
     tally = _Tally(counts=dict.fromkeys(STATUSES, 0))
     status, error = job.end.unanswered()
     with path.open("wb", buffering=1 << 20) as out:
@@ -363,7 +364,8 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                 tally.cost_usd += parked.cost_usd or 0.0
                 out.write(index.record(parked))
         out.flush()
-        os.fsync(out.fileno())
+        if sync:
+            os.fsync(out.fileno())
     return tally
 
 
