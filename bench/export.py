@@ -46,7 +46,10 @@ def result_line(index: int, job_id: int, words: int) -> bytes:
     rng = random.Random(index)
     custom_id = f"request-{index:07d}"
     if rng.random() < 0.01:
-        error = {"code": "rate_limit_exceeded", "message": "Rate limit reached."}
+        error: dict[str, str | None] = {
+            "code": "rate_limit_exceeded",
+            "message": "Rate limit reached.",
+        }
         outcome = Outcome(custom_id, "failed", 429, f"req_{index:x}", None, error)
         answer = Answer()
     else:
