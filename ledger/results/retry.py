@@ -3,8 +3,9 @@ requests of a run that failed, expired, were cancelled or went missing, so a rer
 (or pays again for) what succeeded.
 
 The retry's shards are cut from the parents' own shard files, line for line, so a retried request
-is byte-for-byte the request that was sent before. Once the retry job is normalized, its results
-win over the parent's for those requests (see docs/results.md).
+is byte-for-byte the request that was sent before (but for its output token limit, when
+`--max-output-tokens` gives a new one: `ledger.results.reask`). Once the retry job is
+normalized, its results win over the parent's for those requests (see docs/results.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ledger.core.models import Job, JobParent, Request, RequestAttempt, Run
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import InputError
+from ledger.results.reask import with_output_budget
 from ledger.results.retry_lock import busy, exclusive_retry
 from ledger.results.retry_select import DEFAULT_WORDS, RetrySelection, parse_selection
 
@@ -63,15 +65,21 @@ def retry_run(
     statuses: Sequence[str] = RETRYABLE,
     *,
     held_reason: str | None = None,
+    max_output_tokens: int | None = None,
 ) -> RetryPlan:
     """Record new `built` jobs for the requests of `run_name` that `statuses` selects (status
     words, HTTP statuses or classes, error codes: `ledger.results.retry_select`), among the
     jobs already normalized: jobs still running are left alone. The jobs are cut to the run's
     own limits (`--max-requests`, `--max-bytes`, `--max-tokens-per-job`, one model a shard) and
-    held (no reconciler sends them) when `held_reason` is given. InputError ("busy") when
-    another retry of the run is running (`retry_lock`)."""
+    held (no reconciler sends them) when `held_reason` is given. With `max_output_tokens`,
+    each retried body asks for that output budget (`ledger.results.reask`). InputError
+    ("busy") when another retry of the run is running (`retry_lock`)."""
+    if max_output_tokens is not None and max_output_tokens < 1:
+        raise InputError("--max-output-tokens: must be at least 1")
     with exclusive_retry(engine, run_name):
-        return _retry_run(engine, run_name, statuses, held_reason=held_reason)
+        return _retry_run(
+            engine, run_name, statuses, held_reason=held_reason, budget=max_output_tokens
+        )
 
 
 def _retry_run(
@@ -80,6 +88,7 @@ def _retry_run(
     statuses: Sequence[str] = RETRYABLE,
     *,
     held_reason: str | None = None,
+    budget: int | None = None,
 ) -> RetryPlan:
     selection = parse_selection(statuses)
     chosen = selection.words
@@ -124,7 +133,7 @@ def _retry_run(
     ids_of_shard: dict[int, list[str]] = defaultdict(list)
     try:
         for parent in parents:
-            for request in _requests_of(parent, wanted[parent.id]):
+            for request in _requests_of(parent, wanted[parent.id], budget):
                 shard_set.place([request])
                 index = shard_set.open_index(request.model, request.provider)
                 ids_of_shard[index].append(request.custom_id)
@@ -181,9 +190,12 @@ def _wanted_by_parent(
     return dict(wanted)
 
 
-def _requests_of(parent: Any, lines: dict[str, tuple[int, int | None]]) -> Iterator[BatchRequest]:
-    """The parent's shard lines for the custom_ids in `lines`, as they were sent, in shard
-    order, each carrying its line number in the user's input and its estimated tokens."""
+def _requests_of(
+    parent: Any, lines: dict[str, tuple[int, int | None]], budget: int | None = None
+) -> Iterator[BatchRequest]:
+    """The parent's shard lines for the custom_ids in `lines`, as they were sent (with the
+    output `budget` when given), in shard order, each carrying its line number in the user's
+    input and its estimated tokens."""
     checker = ReadyLineChecker(parent.endpoint, None)
     path = Path(parent.input_path)
     with path.open("rb") as shard:
@@ -196,6 +208,9 @@ def _requests_of(parent: Any, lines: dict[str, tuple[int, int | None]]) -> Itera
             if custom_id not in lines:
                 continue
             line_number, tokens = lines[custom_id]
+            if budget is not None and isinstance(record.get("body"), dict):
+                record["body"] = with_output_budget(record["body"], parent.endpoint, budget)
+                line = orjson.dumps(record)
             try:
                 request = checker.request(record, line, line_number)
             except RowProblem as problem:
