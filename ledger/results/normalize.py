@@ -335,13 +335,11 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
         if usage
         else (None, None, None, cost)
     )
-    # Parked with its newline, so the results file takes each record in one write.
-    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # one write in the results
     index.park(request.position, line, rank, status, record["http_status"], tokens)
 
 
 def _write_results(index: JoinIndex, job: _JobContext, path: Path, *, sync: bool) -> _Tally:
-    # Synced only when published as the local copy: else the store's put syncs its own copy.
     tally = _Tally(counts=dict.fromkeys(STATUSES, 0))
     status, error = job.end.unanswered()
     with path.open("wb", buffering=1 << 20) as out:
@@ -368,7 +366,7 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path, *, sync: bool
                 tally.cost_usd += parked.cost_usd or 0.0
                 out.write(index.record(parked))
         out.flush()
-        if sync:
+        if sync:  # it is published as the local copy (the store's put syncs its own)
             os.fsync(out.fileno())
     return tally
 
