@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import heapq
 import io
+import itertools
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from operator import itemgetter
 from typing import Any, BinaryIO
 
@@ -20,10 +22,11 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from ledger.artifacts import ArtifactError, RecordedFile
+from ledger.artifacts import CHUNK_BYTES, ArtifactError, RecordedFile
 from ledger.core.models import Job, Run
 from ledger.core.states import State
 from ledger.errors import InputError, LedgerError
+from ledger.results.linekeys import LineKey, first_and_last_keys, line_key, line_status
 
 #: The columns of `ledger results --format csv`: the result flattened (no embeddings); new
 #: columns go at the end, so a reader that indexes columns keeps working.
@@ -63,6 +66,8 @@ class ResultShard:
 
     job_id: int
     file: RecordedFile
+    #: The keys of its first and last line, when known (read by `export_results`'s check).
+    span: tuple[LineKey, LineKey] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,48 @@ def find_run_results(engine: Engine, run_name: str) -> RunResults:
     return RunResults(run_name, shards, pending)
 
 
-def _shard_lines(shard: ResultShard) -> Iterator[tuple[int, str, int, bytes, dict[str, Any]]]:
+def _shard_keys(shard: ResultShard) -> Iterator[tuple[int, str, int, bytes]]:
+    job = -shard.job_id
     with shard.file.open() as file:
         for raw in file:
-            record = orjson.loads(raw)
             # Sorting by (line, custom_id, -job) puts a line's requests (one per model when the
             # run fans out) in custom_id order, the newest job's result for each first.
-            yield record["line_number"], record["custom_id"], -shard.job_id, raw, record
+            line_number, custom_id = line_key(raw)
+            yield line_number, custom_id, job, raw
+
+
+def merged_lines(
+    shards: Sequence[ResultShard], statuses: Collection[str] | None = None
+) -> Iterator[bytes]:
+    """Every result line of the shards in input order, the newest job's per request, as the
+    stored bytes (newline included); only those with a status in `statuses` when given."""
+    if _in_turn(shards):
+        # Each job's results are in input order, one line per request, and no two jobs' lines
+        # interleave (a run's first jobs are consecutive slices of its input): no merge.
+        for shard in sorted(shards, key=lambda shard: shard.span or ()):
+            with shard.file.open() as file:
+                for raw in file:
+                    if not statuses or line_status(raw) in statuses:
+                        yield raw
+        return
+    last: tuple[int, str] | None = None
+    for line_number, custom_id, _, raw in heapq.merge(*map(_shard_keys, shards)):
+        if (line_number, custom_id) == last:
+            continue  # an older job's result for a request a newer job carried again
+        last = (line_number, custom_id)
+        if statuses and line_status(raw) not in statuses:
+            continue
+        yield raw
+
+
+def _in_turn(shards: Sequence[ResultShard]) -> bool:
+    """Whether the shards' lines, taken shard after shard, are already in order."""
+    if len(shards) == 1:
+        return True
+    spans = sorted(shard.span for shard in shards if shard.span is not None)
+    if len(spans) < len(shards):
+        return False
+    return all(last < next_first for (_, last), (next_first, _) in itertools.pairwise(spans))
 
 
 def merged_results(
@@ -118,52 +158,82 @@ def merged_results(
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Every result line of the shards in input order, the newest job's per request, as
     (raw line, record); only those with a status in `statuses` when given."""
-    merged = heapq.merge(*(_shard_lines(shard) for shard in shards), key=itemgetter(0, 1, 2))
-    last: tuple[int, str] | None = None
-    for line_number, custom_id, _, raw, record in merged:
-        if (line_number, custom_id) == last:
-            continue  # an older job's result for a request a newer job carried again
-        last = (line_number, custom_id)
-        if statuses and record["status"] not in statuses:
-            continue
-        yield raw, record
+    loads = orjson.loads
+    for raw in merged_lines(shards, statuses):
+        yield raw, loads(raw)
 
 
 def csv_row(record: dict[str, Any]) -> list[Any]:
-    """A result flattened to `CSV_COLUMNS`."""
-    usage = record.get("usage") or {}
-    error = record.get("error") or {}
-    flat = {
-        **record,
-        # Nested values are one cell each, as JSON text.
-        **{key: _json_text(record.get(key)) for key in ("json", "tool_calls", "choices")},
-        "input_tokens": usage.get("input_tokens"),
-        "output_tokens": usage.get("output_tokens"),
-        "cached_tokens": usage.get("cached_tokens"),
-        "reasoning_tokens": usage.get("reasoning_tokens"),
-        "error_code": error.get("code"),
-        "error_message": error.get("message"),
-    }
-    row = ["" if flat.get(column) is None else flat[column] for column in CSV_COLUMNS]
+    """A result flattened to `CSV_COLUMNS` (with `input` last when the record has one)."""
+    return ["" if cell is None else cell for cell in csv_cells(record)]
+
+
+def csv_cells(record: dict[str, Any]) -> list[Any]:
+    """`csv_row` with None for an empty cell, as `csv.writer` writes None."""
+    try:
+        values = _CSV_SOURCES(record)
+    except KeyError:  # a record missing a key (never one the normalizer wrote)
+        values = _CSV_SOURCES({**_NO_SOURCES, **record})
+    (line, custom_id, status, http, finish, text, parsed, json_error, refusal) = values[:9]
+    usage, error, tool_calls, choices, model, provider, job_id, batch_id = values[9:]
+    usage = usage or _NOTHING
+    error = error or _NOTHING
+    # Nested values (json, tool_calls, choices) are one cell each, as JSON text.
+    row = [
+        line,
+        custom_id,
+        status,
+        http,
+        finish,
+        text,
+        _json_text(parsed),
+        json_error,
+        refusal,
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        usage.get("cached_tokens"),
+        usage.get("reasoning_tokens"),
+        error.get("code"),
+        error.get("message"),
+        _json_text(tool_calls),
+        _json_text(choices),
+        model,
+        provider,
+        job_id,
+        batch_id,
+    ]
     if INPUT_COLUMN in record:
-        row.append(_json_text(record[INPUT_COLUMN]) or "")
+        row.append(_json_text(record[INPUT_COLUMN]))
     return row
+
+
+_SOURCE_KEYS = (
+    *("line_number", "custom_id", "status", "http_status", "finish_reason", "text", "json"),
+    *("json_error", "refusal", "usage", "error", "tool_calls", "choices", "model", "provider"),
+    *("job_id", "batch_id"),
+)
+_CSV_SOURCES = itemgetter(*_SOURCE_KEYS)
+_NO_SOURCES: dict[str, Any] = dict.fromkeys(_SOURCE_KEYS)
+_NOTHING: dict[str, Any] = {}
 
 
 def _json_text(value: Any) -> str | None:
     return orjson.dumps(value).decode() if value is not None else None
 
 
-def _check_whole(shard: ResultShard) -> None:
-    """LedgerError unless the shard's results file is there (and, when stored, intact)."""
+def _check_whole(shard: ResultShard) -> ResultShard:
+    """The shard, with the keys of its first and last line when it is stored; LedgerError
+    unless its results file is there (and, when stored, intact)."""
     if shard.file.path is not None:
         if not shard.file.path.is_file():
             raise LedgerError(f"results file of job {shard.job_id} is missing: {shard.file.path}")
-        return
+        return shard
     try:
-        shard.file.check_whole()
+        with shard.file.open() as stream:
+            span = first_and_last_keys(iter(partial(stream.read, CHUNK_BYTES), b""))
     except ArtifactError as error:
         raise type(error)(f"results of job {shard.job_id}: {error}") from None
+    return replace(shard, span=span)
 
 
 def export_results(
@@ -183,17 +253,18 @@ def export_results(
     found = find_run_results(engine, run_name)
     # Checked before the first line is written, so a missing or damaged file never yields half
     # an output: a stored file is read through once, verified against its recorded sha256.
-    for shard in found.shards:
-        _check_whole(shard)
+    shards = [_check_whole(shard) for shard in found.shards]
     written = 0
-    rows = merged_results(found.shards, statuses)
+    rows = merged_results(shards, statuses)
     if with_input_rows:
         from ledger.results.with_input import input_rows, run_input, with_input
 
         rows = with_input(rows, input_rows(run_input(engine, run_name)))
     header = (*CSV_COLUMNS, INPUT_COLUMN) if with_input_rows else CSV_COLUMNS
     if fmt == "jsonl":
-        for raw, _ in rows:
+        # Without input rows each stored line is written as it is, never parsed.
+        lines = (raw for raw, _ in rows) if with_input_rows else merged_lines(shards, statuses)
+        for raw in lines:
             out.write(raw)
             written += 1
     elif fmt == "parquet":  # the CSV columns, typed, plus cost (ledger.results.parquet)
@@ -207,7 +278,7 @@ def export_results(
             writer = csv.writer(text)
             writer.writerow(header)
             for _, record in rows:
-                writer.writerow(csv_row(record))
+                writer.writerow(csv_cells(record))
                 written += 1
             text.flush()
         finally:

@@ -58,6 +58,8 @@ class OrderedRow(NamedTuple):
     request_row: int
     line_number: int
     parked: Parked | None
+    #: True when the ledger's row pointed at another job when attached (a retry's request).
+    taken_over: bool = False
 
 
 class JoinIndex:
@@ -73,6 +75,7 @@ class JoinIndex:
         self._flags = bytearray()
         self._request_rows = array("q")
         self._line_numbers = array("q")
+        self._taken_over = bytearray()
         self._parked: list[Parked | None] = []
         self._conflicts: set[int] = set()
         self._spill: IO[bytes] = spill_path.open("w+b", buffering=1 << 20)
@@ -109,19 +112,25 @@ class JoinIndex:
         count = len(self._custom_ids)
         self._request_rows = array("q", [_NONE]) * count
         self._line_numbers = array("q", [_NONE]) * count
+        self._taken_over = bytearray(count)
         self._parked = [None] * count
 
     def custom_ids(self, start: int = 0, stop: int | None = None) -> list[str]:
         """The custom_ids of positions `start` to `stop`, in input order."""
         return self._custom_ids[start:stop]
 
-    def attach_row(self, custom_id: str, request_row: int, line_number: int) -> bool:
-        """Attach the ledger's `requests` row and line number; False for an id not in the input."""
+    def attach_row(
+        self, custom_id: str, request_row: int, line_number: int, *, taken_over: bool = False
+    ) -> bool:
+        """Attach the ledger's `requests` row and line number; False for an id not in the input.
+
+        `taken_over`: the row points at another job (the one that first sent the request)."""
         position = self._positions.get(custom_id)
         if position is None:
             return False
         self._request_rows[position] = request_row
         self._line_numbers[position] = line_number
+        self._taken_over[position] = taken_over
         return True
 
     def unattached(self, limit: int | None = None) -> list[str]:
@@ -180,5 +189,13 @@ class JoinIndex:
     def in_order(self) -> Iterator[OrderedRow]:
         """Every input request in input order, with its parked result (None when unanswered)."""
         rows, lines, parked = self._request_rows, self._line_numbers, self._parked
+        taken_over = self._taken_over
         for position, custom_id in enumerate(self._custom_ids):
-            yield OrderedRow(position, custom_id, rows[position], lines[position], parked[position])
+            yield OrderedRow(
+                position,
+                custom_id,
+                rows[position],
+                lines[position],
+                parked[position],
+                bool(taken_over[position]),
+            )

@@ -171,7 +171,7 @@ def normalize_job(
                 raise
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
-            tally = _write_results(index, job, scratch / "results.jsonl")
+            tally = _write_results(index, job, scratch / "results.jsonl", sync=local)
             results_ref = str(store_for(engine).put(scratch / "results.jsonl"))
             if local:
                 publish(scratch / "results.jsonl", results_path)
@@ -268,7 +268,7 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
         for start in range(0, len(left), ROWS_PER_BATCH):
             ids = left[start : start + ROWS_PER_BATCH]
             for row_id, line_number, custom_id in connection.execute(by_custom_id, {"ids": ids}):
-                index.attach_row(custom_id, row_id, line_number)
+                index.attach_row(custom_id, row_id, line_number, taken_over=True)
     left = index.unattached()
     if left:
         raise LedgerError(
@@ -335,10 +335,11 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
         if usage
         else (None, None, None, cost)
     )
-    index.park(request.position, orjson.dumps(record), rank, status, record["http_status"], tokens)
+    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # one write in the results
+    index.park(request.position, line, rank, status, record["http_status"], tokens)
 
 
-def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
+def _write_results(index: JoinIndex, job: _JobContext, path: Path, *, sync: bool) -> _Tally:
     tally = _Tally(counts=dict.fromkeys(STATUSES, 0))
     status, error = job.end.unanswered()
     with path.open("wb", buffering=1 << 20) as out:
@@ -356,7 +357,7 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                     job_id=job.job_id,
                     line_number=row.line_number,
                 )
-                out.write(orjson.dumps(record))
+                out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             else:
                 tally.counts[parked.status] += 1
                 tally.input_tokens += parked.input_tokens or 0
@@ -364,9 +365,9 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path) -> _Tally:
                 tally.cached_tokens += parked.cached_tokens or 0
                 tally.cost_usd += parked.cost_usd or 0.0
                 out.write(index.record(parked))
-            out.write(b"\n")
         out.flush()
-        os.fsync(out.fileno())
+        if sync:  # it is published as the local copy (the store's put syncs its own)
+            os.fsync(out.fileno())
     return tally
 
 
