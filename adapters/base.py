@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from adapters.chat_types import ChatClient as ChatClient
 from adapters.results import ResultReader as ResultReader
@@ -228,4 +228,28 @@ class BatchProvider(Protocol):
 
     def delete_file(self, file_id: str) -> None:
         """Delete a file held by the provider (orphaned uploads)."""
+        ...
+
+
+@runtime_checkable
+class ShardAtCreate(Protocol):
+    """A provider whose create may need the job's shard itself, not only the uploaded file's
+    id: requests sent inline (Gemini's inlined requests). The create step asks `reads_shard`
+    of the job's recorded input file id and, when true, hands `create_batch_from_shard` the
+    verified shard (from the artifact store when this machine lacks it)."""
+
+    def reads_shard(self, input_file_id: str) -> bool:
+        """Whether creating over `input_file_id` needs the shard."""
+        ...
+
+    def create_batch_from_shard(
+        self,
+        *,
+        shard: Path,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str],
+        output_expires_after: int | None = None,
+    ) -> BatchSnapshot:
+        """`BatchProvider.create_batch`, the requests read from `shard`. Never retried inside."""
         ...

@@ -203,20 +203,23 @@ class GeminiApi:
         if not isinstance(batch, dict):
             raise bad_request("batch: Field required")
         source = batch.get("inputConfig") or {}
+        source = source if isinstance(source, dict) else {}
         # google-genai 3.6.1 sends an embeddings batch's input as `file_name`; proto JSON takes
-        # either spelling.
-        file_name = (
-            source.get("fileName", source.get("file_name")) if isinstance(source, dict) else None
-        )
-        if not isinstance(file_name, str):
-            raise bad_request("Only file input (inputConfig.fileName) is emulated.")
-        record = self.state.files.get(file_name)
-        if record is None:
-            raise ApiError(404, f"File {file_name} does not exist.")
+        # either spelling. Inlined requests come as `requests.requests`.
+        file_name = source.get("fileName", source.get("file_name"))
+        record = None
         try:
-            requests = gb.read_requests(record.content)
+            if "requests" in source and not embeddings:
+                requests = gb.read_inlined(source)
+            elif isinstance(file_name, str):
+                record = self.state.files.get(file_name)
+                if record is None:
+                    raise ApiError(404, f"File {file_name} does not exist.")
+                requests = gb.read_requests(record.content)
+            else:
+                raise bad_request("inputConfig needs fileName or requests.")
         except ValueError as error:
-            raise bad_request(f"{file_name}: {error}") from None
+            raise bad_request(f"{file_name or 'inputConfig'}: {error}") from None
         config, now = self._config(), self._clock()
         header = request.headers.get(SCENARIO_HEADER.lower())
         try:
@@ -224,15 +227,17 @@ class GeminiApi:
         except ValueError as error:
             raise bad_request(str(error)) from None
         for rule in config.scenario_rules:
-            if not header and rule["file_name_contains"] in (record.display_name or ""):
+            named = record.display_name if record is not None else batch.get("displayName")
+            if not header and rule["file_name_contains"] in str(named or ""):
                 scenario = rule["scenario"]
                 break
         created = gb.GeminiBatch(
             name=f"batches/{gb.new_id()}",
             model=f"models/{model}",
             display_name=str(batch.get("displayName") or ""),
-            input_file=file_name,
+            input_file=file_name if isinstance(file_name, str) else "",
             requests=requests,
+            inline=record is None,
             scenario=scenario,
             created_at=now,
             stage_started=now,

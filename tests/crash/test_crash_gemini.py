@@ -48,7 +48,7 @@ def test_killed_at_each_step_boundary_then_restarted(
         )
         for s in (1, 2)
     ]
-    env = {"GEMINI_API_KEY": KEY}
+    env = {"GEMINI_API_KEY": KEY, "LEDGER_GEMINI_INLINE_MAX_BYTES": "0"}  # the Files API path
     first = reconcile_process(db, timed_emu.url, "-v", "--until-done", env=env, crash_at=point)
     assert first.returncode == KILLED, first.stderr
     second = reconcile_process(db, timed_emu.url, "-v", "--until-done", env=env)

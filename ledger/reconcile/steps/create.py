@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine, Row
 
-from adapters.base import BatchSnapshot
+from adapters.base import BatchProvider, BatchSnapshot, ShardAtCreate
 from ledger.build.manifest import record_job_provider_ids
 from ledger.core.crashpoints import crash_point
 from ledger.core.db import read_db_now
@@ -20,6 +20,7 @@ from ledger.core.store import Lease, update_leased
 from ledger.errors import LedgerError
 from ledger.reconcile.adopt import adopt_or_act
 from ledger.reconcile.context import StepContext, StepOutcome
+from ledger.reconcile.shard_source import verified_shard
 from ledger.spend import check_and_reserve, pause_provider
 
 log = logging.getLogger("ledger.reconcile")
@@ -89,12 +90,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
             record_intent=record_intent,
             find=find,
             discard=discard,
-            act=lambda token: provider.create_batch(
-                input_file_id=job.input_file_id,
-                endpoint=job.endpoint,
-                metadata=batch_metadata(context.engine, job, token),
-                **output_expiry(context.engine, job),
-            ),
+            act=lambda token: create_remote(context, provider, job, token),
             before_act="before_create",
         )
     except HeldBack as held_back:
@@ -121,6 +117,23 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
     crash_point("after_create_recorded")
     record_job_provider_ids(context.engine, job)
     return StepOutcome.DONE
+
+
+def create_remote(
+    context: StepContext, provider: BatchProvider, job: Row[Any], token: str
+) -> BatchSnapshot:
+    """The create call. A provider that sends the requests inline (`ShardAtCreate`) gets the
+    job's verified shard: the stored copy when this machine lacks it, so any machine can create."""
+    arguments: dict[str, Any] = {
+        "input_file_id": job.input_file_id,
+        "endpoint": job.endpoint,
+        "metadata": batch_metadata(context.engine, job, token),
+        **output_expiry(context.engine, job),
+    }
+    if isinstance(provider, ShardAtCreate) and provider.reads_shard(job.input_file_id):
+        with verified_shard(context.engine, job) as shard:
+            return provider.create_batch_from_shard(shard=shard.path, **arguments)
+    return provider.create_batch(**arguments)
 
 
 def pause_for_quota(context: StepContext, lease: Lease, job: Row[Any], reason: str) -> None:
