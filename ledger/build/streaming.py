@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
+from ledger.build.claude_tokens import REMOTE_COUNT_FLAGS, REMOTE_COUNTED
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.shards import Shard, ShardSet
@@ -72,7 +73,8 @@ class Streamer:
         self.limits = options.shard_limits()
         self.counters = TokenCounters() if options.count_tokens else None
         #: Anthropic's count of a Claude body, while it answers (None: approximate instead).
-        self.claude_counter = options.claude_counter if options.count_claude_tokens else None
+        asked = options.count_claude_tokens or options.count_gemini_tokens
+        self.claude_counter = options.claude_counter if asked else None
         self.claude_counted = False
         self.spool = RequestSpool(staging / "spool.sqlite")
         # Each provider's shards are cut to its own limits (a run may go to several).
@@ -190,7 +192,7 @@ class Streamer:
                 model, counter = request.model, self.counters.for_model(request.model)
             assert counter is not None
             tokens = None
-            if self.claude_counter is not None and request.model.startswith("claude"):
+            if self.claude_counter is not None and request.model.startswith(REMOTE_COUNTED):
                 tokens = self._count_with_anthropic(request.body)
             if tokens is None:
                 tokens = counter.body(endpoint, request.body)
@@ -220,7 +222,7 @@ class Streamer:
         try:
             counted = self.claude_counter(body)
         except LedgerError as error:
-            self.warnings[f"{error}: Claude input tokens approximated"] = None
+            self.warnings[f"{error}: input tokens approximated"] = None
             self.claude_counter = None
             return None
         self.claude_counted = True
@@ -336,7 +338,7 @@ def build_shards(
             *(
                 w
                 for w in (streamer.counters.warnings if streamer.counters else ())
-                if not (streamer.claude_counted and "--count-claude-tokens" in w)
+                if not (streamer.claude_counted and any(f in w for f in REMOTE_COUNT_FLAGS))
             ),
             *streamer.warnings,
             *_unpriced(list(streamer.spool.models), table),
@@ -352,7 +354,7 @@ def _tokens_exact(streamer: Streamer) -> bool:
     approximate = streamer.counters.approximate
     if streamer.claude_counter is not None and streamer.claude_counted:
         # Anthropic answered every Claude request (a failure clears `claude_counter`).
-        approximate = {m for m in approximate if not m.startswith("claude")}
+        approximate = {m for m in approximate if not m.startswith(REMOTE_COUNTED)}
     return not approximate
 
 
