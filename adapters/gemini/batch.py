@@ -44,6 +44,7 @@ from adapters.base import (
     NotFound,
     OutcomeUnknown,
     ProviderError,
+    QuotaExhausted,
     Rejected,
     RemoteFile,
     TransientError,
@@ -58,6 +59,7 @@ from adapters.gemini.inline import (
     write_inlined_responses,
 )
 from adapters.gemini.lines import check_keys
+from adapters.gemini.quota import quota_reason
 from adapters.gemini.requests import (
     CHAT_ENDPOINT,
     EMBEDDINGS_ENDPOINT,
@@ -131,6 +133,10 @@ class GeminiBatchProvider:
         message = scrub(error_text(error), self._api_key)
         if isinstance(error, genai_errors.APIError):
             status = error.code
+            reason = quota_reason(error.details) if status in (400, 403, 429) else None
+            if reason is not None:
+                # Out of quota or billing: retrying cannot help; the reconciler pauses gemini.
+                return QuotaExhausted(f"{reason}: {message}")
             if status in (401, 403):
                 return FatalError(f"the provider refused the credentials or account: {message}")
             if status == 404:

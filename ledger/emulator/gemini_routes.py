@@ -66,9 +66,21 @@ def match_route(method: str, path: str) -> tuple[str, str | None] | None:
 
 
 def error_body(error: ApiError) -> dict[str, Any]:
-    """An ApiError in Google's shape."""
+    """An ApiError in Google's shape. The `insufficient_quota` fault is a per-day quota spent
+    (its `QuotaFailure` detail says so, as Google's does); an `http_429` is plain rate limiting
+    (a per-minute quota and a `RetryInfo`)."""
     status = _STATUS.get(error.status, "INTERNAL" if error.status >= 500 else "FAILED_PRECONDITION")
-    return {"error": {"code": error.status, "message": error.message, "status": status}}
+    body: dict[str, Any] = {"code": error.status, "message": error.message, "status": status}
+    if error.status == 429:
+        daily = error.code == "insufficient_quota"
+        quota = "GenerateRequestsPerDayPerProjectPerModel" if daily else "BatchRequestsPerMinute"
+        violation = {"quotaMetric": "generativelanguage.googleapis.com/batch_requests",
+                     "quotaId": quota, "quotaValue": "250"}  # fmt: skip
+        body["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "20s"},
+        ]
+    return {"error": body}
 
 
 def authenticate(config: EmulatorConfig, request: Request) -> None:
