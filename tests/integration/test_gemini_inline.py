@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from support.drivers import reconcile_process
+from support.crash_chain import crash_chain
 from support.drivers import reconcile_until_done as drive_until_done
 from support.factories import add_built_job
 
@@ -26,7 +26,6 @@ from ledger.emulator import Emulator, EmulatorConfig
 
 MODEL = "gemini-2.5-flash"
 KEY = "AIzaSy-LEAKCANARY-gemini-inline-0123456789"
-KILLED = 137
 
 
 @pytest.fixture
@@ -158,8 +157,7 @@ def test_the_threshold_chooses_inline_or_the_files_api(
     assert set(statuses(engine, small) + statuses(engine, large)) == {"succeeded"}
 
 
-@pytest.mark.parametrize("point", ["after_upload_recorded", "after_create"])
-def test_killed_then_restarted_leaves_one_inline_batch_per_job(tmp_path: Path, point: str) -> None:
+def test_killed_then_restarted_leaves_one_inline_batch_per_job(tmp_path: Path) -> None:
     """kill -9 after the (local) upload is recorded, the shard then gone from this machine:
     the create reads the stored copy. kill -9 after the create: the batch is found by its
     display name and adopted, never made twice. Nothing is uploaded either way."""
@@ -170,36 +168,42 @@ def test_killed_then_restarted_leaves_one_inline_batch_per_job(tmp_path: Path, p
         add_built_job(engine, tmp_path, "crash", ids, shard_index=s, provider="gemini", model=MODEL)
         for s, ids in shards.items()
     ]
+    gone: list[Path] = []
+
+    def remove_uploaded_shards(point: str) -> None:
+        if point != "after_upload_recorded":
+            return
+        with engine.connect() as connection:
+            uploaded = connection.execute(select(Job.input_path).where(Job.state == "uploaded"))
+            gone.extend(Path(path) for path in uploaded.scalars())
+        for shard in gone:
+            shard.unlink()  # as on another machine: only the artifact store has it
+
     env = {"GEMINI_API_KEY": KEY, "LEDGER_GEMINI_INLINE_MAX_BYTES": ""}
     with Emulator(EmulatorConfig(stage_seconds=0.05)).start() as emu:
-        first = reconcile_process(db, emu.url, "-v", "--until-done", env=env, crash_at=point)
-        assert first.returncode == KILLED, first.stderr
-        if point == "after_upload_recorded":
-            with engine.connect() as connection:
-                uploaded = connection.execute(
-                    select(Job.input_path).where(Job.state == "uploaded")
-                ).scalars()
-                gone = [Path(path) for path in uploaded]
-            assert gone
-            for shard in gone:
-                shard.unlink()  # as on another machine: only the artifact store has it
-        second = reconcile_process(db, emu.url, "-v", "--until-done", env=env)
-        assert second.returncode == 0, second.stderr
         state = emu.gemini_api.state
+
+        def never_twice() -> None:
+            per_job = Counter(b.display_name.rsplit("-", 1)[0] for b in state.batches.values())
+            assert set(per_job.values()) <= {1} and not state.files
+
+        runs = crash_chain(
+            db,
+            emu.url,
+            env,
+            points=["after_upload_recorded", "after_create"],
+            check=never_twice,
+            between=remove_uploaded_shards,
+        )
         per_job = Counter(b.display_name.rsplit("-", 1)[0] for b in state.batches.values())
         assert sorted(per_job) == [f"ledger-job{i}" for i in job_ids]
-        assert set(per_job.values()) == {1}
-        assert all(b.inline for b in state.batches.values()) and not state.files
+        assert all(b.inline for b in state.batches.values())
+    assert gone, "no shard was removed before the create"
     with engine.connect() as connection:
         states = set(connection.execute(select(Job.state)).scalars())
         results = set(connection.execute(select(Request.status)).scalars())
-        adopted = [
-            detail["adopted"]
-            for detail in connection.execute(
-                select(JobEvent.detail).where(JobEvent.to_state == "submitted")
-            ).scalars()
-        ]
+        events = connection.execute(select(JobEvent.to_state, JobEvent.detail)).all()
     assert states == {"normalized"} and results == {"succeeded"}
-    if point == "after_create":
-        assert True in adopted, "the orphaned batch was not adopted"
-    assert KEY not in first.stderr + first.stdout + second.stderr + second.stdout
+    adopted = [(to, (detail or {}).get("adopted")) for to, detail in events]
+    assert ("submitted", True) in adopted, "the orphaned batch was not adopted"
+    assert all(KEY not in run.stdout + run.stderr for run in runs)
