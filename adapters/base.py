@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -232,24 +233,16 @@ class BatchProvider(Protocol):
 
 
 @runtime_checkable
-class ShardAtCreate(Protocol):
-    """A provider whose create may need the job's shard itself, not only the uploaded file's
-    id: requests sent inline (Gemini's inlined requests). The create step asks `reads_shard`
-    of the job's recorded input file id and, when true, hands `create_batch_from_shard` the
-    verified shard (from the artifact store when this machine lacks it)."""
+class LocalInputs(Protocol):
+    """A provider whose "upload" keeps the input as a file on the machine that made it
+    (Anthropic's request set: its requests travel inline with the create). Another machine
+    makes that file again from the job's shard before it creates or looks for the batch."""
 
-    def reads_shard(self, input_file_id: str) -> bool:
-        """Whether creating over `input_file_id` needs the shard."""
+    def has_local_input(self, file_id: str) -> bool:
+        """Whether the input `file_id` names can be read on this machine."""
         ...
 
-    def create_batch_from_shard(
-        self,
-        *,
-        shard: Path,
-        input_file_id: str,
-        endpoint: str,
-        metadata: dict[str, str],
-        output_expires_after: int | None = None,
-    ) -> BatchSnapshot:
-        """`BatchProvider.create_batch`, the requests read from `shard`. Never retried inside."""
+    def local_input_from(self, file_id: str, shard: Path) -> AbstractContextManager[None]:
+        """While the block runs, `file_id` reads as made again here from `shard` (the job's
+        verified shard), in a scratch place removed afterwards."""
         ...

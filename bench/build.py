@@ -2,17 +2,24 @@
 
     .venv/bin/python bench/build.py [--rows N ...]
 
-For each size (default 100,000 and 1,000,000 short prompts, generated in a temp dir) it prints:
+For each size (default 100,000 and 1,000,000 short chat prompts, generated in a temp dir) it
+prints:
 
-- floor, JSON: read every line, parse and write it back with orjson alone (and with the stdlib
-  json module, which is what orjson is measured against);
-- floor, tokens: tiktoken's own `encode_ordinary_batch` of the same texts (and a plain loop of
-  `encode_ordinary`, which is what the build does);
-- the build with and without token counting, each in a fresh child process so its peak memory
-  (VmHWM) is its own: total time, the time spent building shards and recording the ledger,
-  rows/s, MB/s, and peak RSS.
+- the floor: read every line with orjson, build its chat request line (a dict, `orjson.dumps` with
+  OPT_APPEND_NEWLINE), write it, and insert one row per request into the `requests` table of a
+  fresh ledger (its real schema and indexes, SQLite with synchronous=FULL) with one
+  `executemany` per 10,000 rows in one transaction; also the same into a bare table with no
+  index, and a read+parse+write with orjson alone (and the stdlib json module), for scale;
+- the tokens floor: that floor plus a plain loop of tiktoken's `encode_ordinary` over the texts
+  (`encode_ordinary_batch` is printed too: it is slower than the loop on short texts);
+- `build_run` (what `ledger submit --dry-run` runs, start-up excluded) with and without token
+  counting: total time, the time spent building shards and recording the ledger, rows/s, MB/s,
+  peak RSS, and its ratio to the floor.
 
-Memory should stay flat from 100k to 1M rows: the build streams and keeps ids on disk.
+Floor and build each run in a fresh child process (so peak memory, VmHWM, is its own), in turns,
+`--repeat` times (default 3); the medians are printed. Targets: the build at most 1.5x its
+floor,
+with tokens at most 1.3x; peak memory flat from 100k to 1M rows.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +64,70 @@ def floor_orjson(source: Path, target: Path) -> float:
         for line in reader:
             writer.write(dumps(loads(line)) + b"\n")
     return time.perf_counter() - started
+
+
+def floor_build(source: Path, workdir: Path, indexed: bool) -> dict[str, Any]:
+    """Seconds to read, build and write every chat request line and insert one request row
+    each, in one transaction; `indexed`: into a fresh ledger's own `requests` table."""
+    from ledger.build.endpoints import CHAT
+
+    database = workdir / "floor.db"
+    if indexed:
+        from ledger.core.db import open_ledger
+
+        open_ledger(database).dispose()
+    db = sqlite3.connect(database, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    if not indexed:
+        db.execute(
+            "CREATE TABLE requests (id INTEGER PRIMARY KEY, run_id INTEGER, job_id INTEGER, "
+            "custom_id TEXT, line_number INTEGER, status TEXT, est_input_tokens INTEGER)"
+        )
+    baseline = peak_rss_mib()
+    started = time.perf_counter()
+    loads, dumps, newline = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    insert = (
+        "INSERT INTO requests (run_id, job_id, custom_id, line_number, status, "
+        "est_input_tokens) VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    db.execute("BEGIN IMMEDIATE")
+    if indexed:  # the rows the request rows name
+        db.execute(
+            "INSERT INTO runs (id, name, provider, endpoint, model, input_path, input_sha256, "
+            "options, request_count, created_at) VALUES (1, 'floor', 'openai', ?, ?, '', '', "
+            "'{}', 0, 0)",
+            (CHAT, MODEL),
+        )
+        db.execute(
+            "INSERT INTO jobs (id, run_id, shard_index, state, fence, attempt, created_at, "
+            "updated_at, provider, endpoint, model, input_path, input_sha256, input_bytes, "
+            "request_count, est_input_tokens) VALUES (1, 1, 1, 'built', 0, 0, 0, 0, 'openai', "
+            "?, ?, '', '', 0, 0, 0)",
+            (CHAT, MODEL),
+        )
+    rows: list[tuple[Any, ...]] = []
+    with open(source, "rb") as reader, open(workdir / "floor.jsonl", "wb") as writer:
+        for number, line in enumerate(reader, 1):
+            row = loads(line)
+            custom_id = row["id"]
+            body = {"model": MODEL, "messages": [{"role": "user", "content": row["prompt"]}]}
+            request = {"custom_id": custom_id, "method": "POST", "url": CHAT, "body": body}
+            writer.write(dumps(request, option=newline))
+            rows.append((1, 1, custom_id, number, "pending", None))
+            if len(rows) == 10_000:
+                db.executemany(insert, rows)
+                rows = []
+        db.executemany(insert, rows)
+        writer.flush()
+        os.fsync(writer.fileno())
+    db.execute("COMMIT")
+    db.close()
+    return {
+        "seconds": time.perf_counter() - started,
+        "baseline_mib": baseline,
+        "peak_mib": peak_rss_mib(),
+    }
 
 
 def floor_stdlib_json(source: Path, target: Path) -> float:
@@ -95,6 +169,7 @@ def peak_rss_mib() -> float:
 
 def child(source: Path, workdir: Path, count_tokens: bool) -> dict[str, Any]:
     """Build `source` into a fresh ledger in `workdir` (run in a child process)."""
+    from ledger.build.endpoints import CHAT
     from ledger.build.run import BuildOptions, build_run
     from ledger.core.db import open_ledger
     from ledger.usage.tokens import load_encoding
@@ -105,7 +180,9 @@ def child(source: Path, workdir: Path, count_tokens: bool) -> dict[str, Any]:
     baseline = peak_rss_mib()
     started = time.perf_counter()
     plan = build_run(
-        engine, source, BuildOptions(model=MODEL, count_tokens=count_tokens, workdir=workdir)
+        engine,
+        source,
+        BuildOptions(model=MODEL, endpoint=CHAT, count_tokens=count_tokens, workdir=workdir),
     )
     seconds = time.perf_counter() - started
     return {
@@ -119,12 +196,13 @@ def child(source: Path, workdir: Path, count_tokens: bool) -> dict[str, Any]:
     }
 
 
-def run_child(source: Path, workdir: Path, count_tokens: bool) -> dict[str, Any]:
-    """`child` in a new interpreter, so its peak memory is measured alone."""
+def run_child(source: Path, workdir: Path, mode: str) -> dict[str, Any]:
+    """`child` (mode plain or counted) or a floor (floor, bare) in a new interpreter, so its
+    peak memory is measured alone."""
+    shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir()
-    flag = "--count-tokens" if count_tokens else "--no-count-tokens"
     output = subprocess.run(
-        [sys.executable, __file__, "--child", str(source), str(workdir), flag],
+        [sys.executable, __file__, "--child", str(source), str(workdir), mode],
         check=True,
         capture_output=True,
         text=True,
@@ -133,7 +211,10 @@ def run_child(source: Path, workdir: Path, count_tokens: bool) -> dict[str, Any]
     return json.loads(output)
 
 
-def bench(rows: int) -> None:
+MODES = ("floor", "plain", "counted", "bare")
+
+
+def bench(rows: int, repeat: int) -> None:
     """Measure one size and print its lines."""
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as scratch:
         directory = Path(scratch)
@@ -144,45 +225,61 @@ def bench(rows: int) -> None:
         stdlib = floor_stdlib_json(source, directory / "copy2.jsonl")
         batch, loop = floor_tokens(texts)
         del texts
-        plain = run_child(source, directory / "plain", count_tokens=False)
-        counted = run_child(source, directory / "counted", count_tokens=True)
-    print(f"\n{rows:,} rows, {megabytes:.1f} MB of input")
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+        for _ in range(repeat):  # in turns, so a busy machine slows each alike
+            for mode in MODES:
+                runs[mode].append(run_child(source, directory / mode, mode))
+    median = {
+        mode: {key: statistics.median(r[key] for r in results) for key in results[0]}
+        for mode, results in runs.items()
+    }
+    floor, bare = median["floor"], median["bare"]
+    print(f"\n{rows:,} rows, {megabytes:.1f} MB of input, medians of {repeat} runs in turns")
+    print(f"  orjson read+parse+write        {json_floor:7.2f} s  (stdlib json {stdlib:.2f} s)")
+    print(f"  encode_ordinary loop           {loop:7.2f} s  (encode_ordinary_batch {batch:.2f} s)")
     print(
-        f"  floor  orjson read+write      {json_floor:7.2f} s  {rows / json_floor:>10,.0f} rows/s"
+        f"  floor, bare table              {bare['seconds']:7.2f} s  "
+        f"peak {bare['peak_mib']:.0f} MiB"
     )
-    print(f"         (stdlib json           {stdlib:7.2f} s  {rows / stdlib:>10,.0f} rows/s)")
-    print(f"  floor  encode_ordinary_batch  {batch:7.2f} s  {rows / batch:>10,.0f} rows/s")
-    print(f"         (encode_ordinary loop  {loop:7.2f} s  {rows / loop:>10,.0f} rows/s)")
-    for label, result, floor in (
-        ("build, no token counting", plain, json_floor),
-        ("build, token counting", counted, json_floor + batch),
+    print(
+        f"  FLOOR read+build+write+rows    {floor['seconds']:7.2f} s  "
+        f"{rows / floor['seconds']:>10,.0f} rows/s  peak {floor['peak_mib']:.0f} MiB"
+    )
+    for label, result, target in (
+        ("build, no token counting", median["plain"], floor["seconds"]),
+        ("build, token counting", median["counted"], floor["seconds"] + loop),
     ):
         seconds = result["seconds"]
         print(
-            f"  {label:<26} {seconds:7.2f} s  {rows / seconds:>10,.0f} rows/s  "
-            f"{megabytes / seconds:6.1f} MB/s  {seconds / floor:4.2f}x floor  "
+            f"  {label:<30} {seconds:7.2f} s  {rows / seconds:>10,.0f} rows/s  "
+            f"{megabytes / seconds:6.1f} MB/s  {seconds / target:4.2f}x floor  "
             f"peak {result['peak_mib']:.0f} MiB (baseline {result['baseline_mib']:.0f})"
         )
         print(
-            f"    shards {result['build']:.2f} s ({result['build'] / floor:.2f}x floor), "
-            f"ledger {result['record']:.2f} s; {result['requests']:,} requests, "
-            f"{result['jobs']} jobs"
+            f"    shards {result['build']:.2f} s, ledger {result['record']:.2f} s; "
+            f"{result['requests']:,.0f} requests, {result['jobs']:.0f} jobs"
         )
+    print(f"  (token floor: floor + encode_ordinary loop = {floor['seconds'] + loop:.2f} s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark of the build step.")
     parser.add_argument("--rows", type=int, action="append", help="input size (repeatable)")
     parser.add_argument("--child", nargs=2, metavar=("INPUT", "WORKDIR"), help=argparse.SUPPRESS)
-    parser.add_argument("--count-tokens", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("mode", nargs="?", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, in turns")
     args = parser.parse_args()
     if args.child:
         source, workdir = (Path(p) for p in args.child)
-        print(json.dumps(child(source, workdir, args.count_tokens)))
+        if args.mode in ("floor", "bare"):
+            result = floor_build(source, workdir, indexed=args.mode == "floor")
+        else:
+            result = child(source, workdir, args.mode == "counted")
+        print(json.dumps(result))
         return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     for rows in args.rows or [100_000, 1_000_000]:
-        bench(rows)
+        bench(rows, args.repeat)
 
 
 if __name__ == "__main__":

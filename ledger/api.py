@@ -37,7 +37,7 @@ from ledger.reconcile.engine import PassReport, PauseLoop, ReconcileOptions, Rec
 from ledger.reconcile.send import send_run
 from ledger.results.export import find_run_results, merged_results
 from ledger.results.retry import RETRYABLE, RetryPlan, retry_run
-from ledger.spend import BudgetSource
+from ledger.spend import BudgetSource, record_estimates
 from ledger.spend.caps import record_run_cap
 
 
@@ -60,7 +60,7 @@ class Result:
     """One input request's normalized result (the schema of docs/results.md)."""
 
     custom_id: str
-    #: succeeded, failed, expired, cancelled or missing.
+    #: succeeded, invalid, truncated, filtered, failed, expired, cancelled, missing or unavailable.
     status: str
     line_number: int
     http_status: int | None = None
@@ -170,6 +170,7 @@ class Ledger:
         check_target_providers(self.config, (t.provider for t in build_options.targets()), None)
         plan = build_run(self.engine, Path(input_path), build_options)
         record_run_cap(self.engine, plan.run_name, max_cost)
+        record_estimates(self.engine, self._budget.current(), plan.run_name)
         if send:
             self._send(plan.run_name)
         return plan
@@ -214,17 +215,43 @@ class Ledger:
         for _, record in merged_results(shards, statuses):
             yield Result.from_record(record)
 
+    def results_frame(
+        self, run: str, *, statuses: Sequence[str] | None = None, with_input: bool = False
+    ) -> Any:
+        """The run's results as a pandas DataFrame (the `pandas` extra): the columns of
+        `ledger results --format parquet`, in input order; with `with_input`, the input row's
+        fields as `input.<field>` columns (docs/results.md#dataframes)."""
+        from ledger.results.frames import results_frame
+
+        return results_frame(self.engine, run, statuses=statuses, with_input=with_input)
+
+    def results_dataset(
+        self, run: str, *, statuses: Sequence[str] | None = None, with_input: bool = False
+    ) -> Any:
+        """The run's results as a Hugging Face `datasets.Dataset` (the `datasets` extra), with
+        the columns of `results_frame`."""
+        from ledger.results.frames import results_dataset
+
+        return results_dataset(self.engine, run, statuses=statuses, with_input=with_input)
+
     def status(self, run: str | None = None) -> list[dict[str, Any]]:
         """Per run: settings, jobs per state, requests per status, tokens, cost, jobs."""
         return status_report(self.engine, run)
 
     def retry(
-        self, run: str, statuses: Sequence[str] = RETRYABLE, *, send: bool = True
+        self,
+        run: str,
+        statuses: Sequence[str] = RETRYABLE,
+        *,
+        send: bool = True,
+        max_output_tokens: int | None = None,
     ) -> RetryPlan:
         """New jobs for the run's finished requests that `statuses` selects (status words, HTTP
-        statuses or classes like `5xx`, error codes); sent unless `send` is off (then the next
-        reconcile sends them). A plan with no jobs (and a `note`) when nothing is to retry."""
-        plan = retry_run(self.engine, run, statuses)
+        statuses or classes like `5xx`, error codes), each asking for `max_output_tokens` when
+        given; sent unless `send` is off (then the next reconcile sends them). A plan with no
+        jobs (and a `note`) when nothing is to retry."""
+        plan = retry_run(self.engine, run, statuses, max_output_tokens=max_output_tokens)
+        record_estimates(self.engine, self._budget.current(), run)
         if send and plan.jobs:
             self._send(run)
         return plan

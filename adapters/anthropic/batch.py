@@ -1,7 +1,9 @@
 """The Anthropic Message Batches API through the official `anthropic` SDK (2.x, on httpx2).
 
 Requests travel inline with the create, so the `uploaded` step writes a local request set beside
-the shard (`adapters.anthropic.requests`) and its "file id" names that file. The batch's results
+the shard (`adapters.anthropic.requests`) and its "file id" names that file; a reconciler on
+another machine makes it again from the job's verified shard (`adapters.anthropic.request_sets`,
+`adapters.base.LocalInputs`). The batch's results
 are one JSONL stream, offered to the reconciler as the synthetic output file `results:<batch id>`
 once the batch has ended; the download turns the custom_ids back into the ledger's.
 
@@ -19,10 +21,10 @@ would make a second batch; retrying is the reconciler's job, which looks for the
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -31,18 +33,12 @@ import httpx2
 import orjson
 
 from adapters.anthropic.custom_ids import batch_tag, has_tag, ledger_custom_id, tag_custom_id
-from adapters.anthropic.requests import (
-    CHAT_ENDPOINT,
-    count_requests,
-    read_request_set,
-    request_set_path,
-    write_request_set,
-)
+from adapters.anthropic.request_sets import RequestSets
+from adapters.anthropic.requests import CHAT_ENDPOINT, count_requests, read_request_set
 from adapters.anthropic.statuses import RESULTS_ID_PREFIX as RESULTS_ID_PREFIX
 from adapters.anthropic.statuses import epoch, total_requests
 from adapters.anthropic.statuses import ledger_state as ledger_state
 from adapters.anthropic.statuses import snapshot as snapshot
-from adapters.anthropic.translate import RequestSetError
 from adapters.base import (
     BatchSnapshot,
     FatalError,
@@ -62,11 +58,6 @@ from ledger.errors import BatchesUndecided
 
 #: Per-call timeouts: connecting should be quick; a create carries up to 256 MB.
 DEFAULT_TIMEOUT = httpx2.Timeout(300.0, connect=10.0)
-
-#: The "file id" of a local request set is this prefix and the file's absolute path.
-REQUEST_SET_ID_PREFIX = "requests:"
-#: The ledger's `jobs.input_file_id` column holds at most this many characters.
-MAX_FILE_ID_CHARS = 200
 
 _FATAL_TYPES = frozenset({"authentication_error", "permission_error"})
 
@@ -103,8 +94,7 @@ class AnthropicBatchProvider:
             timeout=timeout,
             http_client=http_client or guarded_client(timeout),
         )
-        #: Request sets this process wrote, by upload name (found again without a search).
-        self._written: dict[str, Path] = {}
+        self._request_sets = RequestSets()
         #: The first custom_id in each ended batch's results, as read while looking for a lost
         #: create: results never change once a batch has ended, so each is read once at most.
         self._first_custom_ids: dict[str, str | None] = {}
@@ -144,35 +134,26 @@ class AnthropicBatchProvider:
         except (anthropic.AnthropicError, httpx2.HTTPError) as error:
             raise self._translate(error, side_effect=side_effect) from None
 
-    # -- request sets (the "uploads") ---------------------------------------------------------
+    # -- request sets (the "uploads": adapters.anthropic.request_sets) -----------------------
 
     def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
-        destination = request_set_path(path.resolve(), filename)
-        try:
-            write_request_set(path, destination)
-        except RequestSetError as error:
-            raise Rejected(str(error)) from None
-        self._written[filename] = destination
-        return _request_set_file(destination, filename)
+        return self._request_sets.upload(path, filename)
 
     def find_uploads(self, filename: str) -> list[RemoteFile]:
-        # The request set is local and rewriting it is harmless, so finding it again only
-        # saves work. The ledger's layout is `runs/<run>/batch_inputs/`, from the working
-        # directory; a reconciler started elsewhere writes the set again.
-        name = request_set_path(Path(filename), filename).name
-        candidates = [self._written.get(filename)] + [
-            Path(p) for p in sorted(glob.glob(f"runs/*/batch_inputs/{glob.escape(name)}"))
-        ]
-        found: dict[Path, RemoteFile] = {}
-        for candidate in candidates:
-            if candidate is not None and candidate.is_file():
-                resolved = candidate.resolve()
-                found.setdefault(resolved, _request_set_file(resolved, filename))
-        return sorted(found.values(), key=lambda f: (f.created_at, f.id))
+        return self._request_sets.find(filename)
+
+    def has_local_input(self, file_id: str) -> bool:
+        """Whether the request set `file_id` names is on this machine (`adapters.base.
+        LocalInputs`): the upload may have written it on another one."""
+        return self._request_sets.is_here(file_id)
+
+    def local_input_from(self, file_id: str, shard: Path) -> AbstractContextManager[None]:
+        """While the block runs, the request set `file_id` names is one written now from
+        `shard` (the job's shard, verified by the caller) in a scratch folder."""
+        return self._request_sets.local_input_from(file_id, shard)
 
     def delete_file(self, file_id: str) -> None:
-        if file_id.startswith(REQUEST_SET_ID_PREFIX):
-            Path(file_id.removeprefix(REQUEST_SET_ID_PREFIX)).unlink(missing_ok=True)
+        self._request_sets.delete(file_id)
         # A batch's results go with the batch; nothing else is held as a file.
 
     # -- batches ----------------------------------------------------------------------------
@@ -191,7 +172,7 @@ class AnthropicBatchProvider:
         tag = batch_tag(_token(metadata))
         requests = [
             {"custom_id": tag_custom_id(tag, request["custom_id"]), "params": request["params"]}
-            for request in read_request_set(_request_set_path(input_file_id))
+            for request in read_request_set(self._request_sets.path_of(input_file_id))
         ]
         with self._errors(side_effect=True), transfer():  # the requests travel inline
             batch = self._client.messages.batches.create(requests=cast(Any, requests))
@@ -204,7 +185,7 @@ class AnthropicBatchProvider:
         if not token:
             return []  # no tag was sent, so no batch can be recognised as this create's
         tag = batch_tag(token)
-        expected = count_requests(_request_set_path(input_file_id))
+        expected = count_requests(self._request_sets.path_of(input_file_id))
         found: list[BatchSnapshot] = []
         running: list[str] = []
         with self._errors():
@@ -345,26 +326,6 @@ def _write_result_line(out: IO[bytes], raw: bytes) -> int:
     else:
         out.write(orjson.dumps({**record, "custom_id": ours}) + b"\n")
     return 1
-
-
-def _request_set_file(path: Path, filename: str) -> RemoteFile:
-    file_id = f"{REQUEST_SET_ID_PREFIX}{path}"
-    if len(file_id) > MAX_FILE_ID_CHARS:
-        raise Rejected(
-            f"the request set's path {path} is too long for the ledger's input_file_id "
-            f"({MAX_FILE_ID_CHARS} characters): keep runs in a shorter directory"
-        )
-    stat = path.stat()
-    return RemoteFile(file_id, filename, stat.st_size, int(stat.st_mtime))
-
-
-def _request_set_path(file_id: str) -> Path:
-    if not file_id.startswith(REQUEST_SET_ID_PREFIX):
-        raise NotFound(f"{file_id} is not an Anthropic request set")
-    path = Path(file_id.removeprefix(REQUEST_SET_ID_PREFIX))
-    if not path.is_file():
-        raise NotFound(f"the request set {path} is gone")
-    return path
 
 
 def _token(metadata: dict[str, str]) -> str:

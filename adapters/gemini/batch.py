@@ -15,7 +15,7 @@
 
 - Inline: a chat job whose translated requests weigh under `inline_max_bytes` (Google's 20 MB,
   `adapters.gemini.inline`) records no upload and goes inline at create, the create step handing
-  over the verified shard (`ShardAtCreate`); its results are read from the batch itself.
+  over the verified shard (`adapters.base.LocalInputs`); its results are read from the batch itself.
 
 SDK retries are off (`HttpRetryOptions(attempts=1)`): a retried create after a lost reply would
 make a second batch; retrying is the reconciler's job, which looks for the batch first. The key
@@ -114,6 +114,8 @@ class GeminiBatchProvider:
         self.base_url = base_url or None
         #: A chat job whose translated requests weigh less goes inline (0: never).
         self.inline_max_bytes = inline_max_bytes
+        #: The shards inline jobs are created from, while the create step holds them.
+        self._shards: dict[str, Path] = {}
         if not api_key:
             raise MissingAPIKey(f"no API key given for provider {self.name!r}")
         self._api_key = api_key
@@ -212,7 +214,7 @@ class GeminiBatchProvider:
         | None = None,  # Gemini keeps a batch's files 48 h on its own terms: no expiry to set
     ) -> BatchSnapshot:
         if is_inline(input_file_id):
-            raise NotFound(f"{input_file_id} is created from its shard (create_batch_from_shard)")
+            return self._create_inline(input_file_id, endpoint, batch_tag(metadata))
         file_name, model = split_file_id(input_file_id)
         tag = batch_tag(metadata)
         if endpoint == CHAT_ENDPOINT:
@@ -231,24 +233,28 @@ class GeminiBatchProvider:
             raise Rejected(f"Gemini batches run chat or embeddings requests, not {endpoint}")
         return snapshot(batch, input_file_id=input_file_id)
 
-    def reads_shard(self, input_file_id: str) -> bool:
-        """Inline jobs are created from the shard itself (`ShardAtCreate`)."""
-        return is_inline(input_file_id)
+    def has_local_input(self, file_id: str) -> bool:
+        """`LocalInputs`: an inline job's requests are read from its shard, which the create
+        step hands over (`local_input_from`); a Files API id needs nothing here."""
+        return not is_inline(file_id) or file_id in self._shards
 
-    def create_batch_from_shard(
-        self,
-        *,
-        shard: Path,
-        input_file_id: str,
-        endpoint: str,
-        metadata: dict[str, str],
-        output_expires_after: int | None = None,
-    ) -> BatchSnapshot:
-        """Create an inline batch: the verified shard translated again and sent in the call."""
-        if not is_inline(input_file_id) or endpoint != CHAT_ENDPOINT:
-            return self.create_batch(
-                input_file_id=input_file_id, endpoint=endpoint, metadata=metadata
-            )
+    @contextlib.contextmanager
+    def local_input_from(self, file_id: str, shard: Path) -> Iterator[None]:
+        """While the block runs, the inline job `file_id` is created from `shard` (the job's
+        verified shard: this machine's, else the artifact store's)."""
+        self._shards[file_id] = shard
+        try:
+            yield
+        finally:
+            self._shards.pop(file_id, None)
+
+    def _create_inline(self, input_file_id: str, endpoint: str, tag: str) -> BatchSnapshot:
+        """An inline batch: the verified shard translated again and sent in the call."""
+        shard = self._shards.get(input_file_id)
+        if shard is None:
+            raise NotFound(f"{input_file_id} is created from its shard, which was not handed over")
+        if endpoint != CHAT_ENDPOINT:
+            raise Rejected(f"only chat jobs go inline, not {endpoint}")
         model = input_file_id.rpartition(MODEL_SEPARATOR)[2]
         with tempfile.TemporaryDirectory(prefix="ledger-gemini-") as scratch:
             info = write_request_file(shard, Path(scratch) / "requests.jsonl")
@@ -257,7 +263,7 @@ class GeminiBatchProvider:
             requests = inlined_requests(info.path)
         with self._errors(side_effect=True), transfer():
             batch = self._client.batches.create(
-                model=model, src=requests, config={"display_name": batch_tag(metadata)}
+                model=model, src=requests, config={"display_name": tag}
             )
         return snapshot(batch, input_file_id=input_file_id)
 

@@ -20,7 +20,6 @@ from google.genai import types
 
 from adapters.base import scrub
 from adapters.chat_types import (
-    CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
     ChatError,
     ChatRequest,
@@ -32,6 +31,7 @@ from adapters.chat_types import (
     parse_json_answer,
 )
 from adapters.gemini.lines import FINISH_REASONS
+from adapters.http_guard import chat_client
 from ledger.errors import InputError
 
 #: The API version Batch Mode and these calls use (google-genai 3.6.1 would say v1 for a custom
@@ -66,8 +66,9 @@ class GeminiChatClient:
             api_version=API_VERSION,
             timeout=int(timeout * 1000),
             retry_options=types.HttpRetryOptions(attempts=(max_retries or 0) + 1),
-            httpx_client=http_client
-            or httpx2.Client(timeout=httpx2.Timeout(timeout, connect=CONNECT_TIMEOUT)),
+            # A total deadline per call (not only per socket read) and a capped answer, as the
+            # OpenAI and Anthropic chat clients have (adapters.http_guard).
+            httpx_client=http_client or chat_client(timeout),
         )
         self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
 

@@ -11,10 +11,10 @@ output is then a list of inlined responses. The SDK's types (google-genai 3.6.1 
 - Upload: nothing leaves the machine. The upload step records a pseudo file id,
   `inline:<upload name>#<model>`, naming the stored shard (the upload name carries the shard's
   digest and the job's token); `find_uploads` finds nothing, so a repeat simply records it again.
-- Create: the create step hands the adapter the job's verified shard (read through the artifact
-  store when this machine lacks it, `ledger.reconcile.shard_source`), translated here again and
-  sent inline, each request's key in its `metadata["key"]`. Tagging and adoption after a crash
-  are the file path's: the batch's `display_name`.
+- Create: the create step hands the adapter the job's verified shard (`LocalInputs`; read
+  through the artifact store when this machine lacks it, `ledger.reconcile.shard_source`),
+  translated here again and sent inline, each request's key in its `metadata["key"]`. Tagging
+  and adoption after a crash are the file path's: the batch's `display_name`.
 - Results: the output file id is `inline:<batch name>`; "downloading" it reads the batch's
   inlined responses and writes them as the file path's `{key, response|error}` lines, which then
   go through the same `check_keys` (every key exactly once; unknown and duplicate keys reported).

@@ -1,14 +1,15 @@
 """Batch API request lines: from a simple row (prompt, messages or input) or a ready line.
 
 A simple row becomes a body in the endpoint's own parameter names (`max_output_tokens` for
-responses, `max_completion_tokens` for chat...); a ready line is checked and passed through byte for
-byte. A check failure is a `RowProblem` naming the field. Endpoints: `ledger.build.endpoints`."""
+responses, `max_completion_tokens` for chat, and so on). A ready line is checked and passed through
+byte for byte (`ledger.build.ready_lines`). Each check failure is a `RowProblem` naming the field
+(`ledger.build.row_checks`, with `BatchRequest`). The endpoint names are `ledger.build.endpoints`;
+the options every row shares are `ledger.build.body_options`.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,79 +27,39 @@ from ledger.build.endpoints import EMBEDDINGS as EMBEDDINGS
 from ledger.build.endpoints import ENDPOINTS as ENDPOINTS
 from ledger.build.endpoints import RESPONSES as RESPONSES
 from ledger.build.endpoints import resolve_endpoint as resolve_endpoint
-from ledger.errors import InputError
-
-#: What the Batch API accepts as a custom_id here (the provider also needs uniqueness per file).
-CUSTOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-CUSTOM_ID_MAX = 64
-
-#: Fields of a ready Batch API line.
-READY_FIELDS = ("custom_id", "method", "url", "body")
+from ledger.build.ready_lines import READY_FIELDS as READY_FIELDS
+from ledger.build.ready_lines import ReadyLineChecker as ReadyLineChecker
+from ledger.build.row_checks import CUSTOM_ID as CUSTOM_ID
+from ledger.build.row_checks import CUSTOM_ID_MAX as CUSTOM_ID_MAX
+from ledger.build.row_checks import EMBEDDING_INPUTS_PER_REQUEST as EMBEDDING_INPUTS_PER_REQUEST
+from ledger.build.row_checks import BatchRequest as BatchRequest
+from ledger.build.row_checks import RowProblem as RowProblem
+from ledger.build.row_checks import check_custom_id as check_custom_id
+from ledger.build.row_checks import (
+    check_messages,
+    check_metadata,
+    check_responses_input,
+    check_text,
+    optional_int,
+    optional_temperature,
+)
+from ledger.build.row_checks import generated_custom_id as generated_custom_id
 
 #: Row fields that hold the request's text; a row has exactly one.
 TEXT_FIELDS = ("prompt", "messages", "input")
 
-#: Limits of the API: metadata pairs and sizes, inputs in one embeddings request.
-METADATA_MAX_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512
-EMBEDDING_INPUTS_PER_REQUEST = 2048
+
+#: Stand-ins for a row's custom_id and text, cut out of a line to make a model's template.
+_ID_MARK, _TEXT_MARK = "\x00custom_id\x00", "\x00text\x00"
 
 
-class RowProblem(InputError):
-    """One bad input row: which field (if any) and what is wrong with it."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def describe(self, source: str, line_number: int) -> str:
-        """`input.jsonl:17: field "custom_id": duplicate of line 3`."""
-        where = f'field "{self.field}": ' if self.field else ""
-        return f"{source}:{line_number}: {where}{self.message}"
-
-
-@dataclass(slots=True)
-class BatchRequest:
-    """One request as it goes into a shard file."""
-
-    line_number: int
-    custom_id: str
-    model: str
-    #: The Batch API input line, without its newline.
-    line: bytes
-    body: dict[str, Any]
-    #: What the request counts toward the batch's input cap (embeddings inputs; else 1).
-    inputs: int
-    #: The request's own bound on output tokens, if it has one.
-    max_output_tokens: int | None
-    est_tokens: int | None = None
-    #: The batch provider it goes to (a run may fan out to several; `ledger.build.targets`).
-    provider: str = ""
-
-
-def generated_custom_id(line_number: int) -> str:
-    """The custom_id of a row without one: `row-000017` for line 17."""
-    return f"row-{line_number:06d}"
-
-
-def check_custom_id(value: Any, field: str = "custom_id") -> str:
-    """The custom_id as a string, or a problem if it is not one the Batch API takes."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        raise RowProblem("must be a string", field)
-    if not CUSTOM_ID.fullmatch(value):
-        if len(value) > CUSTOM_ID_MAX:
-            raise RowProblem(f"{len(value)} characters, more than {CUSTOM_ID_MAX}", field)
-        if not value:
-            raise RowProblem("empty", field)
-        bad = next(c for c in value if not CUSTOM_ID.fullmatch(c))
-        raise RowProblem(f"{bad!r} is not allowed (only A-Z a-z 0-9 _ . : -)", field)
-    return value
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
 
 
 class RowBuilder:
-    """Builds the request of each simple row, with the options every row shares."""
+    """Builds the request of each simple row, with the options every row shares (the build's
+    hot loop over many rows, and the targets they go to, is `ledger.build.targets.RowMaker`)."""
 
     def __init__(self, options: BodyOptions) -> None:
         options.check()
@@ -108,9 +69,44 @@ class RowBuilder:
         self._system = [{"role": "system", "content": options.system}] if options.system else []
         # What every body gets after model and text, unless the row overrides it: built once.
         self._shared = self._parameters(options.max_output_tokens, options.temperature, None)
+        #: The output bound of a body with only the shared parameters.
+        self.shared_cap: int | None = self._shared.get(
+            "max_completion_tokens" if self._chat else "max_output_tokens"
+        )
+        # Bodies with an output format are checked against their text (JSON mode needs the
+        # word "json" in it), so only bodies without one are `shared`.
+        self.plain = text_format_for(options) is None
+        #: Whether a prompt row's body is `prompt_body` (chat and responses; the other
+        #: endpoints' rows take the general path).
+        self.templated = options.endpoint in (CHAT, RESPONSES)
+
+    def prompt_body(self, model: str, text: str) -> dict[str, Any]:
+        """The body of a prompt row with the shared parameters."""
+        if self._chat:
+            return {"model": model, "messages": [*self._system, _user(text)], **self._shared}
+        body = {"model": model, "input": text}
+        if self.options.system is not None:
+            body["instructions"] = self.options.system
+        body.update(self._shared)
+        return body
+
+    def template(self, model: str) -> tuple[bytes, bytes, bytes] | None:
+        """A prompt row's line for `model`, cut around its custom_id and its text: the line of
+        a row is then `head + dumps(custom_id) + middle + dumps(text) + tail`, the same bytes as
+        its dict would dump to (orjson writes a string alike wherever it stands). None if the
+        stand-ins cannot be found once each (a system prompt holding one)."""
+        body = self.prompt_body(model, _TEXT_MARK)
+        line = orjson.dumps(
+            {"custom_id": _ID_MARK, "method": "POST", "url": self.endpoint, "body": body}
+        )
+        head, _, rest = line.partition(orjson.dumps(_ID_MARK))
+        middle, _, tail = rest.partition(orjson.dumps(_TEXT_MARK))
+        if line.count(orjson.dumps(_ID_MARK)) != 1 or line.count(orjson.dumps(_TEXT_MARK)) != 1:
+            return None
+        return head, middle, tail
 
     def request(self, row: Mapping[str, Any], line_number: int) -> BatchRequest:
-        """The request for one row (raises `RowProblem`)."""
+        """The request for one row, any shape (raises `RowProblem`)."""
         custom_id = self._custom_id(row, line_number)
         model = row.get("model")
         if model is None:
@@ -134,7 +130,16 @@ class RowBuilder:
         line = orjson.dumps(
             {"custom_id": custom_id, "method": "POST", "url": self.endpoint, "body": body}
         )
-        return BatchRequest(line_number, custom_id, model, line, body, inputs, cap)
+        # Embeddings and moderations bodies are checked by model alone; chat and responses
+        # bodies when they take no row's own parameters (and carry no output format).
+        shared = self.endpoint in (EMBEDDINGS, MODERATIONS) or (
+            self.templated
+            and self.plain
+            and row.get("max_output_tokens") is None
+            and row.get("temperature") is None
+            and row.get("metadata") is None
+        )
+        return BatchRequest(line_number, custom_id, model, line, body, inputs, cap, shared=shared)
 
     def _custom_id(self, row: Mapping[str, Any], line_number: int) -> str:
         field = "custom_id"
@@ -162,13 +167,13 @@ class RowBuilder:
         field, value = self._text(row)
         chat = self._chat
         if field == "prompt":
-            _check_text(value, field)
+            check_text(value, field)
         elif field == "messages":
-            _check_messages(value, chat)
+            check_messages(value, chat)
         elif chat:
             raise RowProblem("the chat endpoint takes prompt or messages", field)
         else:
-            _check_responses_input(value)
+            check_responses_input(value)
         body: dict[str, Any]
         if chat:
             messages = [{"role": "user", "content": value}] if field == "prompt" else value
@@ -187,9 +192,9 @@ class RowBuilder:
         else:
             body.update(
                 self._parameters(
-                    _optional_int(cap, "max_output_tokens", self.options.max_output_tokens),
-                    _optional_temperature(temperature, self.options.temperature),
-                    None if metadata is None else _check_metadata(metadata),
+                    optional_int(cap, "max_output_tokens", self.options.max_output_tokens),
+                    optional_temperature(temperature, self.options.temperature),
+                    None if metadata is None else check_metadata(metadata),
                 )
             )
         return body
@@ -219,10 +224,10 @@ class RowBuilder:
         field, value = self._text(row)
         if field != "prompt":
             raise RowProblem("the completions endpoint takes prompt", field)
-        _check_text(value, field)
+        check_text(value, field)
         o = self.options
-        cap = _optional_int(row.get("max_output_tokens"), "max_output_tokens", o.max_output_tokens)
-        temperature = _optional_temperature(row.get("temperature"), o.temperature)
+        cap = optional_int(row.get("max_output_tokens"), "max_output_tokens", o.max_output_tokens)
+        temperature = optional_temperature(row.get("temperature"), o.temperature)
         given = {"max_tokens": cap, "temperature": temperature}
         return {"model": model, "prompt": value} | {k: v for k, v in given.items() if v is not None}
 
@@ -240,161 +245,7 @@ class RowBuilder:
                     f"a list of 1 to {EMBEDDING_INPUTS_PER_REQUEST} strings is needed", field
                 )
             for item in value:
-                _check_text(item, field)
+                check_text(item, field)
         else:
-            _check_text(value, field)
+            check_text(value, field)
         return {"model": model, "input": value}
-
-
-def _check_text(value: Any, field: str) -> None:
-    if type(value) is not str:
-        raise RowProblem("must be a string", field)
-    if not value or value.isspace():
-        raise RowProblem("empty", field)
-
-
-#: Message roles each endpoint takes, and the fields of a responses input message.
-CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-RESPONSES_ROLES = frozenset({"system", "developer", "user", "assistant"})
-RESPONSES_MESSAGE_FIELDS = frozenset({"role", "content", "type"})
-
-
-def _check_messages(value: Any, chat: bool) -> None:
-    if not isinstance(value, list) or not value:
-        raise RowProblem("must be a non-empty list of {role, content} objects", "messages")
-    roles = CHAT_ROLES if chat else RESPONSES_ROLES
-    for index, message in enumerate(value):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise RowProblem("must be an object with role and content", where)
-        role = message.get("role")
-        if not isinstance(role, str):
-            raise RowProblem("missing role", where)
-        if role not in roles:
-            raise RowProblem(f"role {role!r} is not one of {', '.join(sorted(roles))}", where)
-        if not isinstance(message.get("content"), str | list):
-            raise RowProblem("missing content (a string or a list of parts)", where)
-        if not chat:
-            for key in message:
-                if key not in RESPONSES_MESSAGE_FIELDS:
-                    raise RowProblem(
-                        "the responses endpoint takes role and content (use --endpoint chat)",
-                        f"{where}.{key}",
-                    )
-
-
-def _check_responses_input(value: Any) -> None:
-    if isinstance(value, str):
-        _check_text(value, "input")
-    elif not isinstance(value, list) or not value:
-        raise RowProblem("must be a string or a non-empty list of input items", "input")
-
-
-def _optional_int(value: Any, field: str, default: int | None) -> int | None:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RowProblem("must be a whole number of at least 1", field)
-    return value
-
-
-def _optional_temperature(value: Any, default: float | None) -> float | None:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 2:
-        raise RowProblem("must be a number between 0 and 2", "temperature")
-    return value
-
-
-def _check_metadata(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise RowProblem("must be an object of strings", "metadata")
-    if len(value) > METADATA_MAX_PAIRS:
-        raise RowProblem(f"{len(value)} pairs, more than {METADATA_MAX_PAIRS}", "metadata")
-    for key, item in value.items():
-        if len(key) > METADATA_KEY_MAX:
-            raise RowProblem(f"key {key[:20]!r}... longer than {METADATA_KEY_MAX}", "metadata")
-        if not isinstance(item, str) or len(item) > METADATA_VALUE_MAX:
-            raise RowProblem(
-                f"value of {key!r} must be a string of at most {METADATA_VALUE_MAX} characters",
-                "metadata",
-            )
-    return value
-
-
-class ReadyLineChecker:
-    """Checks ready Batch API lines: all for one endpoint and one model, none streaming."""
-
-    def __init__(self, endpoint: str | None, model: str | None) -> None:
-        #: Fixed by `--endpoint`, or by the first line's url.
-        self.endpoint = endpoint
-        #: Fixed by `--model`, or by the first line's body.model.
-        self.model = model
-        self._model_line: int | None = None
-
-    def request(self, obj: Mapping[str, Any], raw: bytes, line_number: int) -> BatchRequest:
-        """The request of one ready line, passed through unchanged (raises `RowProblem`)."""
-        for field in READY_FIELDS:
-            if field not in obj:
-                raise RowProblem("missing (this is a Batch API input line)", field)
-        for field in obj:
-            if field not in READY_FIELDS:
-                raise RowProblem("not a Batch API input field", field)
-        custom_id = check_custom_id(obj["custom_id"])
-        if obj["method"] != "POST":
-            raise RowProblem('must be "POST"', "method")
-        url = obj["url"]
-        self._check_url(url)
-        body = obj["body"]
-        if not isinstance(body, dict):
-            raise RowProblem("must be an object", "body")
-        model = self._check_model(body.get("model"), line_number)
-        if body.get("stream"):
-            raise RowProblem("a batch request cannot stream", "body.stream")
-        inputs, cap = self._check_body(body)
-        return BatchRequest(line_number, custom_id, model, raw, body, inputs, cap)
-
-    def _check_url(self, url: Any) -> None:
-        if not isinstance(url, str) or url not in ENDPOINTS.values():
-            known = ", ".join(ENDPOINTS.values())
-            raise RowProblem(f"unknown endpoint {url!r} (known: {known})", "url")
-        if self.endpoint is None:
-            self.endpoint = url
-        elif url != self.endpoint:
-            raise RowProblem(f'"{url}" does not match the endpoint {self.endpoint}', "url")
-
-    def _check_model(self, model: Any, line_number: int) -> str:
-        if not isinstance(model, str) or not model:
-            raise RowProblem("missing (a ready line names its model)", "body.model")
-        if self.model is None:
-            self.model, self._model_line = model, line_number
-        elif model != self.model:
-            first = f"line {self._model_line}" if self._model_line else "--model"
-            raise RowProblem(
-                f'"{model}" differs from "{self.model}" of {first} '
-                "(a batch takes one model; split the file or use simple rows)",
-                "body.model",
-            )
-        return model
-
-    def _check_body(self, body: Mapping[str, Any]) -> tuple[int, int | None]:
-        """Inputs counted toward the batch cap, and the output bound, of a checked body."""
-        if self.endpoint in (EMBEDDINGS, MODERATIONS):
-            given = body.get("input")
-            if given is None or given == "" or given == []:
-                raise RowProblem("missing", "body.input")
-            nested = isinstance(given, list) and not all(isinstance(x, int) for x in given)
-            return (len(given) if nested else 1), None
-        if self.endpoint == CHAT:
-            if not isinstance(body.get("messages"), list) or not body["messages"]:
-                raise RowProblem("missing (a non-empty list)", "body.messages")
-            cap = body.get("max_completion_tokens", body.get("max_tokens"))
-        elif self.endpoint == COMPLETIONS:
-            if body.get("prompt") is None:
-                raise RowProblem("missing", "body.prompt")
-            cap = body.get("max_tokens")
-        else:
-            if body.get("input") is None and body.get("prompt") is None:
-                raise RowProblem("missing", "body.input")
-            cap = body.get("max_output_tokens")
-        return 1, cap if isinstance(cap, int) and not isinstance(cap, bool) else None

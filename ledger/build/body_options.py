@@ -47,7 +47,26 @@ def read_json_schema(path: str | Path) -> JsonSchemaFormat:
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name))[:64] or "schema"
     if not isinstance(strict, bool) or not isinstance(description, str | None):
         raise InputError(f"--json-schema: {path}: strict must be true/false, description text")
+    _check_schema(path, schema)
     return JsonSchemaFormat(name=name, schema=schema, strict=strict, description=description)
+
+
+def _check_schema(path: Path, schema: object) -> None:
+    """Refuse a schema every answer would be `invalid` against (not a valid JSON Schema): the
+    same check normalize makes (`ledger.results.validate`), before anything is sent."""
+    from jsonschema import SchemaError, validators  # only a run with a schema pays the import
+
+    if not isinstance(schema, dict):
+        raise InputError(f"--json-schema: {path}: the schema must be a JSON object")
+    try:
+        validators.validator_for(schema, default=validators.Draft202012Validator).check_schema(
+            schema
+        )
+    except SchemaError as error:
+        where = error.json_path if error.json_path != "$" else "the schema"
+        raise InputError(
+            f"--json-schema: {path}: not a valid JSON Schema ({where}: {error.message})"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,16 @@ reading a recorded run back. Every write here runs inside the caller's transacti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Row
 
-from ledger.build.shards import Shard
+from ledger.build.shards import Shard, ShardSet
+from ledger.build.spool import RequestSpool
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent, Request, Run
 from ledger.core.states import State
@@ -123,6 +125,77 @@ def insert_requests(
         )
         count += len(batch)
     return count
+
+
+def record_requests(
+    connection: Connection,
+    run_id: int,
+    spool: RequestSpool,
+    shard_set: ShardSet,
+    job_ids: dict[int, int],
+) -> None:
+    """The run's request rows: on SQLite copied from the spool in one statement, elsewhere
+    read back from it in batches, each request's job found from its (provider, model) and
+    line."""
+    if connection.dialect.name == "sqlite":
+        starts = shard_set.starts()
+        spool.record_shards((key, line, job_ids[index]) for key, line, index in starts)
+        copy_requests(connection, run_id, spool.path)
+        return
+    shard_of = shard_set.shard_of
+    insert_requests(
+        connection,
+        run_id,
+        (
+            [
+                (job_ids[shard_of(key, line)], custom_id, line, tokens)
+                for custom_id, line, key, tokens in batch
+            ]
+            for batch in spool.batches()
+        ),
+    )
+
+
+def copy_requests(connection: Connection, run_id: int, spool_path: Path) -> int:
+    """Insert the `pending` request rows of a SQLite ledger straight from the build's spool
+    file (its `accepted` and `shards` tables, see `RequestSpool.record_shards`), in one
+    INSERT ... SELECT: no Python object per request. Attaches the spool as `spool`, inside a
+    `bulk_session`, which detaches it after the transaction."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.execute("ATTACH DATABASE ? AS spool", (str(spool_path),))
+    # A request belongs to the last shard of its (provider, model) that opened at or before
+    # its line.
+    result = connection.exec_driver_sql(
+        f"INSERT INTO {Request.__tablename__} "
+        "(run_id, job_id, custom_id, line_number, status, est_input_tokens) "
+        "SELECT ?, (SELECT s.job_id FROM spool.shards s WHERE s.model = a.model "
+        "AND s.first_line <= a.line_number ORDER BY s.first_line DESC LIMIT 1), "
+        "a.custom_id, a.line_number, ?, a.tokens FROM spool.accepted a",
+        (run_id, PENDING),
+    )
+    return result.rowcount
+
+
+@contextmanager
+def bulk_session(connection: Connection) -> Iterator[None]:
+    """Around the transaction that records a build on SQLite (enter it before `begin`): no
+    foreign-key check per request row, whose run and jobs that same transaction inserts; on
+    the way out the spool `copy_requests` attached is detached (which SQLite allows only
+    outside a transaction) and the checks are on again. Nothing on other databases."""
+    raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+    if raw is None:
+        yield
+        return
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        try:
+            if "spool" in [row[1] for row in raw.execute("PRAGMA database_list")]:
+                raw.execute("DETACH DATABASE spool")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _placeholders(connection: Connection, count: int) -> str:

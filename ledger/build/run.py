@@ -40,7 +40,13 @@ from ledger.build.endpoints import resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import TOKEN_ESTIMATE, BuildPlan, input_sha256, recorded_plan
-from ledger.build.record import find_run, insert_jobs, insert_requests, insert_run
+from ledger.build.record import (
+    bulk_session,
+    find_run,
+    insert_jobs,
+    insert_run,
+    record_requests,
+)
 from ledger.build.run_directory import (
     make_staging_dir,
     move_into_place,
@@ -326,7 +332,7 @@ def _record(
     refs = put_shards(engine, built.shards)
     moved = False
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection, bulk_session(connection), connection.begin():
             try:
                 run_id = insert_run(
                     connection,
@@ -355,18 +361,7 @@ def _record(
                 held_reason,
                 refs,
             )
-            shard_of = built.shard_set.shard_of
-            insert_requests(
-                connection,
-                run_id,
-                (
-                    [
-                        (job_ids[shard_of(key, line)], custom_id, line, tokens)
-                        for custom_id, line, key, tokens in batch
-                    ]
-                    for batch in built.spool.batches()
-                ),
-            )
+            record_requests(connection, run_id, built.spool, built.shard_set, job_ids)
             built.spool.close()
             manifest = manifest_bytes(
                 engine, run_id, name, source_path, options, built, job_ids, run_dir

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
@@ -206,6 +206,14 @@ class ShardSet:
         `line_number`."""
         lines, indexes = self._starts[key]
         return indexes[bisect.bisect_right(lines, line_number) - 1]
+
+    def starts(self) -> Iterator[tuple[tuple[str, str], int, int]]:
+        """((provider, model), first line, shard index) of every shard opened: a request of
+        that provider and model from that line on belongs to that shard, up to the next one's
+        first line (a row fanned out makes one request per target, so each line holds at most
+        one request of a provider and model)."""
+        for key, (lines, indexes) in self._starts.items():
+            yield from ((key, line, index) for line, index in zip(lines, indexes, strict=True))
 
     def close(self) -> list[Shard]:
         """Finish every open shard; the shards in index order."""

@@ -2,13 +2,15 @@
 `requests` rows are read back from here once the whole input is valid.
 
 A scratch SQLite table keyed by custom_id keeps memory flat however large the input (a Python set
-of a million ids costs about 100 MB); measured at about 1 µs a request in `bench/build.py`.
+of a million ids costs about 100 MB); measured at about 1 µs a request in `bench/build.py`. A
+SQLite ledger copies the rows from here in one INSERT ... SELECT (no Python object per row);
+another database reads them back in batches.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ledger.build.bodies import BatchRequest
@@ -28,7 +30,9 @@ class RequestSpool:
         # Scratch data: it is rebuilt from the input if anything fails, so no journal, no fsync.
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("PRAGMA cache_size=-16384")
+        # 4 MiB of page cache: the ids arrive mostly in order, and a larger cache only made the
+        # build's peak memory grow with the input (bench/build.py, 100k against 1M rows).
+        self._db.execute("PRAGMA cache_size=-4096")
         self._db.execute(
             "CREATE TABLE accepted (custom_id TEXT PRIMARY KEY, line_number INTEGER NOT NULL, "
             "model INTEGER NOT NULL, tokens INTEGER) WITHOUT ROWID"
@@ -57,6 +61,22 @@ class RequestSpool:
             if first != request.line_number:
                 duplicates.append((request, first))
         return duplicates
+
+    def record_shards(self, starts: Iterable[tuple[tuple[str, str], int, int]]) -> None:
+        """Store ((provider, model), first line, job id) of every shard and commit, so the
+        ledger's own SQLite connection can attach this file and copy the requests in one
+        statement (`ledger.build.record.copy_requests`): the shards' `model` is the same
+        (provider, model) index as the accepted requests'."""
+        models = self.models
+        self._db.execute(
+            "CREATE TABLE shards (model INTEGER NOT NULL, first_line INTEGER NOT NULL, "
+            "job_id INTEGER NOT NULL, PRIMARY KEY (model, first_line)) WITHOUT ROWID"
+        )
+        self._db.executemany(
+            "INSERT INTO shards VALUES (?, ?, ?)",
+            [(models[key], line, job) for key, line, job in starts],
+        )
+        self._db.execute("COMMIT")
 
     def batches(self) -> Iterator[list[tuple[str, int, tuple[str, str], int | None]]]:
         """(custom_id, line_number, (provider, model), tokens) of every accepted request, a batch

@@ -8,22 +8,21 @@ Nothing here touches the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
-from ledger.build.claude_tokens import REMOTE_COUNT_FLAGS, REMOTE_COUNTED
+from ledger.build.counting import RequestCounter
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.build.targets import RowMaker, option_targets, target_parser
-from ledger.errors import InputError, LedgerError
+from ledger.errors import InputError
 from ledger.usage.capabilities import ModelTable
-from ledger.usage.checks import check_request
-from ledger.usage.tokens import TokenCounters
+from ledger.usage.checks import check_request, prompt_headroom
 
 if TYPE_CHECKING:
     from adapters.registry import RequestRules
@@ -71,11 +70,11 @@ class Streamer:
         self.options = options
         self.on_skip = on_skip
         self.limits = options.shard_limits()
-        self.counters = TokenCounters() if options.count_tokens else None
-        #: Anthropic's count of a Claude body, while it answers (None: approximate instead).
         asked = options.count_claude_tokens or options.count_gemini_tokens
-        self.claude_counter = options.claude_counter if asked else None
-        self.claude_counted = False
+        claude_counter = options.claude_counter if asked else None
+        self.counter = (
+            RequestCounter(options.max_context, claude_counter) if options.count_tokens else None
+        )
         self.spool = RequestSpool(staging / "spool.sqlite")
         # Each provider's shards are cut to its own limits (a run may go to several).
         self.shards = ShardSet(staging / SHARD_DIR, self.limits, limits_for=options.shard_limits)
@@ -92,6 +91,9 @@ class Streamer:
         self.default_model = self.targets[0].model if len(self.targets) == 1 else None
         #: Warnings of the model checks, each said once (a dict keeps their order).
         self.warnings: dict[str, None] = {}
+        #: Per (provider, model), the checks' answer for its shared bodies (see
+        #: `accepted_by_provider`).
+        self.shared_checks: dict[tuple[str, str], tuple[str | None, float]] = {}
         self.accepted = 0
         self.skipped = 0
 
@@ -124,16 +126,25 @@ class Streamer:
         requests = self.requests(records)
         if not requests:
             return
-        if self.counters is not None:
-            requests = self.count_tokens(requests)
+        if self.counter is not None:
+            assert self.endpoint is not None
+            maker = self.make if isinstance(self.make, RowMaker) else None
+            prompt_body = maker.builders[0].prompt_body if maker is not None else None
+            requests = self.counter.count(requests, self.endpoint, prompt_body, self.reject)
         requests = self.accepted_by_provider(requests)
         requests = self.within_limits(requests)
         requests = self.unique(requests)
         self.shards.place(requests)
         self.accepted += len(requests)
 
-    def requests(self, records: Iterable[tuple[int, Any, bytes]]) -> list[BatchRequest]:
-        """The request of each good record."""
+    def requests(self, records: list[tuple[int, Any, bytes]]) -> list[BatchRequest]:
+        """The request(s) of each good record."""
+        if self.make is None:
+            first = next((v for _, v, _ in records if not isinstance(v, RowProblem)), None)
+            if first is not None:
+                self.choose_format(first)
+        if isinstance(self.make, RowMaker):
+            return self.make.requests(records, self.reject)
         made: list[BatchRequest] = []
         for line_number, value, raw in records:
             try:
@@ -178,91 +189,56 @@ class Streamer:
         else:
             self.endpoint = self.endpoint or self.options.default_endpoint()
             body = self.options.body_options(self.endpoint)
-            self.make = RowMaker(body, self.parser, self.targets)
+            # Bodies are only read by a provider's own rules (the model checks read one per
+            # provider and model, token counting one per model and the prompt): without those,
+            # a prompt row's line is all it needs (`parsed_body` reads it back if ever needed).
+            from adapters.registry import request_rules
+
+            providers = {t.provider for t in self.targets} or {self.options.provider}
+            keep = any(request_rules(p).problem is not None for p in providers)
+            self.make = RowMaker(body, self.parser, self.targets, keep_bodies=keep)
         return self.make
-
-    def count_tokens(self, requests: list[BatchRequest]) -> list[BatchRequest]:
-        """Set each request's estimated input tokens; refuse those over `max_context`."""
-        assert self.counters is not None and self.endpoint is not None
-        endpoint, max_context = self.endpoint, self.options.max_context
-        model, counter = None, None
-        kept = []
-        for request in requests:
-            if request.model != model:
-                model, counter = request.model, self.counters.for_model(request.model)
-            assert counter is not None
-            tokens = None
-            if self.claude_counter is not None and request.model.startswith(REMOTE_COUNTED):
-                tokens = self._count_with_anthropic(request.body)
-            if tokens is None:
-                tokens = counter.body(endpoint, request.body)
-            request.est_tokens = tokens
-            if max_context is not None:
-                needed = tokens + (request.max_output_tokens or 0)
-                if needed > max_context:
-                    output = (
-                        f" + {request.max_output_tokens} output"
-                        if request.max_output_tokens
-                        else ""
-                    )
-                    self.reject(
-                        RowProblem(
-                            f"needs about {tokens} input{output} tokens, more than "
-                            f"--max-context {max_context}"
-                        ),
-                        request.line_number,
-                    )
-                    continue
-            kept.append(request)
-        return kept
-
-    def _count_with_anthropic(self, body: dict[str, Any]) -> int | None:
-        """Anthropic's count of one body; None, and approximate from then on, once it fails."""
-        assert self.claude_counter is not None
-        try:
-            counted = self.claude_counter(body)
-        except LedgerError as error:
-            self.warnings[f"{error}: input tokens approximated"] = None
-            self.claude_counter = None
-            return None
-        self.claude_counted = True
-        return counted
 
     def accepted_by_provider(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Refuse what the provider would answer 400 to (the model table's rules, and the
-        provider's own request rules); keep each warning once."""
+        provider's own request rules); keep each warning once.
+
+        A `shared` body (a simple row's text with only the shared parameters) is checked once
+        per provider and model: its answer stands for every such body of theirs, unless its
+        counted tokens pass the context headroom, when the body is checked on its own."""
         assert self.endpoint is not None
         from adapters.registry import request_rules
 
         endpoint = self.endpoint
         rules: dict[str, RequestRules] = {}
+        checked, refusal_of = self.shared_checks, self.refusal
+        provider, takes, problem_of = None, None, None
         kept = []
         for request in requests:
-            provider = request.provider
-            if provider not in rules:
-                rules[provider] = request_rules(provider)
-            takes, problem_of = rules[provider].endpoints, rules[provider].problem
+            if request.provider != provider:
+                provider = request.provider
+                if provider not in rules:
+                    rules[provider] = request_rules(provider)
+                takes, problem_of = rules[provider].endpoints, rules[provider].problem
             if takes is not None and endpoint not in takes:
                 # A ready line's url, or a row's provider:model that --endpoint does not suit.
                 message = f"provider {provider} takes {' and '.join(takes)} only"
                 field = "model" if isinstance(self.make, RowMaker) else "url"
                 self.reject(RowProblem(message, field), request.line_number)
                 continue
-            refusal = None
-            for found in check_request(
-                request.model,
-                request.body,
-                provider=provider,
-                endpoint=endpoint,
-                counted_tokens=request.est_tokens,
-                table=self.table,
-            ):
-                if found.warning:
-                    self.warnings[str(found)] = None
-                elif refusal is None:
-                    refusal = str(found)
+            if request.shared:
+                key = (request.provider, request.model)
+                known = checked.get(key)
+                if known is None:
+                    known = checked[key] = self.check_shared(request)
+                refusal, headroom = known
+                tokens = request.est_tokens
+                if tokens is not None and tokens > headroom:
+                    refusal = refusal_of(request)
+            else:
+                refusal = refusal_of(request)
             if refusal is None and problem_of is not None:
-                problem = problem_of(request.custom_id, request.body)
+                problem = problem_of(request.custom_id, request.parsed_body())
                 refusal = f"provider {provider}: {problem}" if problem is not None else None
             if refusal is not None:
                 self.reject(RowProblem(refusal), request.line_number)
@@ -270,11 +246,56 @@ class Streamer:
             kept.append(request)
         return kept
 
+    def refusal(self, request: BatchRequest, counted: bool = True) -> str | None:
+        """The first refusal of the model checks of this request (its warnings kept)."""
+        assert self.endpoint is not None
+        refusal = None
+        for found in check_request(
+            request.model,
+            request.parsed_body(),
+            provider=request.provider,
+            endpoint=self.endpoint,
+            counted_tokens=request.est_tokens if counted else None,
+            table=self.table,
+        ):
+            if found.warning:
+                self.warnings[str(found)] = None
+            elif refusal is None:
+                refusal = str(found)
+        return refusal
+
+    def check_shared(self, request: BatchRequest) -> tuple[str | None, float]:
+        """The answer of the model checks for every shared body of this request's provider
+        and model, and the most counted tokens that answer holds for."""
+        assert self.endpoint is not None
+        headroom = prompt_headroom(
+            request.model,
+            request.parsed_body(),
+            provider=request.provider,
+            endpoint=self.endpoint,
+            table=self.table,
+        )
+        return self.refusal(request, counted=False), headroom
+
     def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
-        """Leave out (or refuse) requests too large for any shard on their own."""
+        """Leave out (or refuse) requests too large for any shard (of their provider's) on
+        their own."""
+        limits_of = self.shards.limits_of
+        provider, max_bytes, max_tokens = None, 0, 0.0
+        # Most requests are far within both: `problem_with` says why for the others.
+        for request in requests:
+            if request.provider != provider:
+                provider = request.provider
+                limits = limits_of(provider)
+                max_bytes = limits.max_bytes
+                max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
+            if len(request.line) >= max_bytes or (request.est_tokens or 0) > max_tokens:
+                break
+        else:
+            return requests
         kept = []
         for request in requests:
-            problem = self.shards.limits_of(request.provider).problem_with(request)
+            problem = limits_of(request.provider).problem_with(request)
             if problem is None:
                 kept.append(request)
             else:
@@ -335,27 +356,12 @@ def build_shards(
         shard_set=streamer.shards,
         skipped=streamer.skipped,
         warnings=(
-            *(
-                w
-                for w in (streamer.counters.warnings if streamer.counters else ())
-                if not (streamer.claude_counted and any(f in w for f in REMOTE_COUNT_FLAGS))
-            ),
+            *(streamer.counter.all_warnings() if streamer.counter else ()),
             *streamer.warnings,
             *_unpriced(list(streamer.spool.models), table),
         ),
-        tokens_exact=_tokens_exact(streamer),
+        tokens_exact=streamer.counter.exact() if streamer.counter else True,
     )
-
-
-def _tokens_exact(streamer: Streamer) -> bool:
-    """Whether no model's tokens were approximated (Anthropic counted every Claude request)."""
-    if streamer.counters is None:
-        return True
-    approximate = streamer.counters.approximate
-    if streamer.claude_counter is not None and streamer.claude_counted:
-        # Anthropic answered every Claude request (a failure clears `claude_counter`).
-        approximate = {m for m in approximate if not m.startswith(REMOTE_COUNTED)}
-    return not approximate
 
 
 def _unpriced(models: list[tuple[str, str]], table: ModelTable) -> list[str]:

@@ -19,7 +19,16 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ledger.build.bodies import CUSTOM_ID_MAX, BatchRequest, RowBuilder, RowProblem
+import orjson
+
+from ledger.build.bodies import (
+    CUSTOM_ID,
+    CUSTOM_ID_MAX,
+    BatchRequest,
+    RowBuilder,
+    RowProblem,
+    generated_custom_id,
+)
 from ledger.build.body_options import BodyOptions
 from ledger.build.endpoints import RESPONSES
 from ledger.config import CONFIG_FILE, LedgerConfig, submit_provider
@@ -139,16 +148,44 @@ def common_endpoint(providers: Iterable[str]) -> str:
 
 
 class RowMaker:
-    """The requests of one simple row: one to the model its `model` column names (or the one
-    `--model`), else one to each `--model` target, custom_ids made unique (`fanned_custom_id`)."""
+    """The requests of simple rows: one to the model a row's `model` column names (or the one
+    `--model`), else one to each `--model` target, custom_ids made unique (`fanned_custom_id`).
 
-    def __init__(self, body: BodyOptions, parser: TargetParser, targets: Sequence[Target]):
+    `requests` is the build's hot loop; calling the maker makes one row's requests the general
+    way. `keep_bodies`: build each prompt row's body as a dict too (else `BatchRequest.body` is
+    None, and `parsed_body` reads it back from the line if ever needed)."""
+
+    def __init__(
+        self,
+        body: BodyOptions,
+        parser: TargetParser,
+        targets: Sequence[Target],
+        *,
+        keep_bodies: bool = True,
+    ):
         self.parser = parser
         self.targets = tuple(targets)
         self.default = targets[0].provider if targets else parser.default_provider
         self.builders = [RowBuilder(replace(body, model=t.model)) for t in targets] or [
             RowBuilder(replace(body, model=None))
         ]
+        self.keep_bodies = keep_bodies
+        count = len(self.targets)
+        #: Where a row without a model column goes: (provider, model, custom_id suffix) per
+        #: target; None without --model (such a row is the general path's problem).
+        self._fan: tuple[tuple[str, str, str], ...] | None = (
+            tuple(
+                (t.provider, t.model, f"-m{place}" if count > 1 else "")
+                for place, t in enumerate(self.targets, 1)
+            )
+            or None
+        )
+        #: The longest row custom_id whose fanned ones stay within CUSTOM_ID_MAX.
+        self._longest_id = CUSTOM_ID_MAX - (len(f"-m{count}") if count > 1 else 0)
+        #: Per model column text, where its rows go (None: not a target, the general path says).
+        self._routes: dict[str, tuple[tuple[str, str, str], ...] | None] = {}
+        #: Per (provider, model) target, a prompt row's line cut around custom_id and text.
+        self._templates: dict[tuple[str, str], tuple[bytes, bytes, bytes] | None] = {}
 
     def __call__(
         self, row: dict[str, Any], _raw: bytes, line_number: int
@@ -177,6 +214,117 @@ class RowMaker:
             request.provider = target.provider
             made.append(request)
         return made
+
+    def requests(
+        self,
+        records: Iterable[tuple[int, Any, bytes]],
+        reject: Callable[[RowProblem, int], None],
+    ) -> list[BatchRequest]:
+        """The requests of each record (line number, row or RowProblem, raw line) in order,
+        a fanned-out row's in `--model` order; `reject` hears each bad one.
+
+        The commonest row, `{"id": ..., "prompt": "..."}` with the shared parameters, is built
+        right here, with no call per row but orjson's (the build's hot loop: measured with
+        bench/build.py), its line from its target's template; any other row goes through the
+        general way (`__call__`), which builds it or says what is wrong. Both make the same
+        bytes for the same row."""
+        made: list[BatchRequest] = []
+        append, dumps, fullmatch, join = made.append, orjson.dumps, CUSTOM_ID.fullmatch, b"".join
+        builder = self.builders[0]
+        fast, endpoint, cap, plain = (
+            builder.templated,
+            builder.endpoint,
+            builder.shared_cap,
+            builder.plain,
+        )
+        keep_bodies, fan, longest_id = self.keep_bodies, self._fan, self._longest_id
+        routes, templates = self._routes, self._templates
+        for line_number, row, raw in records:
+            goes = None
+            text: Any = ""
+            custom_id: Any = ""
+            if fast and type(row) is dict:
+                get = row.get
+                text = get("prompt")
+                custom_id = get("custom_id")
+                if custom_id is None or custom_id == "":
+                    custom_id = get("id")
+                    if custom_id is None or custom_id == "":
+                        custom_id = generated_custom_id(line_number)
+                if (
+                    type(text) is str
+                    and text
+                    and not text.isspace()
+                    and type(custom_id) is str
+                    and fullmatch(custom_id)
+                    and get("messages") is None
+                    and get("input") is None
+                    and get("max_output_tokens") is None
+                    and get("temperature") is None
+                    and get("metadata") is None
+                ):
+                    named = get("model")
+                    if named is None:
+                        # To every --model target (a fanned id too long: the general way says).
+                        goes = fan if len(custom_id) <= longest_id else None
+                    elif type(named) is str:
+                        try:
+                            goes = routes[named]
+                        except KeyError:
+                            goes = routes[named] = self._route(named)
+            if goes is None:
+                try:
+                    if isinstance(row, RowProblem):
+                        raise row
+                    request = self(row, raw, line_number)
+                    if type(request) is list:
+                        made.extend(request)
+                    else:
+                        append(request)  # type: ignore[arg-type]
+                except RowProblem as problem:
+                    reject(problem, line_number)
+                continue
+            for provider, model, suffix in goes:
+                request_id = custom_id + suffix if suffix else custom_id
+                body = parts = None
+                if not keep_bodies:
+                    parts = templates.get((provider, model))
+                    if parts is None and (provider, model) not in templates:
+                        parts = templates[provider, model] = builder.template(model)
+                if parts is not None:
+                    head, middle, tail = parts
+                    line = join((head, dumps(request_id), middle, dumps(text), tail))
+                else:
+                    body = builder.prompt_body(model, text)
+                    line = dumps(
+                        {"custom_id": request_id, "method": "POST", "url": endpoint, "body": body}
+                    )
+                append(
+                    BatchRequest(
+                        line_number,
+                        request_id,
+                        model,
+                        line,
+                        body,
+                        1,
+                        cap,
+                        provider=provider,
+                        shared=plain,
+                        prompt=text,
+                    )
+                )
+        return made
+
+    def _route(self, named: Any) -> tuple[tuple[str, str, str], ...] | None:
+        """Where a row whose model column is `named` goes; None when the general way must
+        say what is wrong with it."""
+        if type(named) is not str or not named:
+            return None
+        try:
+            target = self.parser.parse(named)
+        except RowProblem:
+            return None
+        return ((target.provider, target.model, ""),)
 
 
 def check_target_providers(

@@ -35,11 +35,22 @@ EMULATOR_SCENARIOS = (
     "zipped_output",
     "duplicate_key",
     "unknown_key",
+    "off_schema",
 )
 #: ledger.results.export.FORMATS
-RESULT_FORMATS = ("jsonl", "csv")
+RESULT_FORMATS = ("jsonl", "csv", "parquet")
 #: ledger.results.schema.STATUSES
-RESULT_STATUSES = ("succeeded", "failed", "expired", "cancelled", "missing", "unavailable")
+RESULT_STATUSES = (
+    "succeeded",
+    "invalid",
+    "truncated",
+    "filtered",
+    "failed",
+    "expired",
+    "cancelled",
+    "missing",
+    "unavailable",
+)
 #: ledger.query.sql.DEFAULT_TIME_BUDGET
 SQL_TIME_BUDGET = 10.0
 #: ledger.query.sql.DEFAULT_MAX_ROWS

@@ -33,8 +33,9 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, run_name: str | None, run_option: str | None, as_json: bool) -> None:
     """Show each run on one line: provider, model, requests done by status, jobs by state, cost
-    and its last error. With RUN, that run's line and a table of its jobs (state, model, batch,
-    last error)."""
+    against the estimate stored at submit, and its last error. With RUN, that run's line, its
+    estimated against actual tokens and cost, and a table of its jobs (state, model, batch,
+    estimated and actual tokens and cost, last error). `unknown`: a model has no price."""
     import json
 
     from ledger.console import format_status
@@ -135,7 +136,8 @@ def sql(
     type=click.Choice(RESULT_FORMATS),
     default="jsonl",
     show_default=True,
-    help="JSON lines (the full result) or CSV (flattened, no embeddings).",
+    help="JSON lines (the full result), CSV (flattened, no embeddings) or Parquet (the CSV "
+    "columns typed, plus cost_usd; needs -o and the parquet extra).",
 )
 @click.option(
     "-o",
@@ -180,6 +182,8 @@ def results(
     """
     from ledger.results.export import export_results
 
+    if fmt == "parquet" and getattr(output, "name", "-") in ("-", "<stdout>"):
+        raise InputError("--format parquet writes a file: give -o FILE")
     summary = export_results(
         ledger_engine(ctx, readonly=True),
         run_name,

@@ -37,6 +37,14 @@ from ledger.errors import LedgerError
     "classes (429, 5xx) and error codes (rate_limit_exceeded).",
 )
 @click.option(
+    "--max-output-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Ask each retried request for N output tokens (a truncated answer gets room to "
+    "finish); default: the limit each was sent with.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Build and record the retry job, held: nothing sent until `ledger send RUN`.",
@@ -50,6 +58,7 @@ def retry(
     run_name: str,
     statuses: tuple[str, ...],
     only: tuple[str, ...],
+    max_output_tokens: int | None,
     dry_run: bool,
     base_url: str | None,
     poll_min: float,
@@ -61,15 +70,25 @@ def retry(
     already normalized is retried (jobs still running are left alone). The retry jobs keep the
     run's limits. Requests that succeeded are never sent again; once a retry job is normalized
     its results replace the old ones in `ledger results`. Nothing to retry is not an error.
+
+    Answers not worth scoring are re-asked only when named: `--only invalid,truncated
+    --max-output-tokens 2000` re-asks the answers that broke their schema or were cut short,
+    with a larger output budget.
     """
     from ledger.config import batch_provider_for
     from ledger.reconcile.send import send_run
     from ledger.results.retry import retry_run
+    from ledger.spend import record_estimates
 
     engine = ledger_engine(ctx)
     plan = retry_run(
-        engine, run_name, (*statuses, *only), held_reason="dry run" if dry_run else None
+        engine,
+        run_name,
+        (*statuses, *only),
+        held_reason="dry run" if dry_run else None,
+        max_output_tokens=max_output_tokens,
     )
+    record_estimates(engine, ledger_budget(ctx).current(), run_name)
     summary = {
         "run": run_name,
         "requests": plan.request_count,

@@ -240,7 +240,7 @@ def submit(
     from ledger.build.targets import check_target_providers
     from ledger.config import submit_provider
     from ledger.console import format_plan, plan_fields
-    from ledger.spend import estimate_against_budgets, record_run_cap
+    from ledger.spend import estimate_against_budgets, record_estimates, record_run_cap
 
     config = ledger_config(ctx)
     max_cost = options.pop("max_cost", None)
@@ -260,6 +260,7 @@ def submit(
         held_reason="dry run" if dry_run else None,
     )
     record_run_cap(engine, plan.run_name, max_cost)
+    record_estimates(engine, ledger_budget(ctx).current(), plan.run_name)
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
     if plan.skipped:

@@ -20,6 +20,10 @@ JOB_STATUS_COLUMNS = (
     "completed",
     "failed",
     "batch_id",
+    "est_input_tokens",
+    "input_tokens",
+    "est_cost_usd",
+    "cost_usd",
     "age_s",
     "last_error",
 )
@@ -43,6 +47,8 @@ class RunProgress:
     #: None: a normalized job's model has no price, so the cost is unknown (never $0).
     cost_usd: float | None
     last_error: str | None
+    #: The estimate stored at submit; None when a job's model has no price.
+    est_cost_usd: float | None = None
 
     @property
     def ended(self) -> bool:
@@ -81,6 +87,7 @@ def run_progress(run: Mapping[str, Any]) -> RunProgress:
         jobs_done=run["job_states"].get("normalized", 0),
         job_states=dict(run["job_states"]),
         cost_usd=run["cost_usd"],
+        est_cost_usd=run.get("est_cost_usd"),
         last_error=errors[-1] if errors else None,
     )
 
@@ -105,7 +112,7 @@ def run_line(progress: RunProgress) -> str:
         f"requests {progress.done}/{progress.requests} ({counts(progress.request_statuses)}); "
         f"jobs {progress.jobs_done}/{progress.jobs} "
         f"({counts(progress.job_states, [s.value for s in State])}); "
-        f"cost {cost(progress.cost_usd)}"
+        f"cost {cost(progress.cost_usd)} (est. {cost(progress.est_cost_usd)})"
     )
     if progress.last_error:
         line += f"; last error: {' '.join(progress.last_error.split())[:200]}"
@@ -130,9 +137,23 @@ def format_status(report: Sequence[Mapping[str, Any]], run_name: str | None = No
         if run.get("token_estimate"):
             mark = " (approximate)" if run["token_estimate"] == "approximate" else ""
             lines.append(f"  est. input tokens: {run['est_input_tokens']:,}{mark}")
-        rows = [
-            [job.get(c, run["model"] if c == "model" else None) for c in JOB_STATUS_COLUMNS]
-            for job in run["jobs"]
-        ]
+        lines.append(
+            f"  estimated against actual: input tokens {run['est_input_tokens']:,} est., "
+            f"{run['input_tokens']:,} actual (output {run['output_tokens']:,}); cost "
+            f"{cost(run.get('est_cost_usd'))} est., {cost(run['cost_usd'])} actual"
+        )
+        rows = [[_job_cell(run, job, c) for c in JOB_STATUS_COLUMNS] for job in run["jobs"]]
         lines.append(format_table(JOB_STATUS_COLUMNS, rows))
     return "\n".join(lines)
+
+
+def _job_cell(run: Mapping[str, Any], job: Mapping[str, Any], column: str) -> Any:
+    """One cell of a run's job table: costs as `$0.0123`, `unknown` when the model has no price
+    (an estimate, or a normalized job's cost), blank while a job's cost is not known yet."""
+    if column == "model":
+        return job.get("model", run["model"])
+    if column == "est_cost_usd":
+        return cost(job.get("est_cost_usd"))
+    if column == "cost_usd" and (job.get("cost_usd") is not None or job["state"] == "normalized"):
+        return cost(job.get("cost_usd"))
+    return job.get(column)

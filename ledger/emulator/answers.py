@@ -8,15 +8,23 @@ instead. Anthropic's `Message` answers are `message_answers`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.emulator.chat_answers import chat_completion_body, text_completion_body
+from ledger.emulator.chat_answers import (
+    call_function,
+    chat_completion_body,
+    forced_function,
+    text_completion_body,
+)
 from ledger.emulator.echo import (
     TokenUsage,
     count_tokens,
     cut_to_tokens,
+    filtered,
     input_tokens,
+    json_format,
     output_budget,
     reply_text,
     request_inputs,
@@ -45,8 +53,17 @@ class Answer:
     usage: TokenUsage
 
 
-def answer(endpoint: str, body: dict[str, Any], *, key: str, created: int, dims: int) -> Answer:
-    """The 200 answer to one request; `key` makes the body's ids, `dims` sizes embeddings."""
+def answer(
+    endpoint: str,
+    body: dict[str, Any],
+    *,
+    key: str,
+    created: int,
+    dims: int,
+    stray: bool = False,
+) -> Answer:
+    """The 200 answer to one request; `key` makes the body's ids, `dims` sizes embeddings. With
+    `stray`, a request asking for JSON gets `{"off_schema": true}`, whatever its schema."""
     if endpoint in ("/v1/embeddings", "/v1/moderations"):
         usage = TokenUsage(input_tokens=sum(count_tokens(text) for text in request_inputs(body)))
         if endpoint == "/v1/embeddings":
@@ -54,19 +71,31 @@ def answer(endpoint: str, body: dict[str, Any], *, key: str, created: int, dims:
         return Answer(200, moderations_body(body, key), usage)
     model = dated_model(str(body.get("model")))
     text = reply_text(endpoint, body)
+    if stray and json_format(endpoint, body) is not None:
+        text = json.dumps({"off_schema": True})
     limit, reasoning = output_budget(endpoint, body)
     visible, truncated = cut_to_tokens(text, None if limit is None else max(0, limit - reasoning))
+    # Chat's `n`: that many choices, each billed (usage counts the output of all of them).
+    choices = body.get("n") if endpoint == "/v1/chat/completions" else None
+    n = choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1 else 1
+    stopped = filtered(endpoint, body)
+    if stopped:  # the filter stops the answer before any of it is shown
+        visible, truncated = "", False
     usage = TokenUsage(
         input_tokens=input_tokens(endpoint, body),
-        output_tokens=count_tokens(visible) + reasoning,
-        reasoning_tokens=reasoning,
+        output_tokens=(count_tokens(visible) + reasoning) * n,
+        reasoning_tokens=reasoning * n,
     )
     if endpoint == "/v1/responses":
-        answered = response_body(body, model, visible, truncated, usage, key, created)
+        answered = response_body(body, model, visible, truncated, usage, key, created, stopped)
     elif endpoint == "/v1/completions":
-        answered = text_completion_body(model, visible, truncated, usage, key, created)
+        answered = text_completion_body(model, visible, truncated, usage, key, created, stopped)
     else:
-        answered = chat_completion_body(model, visible, truncated, usage, key, created)
+        answered = chat_completion_body(
+            model, visible, truncated, usage, key, created, n, filtered=stopped
+        )
+        if (function := forced_function(body)) is not None:
+            call_function(answered, function, visible, key)
     return Answer(200, answered, usage)
 
 

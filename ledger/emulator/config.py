@@ -31,6 +31,8 @@ SCENARIOS: dict[str, str] = {
     "key is on two lines and the other request on none (python-genai #1909); elsewhere `normal`",
     "unknown_key": "(Gemini routes) one answer comes back under a key no request has; elsewhere "
     "`normal`",
+    "off_schema": "(OpenAI routes) about half the requests that ask for JSON answer "
+    '`{"off_schema": true}` instead of an instance of their schema, as a model that strays does',
 }
 
 #: Names of the OpenAI Files and Batches routes.

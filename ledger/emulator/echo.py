@@ -2,7 +2,8 @@
 
 The text is an echo of the prompt (`answer_text`), so a test can predict every answer from its
 request. JSON mode answers valid JSON (a schema's instance for `json_schema`); a small
-`max_output_tokens` / `max_tokens` cuts the answer (`cut_to_tokens`). Tokens are counted by
+`max_output_tokens` / `max_tokens` cuts the answer (`cut_to_tokens`); a prompt holding
+`CONTENT_FILTER_MARKER` is stopped by the content filter (`filtered`). Tokens are counted by
 `count_tokens`, a deterministic stand-in for a real tokenizer.
 """
 
@@ -16,6 +17,9 @@ from typing import Any
 
 #: How long the echo gets before it is cut, in characters of the prompt.
 ECHO_CHARS = 200
+#: A prompt holding this is stopped by the emulator's content filter: chat `finish_reason:
+#: content_filter`, a Responses `incomplete` for `content_filter`, an Anthropic `refusal` stop.
+CONTENT_FILTER_MARKER = "[content-filter]"
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _REASONING_EFFORT_TOKENS = {"none": 0, "minimal": 0, "low": 8, "medium": 16, "high": 32}
@@ -45,6 +49,11 @@ def cut_to_tokens(text: str, limit: int | None) -> tuple[str, bool]:
     if len(tokens) <= limit:
         return text, False
     return (text[: tokens[limit - 1].end()] if limit > 0 else ""), True
+
+
+def filtered(endpoint: str, body: dict[str, Any]) -> bool:
+    """Whether the content filter stops this request's answer (its prompt holds the marker)."""
+    return CONTENT_FILTER_MARKER in prompt_text(endpoint, body)
 
 
 def answer_text(prompt: str) -> str:

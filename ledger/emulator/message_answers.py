@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from ledger.emulator.echo import (
+    CONTENT_FILTER_MARKER,
     answer_text,
     count_tokens,
     cut_to_tokens,
@@ -87,6 +88,10 @@ def message(params: dict[str, Any], key: str) -> dict[str, Any]:
     visible, truncated = cut_to_tokens(text, params["max_tokens"])
     if truncated:
         stop_reason, stop_sequence = "max_tokens", None
+    stop_details = None
+    if CONTENT_FILTER_MARKER in _prompt(params):  # the classifiers stop it before any text
+        visible, stop_reason, stop_sequence = "", "refusal", None
+        stop_details = {"type": "refusal", "category": None, "explanation": None}
     return {
         "id": f"msg_01{digest_hex(key + ':msg', 22)}",
         "type": "message",
@@ -95,7 +100,7 @@ def message(params: dict[str, Any], key: str) -> dict[str, Any]:
         "content": [{"type": "text", "text": visible, "citations": None}],
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
-        "stop_details": None,
+        "stop_details": stop_details,
         "container": None,
         "usage": {
             "input_tokens": anthropic_input_tokens(params),

@@ -16,9 +16,12 @@ def response_body(
     usage: TokenUsage,
     key: str,
     created: int,
+    filtered: bool = False,
 ) -> dict[str, Any]:
-    """The `response` answering a request with `text` (`incomplete` when `truncated`)."""
-    status = "incomplete" if truncated else "completed"
+    """The `response` answering a request with `text` (`incomplete` when `truncated`, or when
+    the content filter stopped it)."""
+    reason = "content_filter" if filtered else "max_output_tokens" if truncated else None
+    status = "incomplete" if reason else "completed"
     message = {
         "type": "message",
         "id": f"msg_{digest_hex(key + 'msg', 48)}",
@@ -42,7 +45,7 @@ def response_body(
         "status": status,
         "background": False,
         "error": None,
-        "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
+        "incomplete_details": {"reason": reason} if reason else None,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
         "model": model,

@@ -129,7 +129,11 @@ def run_requests(
         elif _fraction(key + ":fail") < batch.plan.failure_rate:
             result = failure(batch.endpoint, request.body, selector=int(_hex(key + ":kind", 8), 16))
         else:
-            result = answer(batch.endpoint, request.body, key=key, created=created, dims=dims)
+            # A deterministic half of the answers stray from their schema in `off_schema`.
+            stray = batch.plan.scenario == "off_schema" and _fraction(key + ":stray") < 0.5
+            result = answer(
+                batch.endpoint, request.body, key=key, created=created, dims=dims, stray=stray
+            )
         response = {
             "status_code": result.status_code,
             "request_id": _hex(key + ":request", 32),

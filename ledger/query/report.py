@@ -55,6 +55,8 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
                     "input_tokens": sum(j.input_tokens or 0 for j in jobs),
                     "output_tokens": sum(j.output_tokens or 0 for j in jobs),
                     "cost_usd": _run_cost(jobs),
+                    # The estimate stored at submit (None: a job's model has no price).
+                    "est_cost_usd": _run_estimate(jobs),
                     "jobs": [
                         {
                             "job_id": job.id,
@@ -68,6 +70,11 @@ def status_report(engine: Engine, run_name: str | None = None) -> list[dict[str,
                             "completed": job.requests_completed,
                             "failed": job.requests_failed,
                             "batch_id": job.batch_id,
+                            "est_input_tokens": job.est_input_tokens,
+                            "input_tokens": job.input_tokens,
+                            "output_tokens": job.output_tokens,
+                            "est_cost_usd": job.est_cost_usd,
+                            "cost_usd": job.cost_usd,
                             "age_s": round(now - job.created_at, 1),
                             "last_error": job.last_error,
                         }
@@ -112,7 +119,14 @@ def _run_cost(jobs: Any) -> float | None:
     # The normalized jobs' costs; one without a cost (its model has no price) makes the run's
     # cost unknown rather than an undercount.
     costs = [job.cost_usd for job in jobs if (job.results_path or job.results_ref) is not None]
-    return None if None in costs else round(sum(costs), 6)
+    return None if None in costs else round(sum(costs), 12)
+
+
+def _run_estimate(jobs: Any) -> float | None:
+    # Every job's estimate (stored at submit or retry, again at create); one without (its model
+    # has no price) makes the run's estimate unknown.
+    estimates = [job.est_cost_usd for job in jobs]
+    return None if not jobs or None in estimates else round(sum(estimates), 12)
 
 
 def job_detail(engine: Engine, job_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:

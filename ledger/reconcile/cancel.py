@@ -29,6 +29,7 @@ from ledger.core.store import (
     update_leased,
 )
 from ledger.errors import BatchesUndecided
+from ledger.reconcile.shard_source import local_input
 from ledger.reconcile.steps.create import adoption_horizon
 
 log = logging.getLogger("ledger.reconcile")
@@ -143,7 +144,8 @@ def _find_created(
         "created_after": adoption_horizon(job),
     }
     try:
-        return provider.find_batches(**lookup), []
+        with local_input(engine, provider, job):  # Anthropic's request set, made again here
+            return provider.find_batches(**lookup), []
     except BatchesUndecided as undecided:
         with engine.connect() as connection:
             followed = set(
@@ -162,7 +164,8 @@ def _find_created(
         if all(provider.get_batch(b).state in PROVIDER_FINAL for b in candidates):
             break
         time.sleep(UNDECIDED_PAUSE)
-    return provider.find_batches(**lookup), candidates
+    with local_input(engine, provider, job):
+        return provider.find_batches(**lookup), candidates
 
 
 def _job_row(engine: Engine, job_id: int) -> Any:

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine, Row
 
 from adapters.base import BatchProvider
 from ledger.core.states import State
-from ledger.core.store import Lease, StaleWrite, advance, release, update_leased
+from ledger.core.store import Lease, StaleWrite, release, update_leased
+from ledger.reconcile.group_commit import GroupCommit
 from ledger.reconcile.options import ReconcileOptions
 from ledger.reconcile.progress import DeferredProgress
 from ledger.spend import Budget
@@ -48,6 +49,8 @@ class StepContext:
         self.options = options
         #: Unchanged polls, written together (flushed by the engine at the end of each pass).
         self.deferred = DeferredProgress(engine)
+        #: The guarded advances of the worker threads, committed in groups.
+        self.group_commit = GroupCommit(engine)
         self._provider_for = provider_for
         self._providers: dict[tuple[str, str | None], BatchProvider] = {}
         self._providers_lock = threading.Lock()
@@ -87,9 +90,9 @@ class StepContext:
         detail: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
-        """One guarded transition in its own transaction, counted."""
-        with self.engine.begin() as connection:
-            advance(connection, lease, from_state, to_state, detail=detail, **fields)
+        """One guarded transition, committed (with those other threads ask for at the same
+        time: `ledger.reconcile.group_commit`) before this returns; counted."""
+        self.group_commit.advance(lease, from_state, to_state, detail=detail, **fields)
         self.count(lease.job_id, from_state, to_state)
 
     def fail(self, lease: Lease, from_state: State, reason: str) -> None:

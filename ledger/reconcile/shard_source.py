@@ -3,6 +3,10 @@ holds the recorded bytes (checked against the recorded sha256 and size), else th
 artifact store (checked the same way as it is read). A job recorded before artifacts, or cut by
 a retry, has its file stored then.
 
+A provider whose upload kept the input as a file on the machine that made it (Anthropic's request
+set: `adapters.base.LocalInputs`) has it made again here from the verified shard, for the time a
+step needs it (`local_input`), when that file is not on this machine.
+
 When neither gives the recorded bytes, the shard is built again from the run's recorded input
 and options (`ledger.build.artifacts.rebuilt_shard`) and used only if its sha256 is the recorded
 one; otherwise the job waits with both reasons (an ArtifactError, kept in `last_error`). A shard
@@ -24,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from adapters.base import BatchProvider, LocalInputs
 from ledger.artifacts import CHUNK_BYTES, ArtifactError, copy_ref, open_ref, resolve, store_for
 
 log = logging.getLogger("ledger.reconcile")
@@ -70,6 +75,55 @@ def verified_shard(engine: Engine, job: Any) -> Iterator[VerifiedShard]:
             raise ArtifactError(f"{problem}; {error}") from None
         log.warning("job %s: %s; rebuilt it from the run's input", job.id, problem)
         yield VerifiedShard(rebuilt, _store_again(engine, job, rebuilt))
+
+
+@contextmanager
+def local_input(engine: Engine, provider: BatchProvider, job: Any) -> Iterator[str | None]:
+    """While the block runs, the uploaded input `job.input_file_id` names can be read here: for a
+    provider that keeps it as a local file (`LocalInputs`) absent on this machine (the upload
+    ran on another), it is made again from the job's shard, verified like the upload's
+    (`verified_shard`). Yields the shard's new artifact ref when it had to be stored again (to
+    record on the job), else None."""
+    if (
+        not isinstance(provider, LocalInputs)
+        or not job.input_file_id
+        or provider.has_local_input(job.input_file_id)
+    ):
+        yield None
+        return
+    with (
+        verified_shard(engine, job) as shard,
+        provider.local_input_from(job.input_file_id, shard.path),
+    ):
+        log.info("job %s: its input %s is made again from its shard", job.id, job.input_file_id)
+        yield shard.new_ref
+
+
+class LocalInputOnDemand:
+    """`local_input`, entered the first time `need()` is called and left with the block: a
+    create held back by the spend checks (or adopting a batch it found) never reads the shard
+    for nothing."""
+
+    def __init__(self, engine: Engine, provider: BatchProvider, job: Any) -> None:
+        self._engine, self._provider, self._job = engine, provider, job
+        self._stack = ExitStack()
+        self._entered = False
+        #: The shard's new artifact ref when `local_input` stored it again, else None.
+        self.new_ref: str | None = None
+
+    def need(self) -> None:
+        """Make sure the job's uploaded input can be read here until the block ends."""
+        if not self._entered:
+            self._entered = True
+            self.new_ref = self._stack.enter_context(
+                local_input(self._engine, self._provider, self._job)
+            )
+
+    def __enter__(self) -> LocalInputOnDemand:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
 
 
 def _stored_problem(engine: Engine, job: Any) -> str | None:

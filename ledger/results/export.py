@@ -53,7 +53,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 #: The column `--with-input` adds last: the input row's own fields, as JSON text.
 INPUT_COLUMN = "input"
 
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "parquet")
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,9 @@ def export_results(
     statuses: Collection[str] | None = None,
     with_input_rows: bool = False,
 ) -> ExportSummary:
-    """Write a run's merged results to `out` as JSON lines (each shard's line verbatim) or CSV;
-    with `with_input_rows`, each carries its input row as `input` (`ledger.results.with_input`)."""
+    """Write a run's merged results to `out` as JSON lines (each shard's line verbatim), CSV or
+    Parquet; with `with_input_rows`, each carries its input row as `input`
+    (`ledger.results.with_input`)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     found = find_run_results(engine, run_name)
@@ -190,15 +191,21 @@ def export_results(
         from ledger.results.with_input import input_rows, run_input, with_input
 
         rows = with_input(rows, input_rows(run_input(engine, run_name)))
+    header = (*CSV_COLUMNS, INPUT_COLUMN) if with_input_rows else CSV_COLUMNS
     if fmt == "jsonl":
         for raw, _ in rows:
             out.write(raw)
             written += 1
+    elif fmt == "parquet":  # the CSV columns, typed, plus cost (ledger.results.parquet)
+        from ledger.results.parquet import export_parquet
+
+        records = (record for _, record in rows)
+        written = export_parquet(engine, run_name, records, out, columns=header, csv_row=csv_row)
     else:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         try:
             writer = csv.writer(text)
-            writer.writerow((*CSV_COLUMNS, INPUT_COLUMN) if with_input_rows else CSV_COLUMNS)
+            writer.writerow(header)
             for _, record in rows:
                 writer.writerow(csv_row(record))
                 written += 1

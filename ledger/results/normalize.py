@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -55,6 +55,7 @@ from ledger.results.schema import (
     unanswered_result,
 )
 from ledger.results.unanswered import BatchEnd, batch_end
+from ledger.results.validate import SchemaBook
 from ledger.usage.pricing import Price, PriceTable, load_price_table, request_cost
 
 #: How many custom_ids the event detail lists when lines conflict (the count is always whole).
@@ -108,6 +109,8 @@ class _JobContext:
     end: BatchEnd
     #: The job's model's price; None: unknown, so the job's cost is unknown.
     price: Price | None = None
+    #: The JSON Schema each input request declared, read with the input shard.
+    schemas: SchemaBook = field(default_factory=SchemaBook)
 
 
 @dataclass
@@ -161,7 +164,7 @@ def normalize_job(
     try:
         with JoinIndex(scratch / "records.spill") as index:
             try:
-                _index_inputs(index, job.input, json_by_default=job.json_by_default)
+                _index_inputs(index, job, json_by_default=job.json_by_default)
             except LedgerError:
                 # A line of a damaged stored shard may fail before the damage is read: say so.
                 job.input.check_whole()
@@ -230,9 +233,9 @@ def _load_job(engine: Engine, job_id: int) -> _JobContext:
     )
 
 
-def _index_inputs(index: JoinIndex, shard: RecordedFile, *, json_by_default: bool) -> None:
-    input_path = shard.name
-    with shard.open() as file:
+def _index_inputs(index: JoinIndex, job: _JobContext, *, json_by_default: bool) -> None:
+    input_path = job.input.name
+    with job.input.open() as file:
         for number, raw in enumerate(file, 1):
             if raw.isspace():
                 continue
@@ -243,9 +246,9 @@ def _index_inputs(index: JoinIndex, shard: RecordedFile, *, json_by_default: boo
             custom_id = line.get("custom_id") if isinstance(line, dict) else None
             if not isinstance(custom_id, str):
                 raise LedgerError(f"{input_path}:{number}: no custom_id")
-            index.add_input(
-                custom_id, request_flags(line.get("body"), json_by_default=json_by_default)
-            )
+            body = line.get("body")
+            index.add_input(custom_id, request_flags(body, json_by_default=json_by_default))
+            job.schemas.add(body)
     index.inputs_complete()
 
 
@@ -315,6 +318,7 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
         batch_id=job.batch_id,
         job_id=job.job_id,
         line_number=request.line_number,
+        validator=job.schemas.validator(request.position),
     )
     status = record["status"]
     rank = RANK[status]

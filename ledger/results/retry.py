@@ -2,16 +2,23 @@
 requests of a run that failed, expired, were cancelled or went missing, so a rerun never repeats
 (or pays again for) what succeeded.
 
-The retry's shards are cut from the parents' own shard files, line for line, so a retried request
-is byte-for-byte the request that was sent before. Once the retry job is normalized, its results
-win over the parent's for those requests (see docs/results.md).
+The retry's shards are cut from the parents' own shards, line for line, so a retried request is
+byte-for-byte the request that was sent before (but for its output token limit, when
+`--max-output-tokens` gives a new one: `ledger.results.reask`). Each parent's shard is read
+from the artifact store, verified against its recorded sha256, and the retry's shards are
+stored there like a build's (`put_shards`), so a retry runs on any machine that reaches the
+ledger: they are cut into the run's `batch_inputs/` where this machine holds the run's folder
+(its readable copy), else into a scratch folder removed afterwards. Once the retry job is
+normalized, its results win over the parent's for those requests (see docs/results.md).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,7 @@ from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
+from ledger.build.artifacts import put_shards
 from ledger.build.manifest import manifest_job, manifest_lock, replace_manifest
 from ledger.build.record import PENDING, shard_job_fields
 from ledger.build.shards import Shard, ShardLimits, ShardSet, within_provider_limits
@@ -31,6 +38,7 @@ from ledger.core.store import create_job
 from ledger.errors import InputError
 from ledger.results.retry_lock import busy, exclusive_retry
 from ledger.results.retry_select import DEFAULT_WORDS, RetrySelection, parse_selection
+from ledger.results.retry_source import requests_of
 
 #: Request statuses a plain retry takes again (`--only` takes any other word too).
 RETRYABLE: tuple[str, ...] = DEFAULT_WORDS
@@ -63,15 +71,21 @@ def retry_run(
     statuses: Sequence[str] = RETRYABLE,
     *,
     held_reason: str | None = None,
+    max_output_tokens: int | None = None,
 ) -> RetryPlan:
     """Record new `built` jobs for the requests of `run_name` that `statuses` selects (status
     words, HTTP statuses or classes, error codes: `ledger.results.retry_select`), among the
     jobs already normalized: jobs still running are left alone. The jobs are cut to the run's
     own limits (`--max-requests`, `--max-bytes`, `--max-tokens-per-job`, one model a shard) and
-    held (no reconciler sends them) when `held_reason` is given. InputError ("busy") when
-    another retry of the run is running (`retry_lock`)."""
+    held (no reconciler sends them) when `held_reason` is given. With `max_output_tokens`,
+    each retried body asks for that output budget (`ledger.results.reask`). InputError
+    ("busy") when another retry of the run is running (`retry_lock`)."""
+    if max_output_tokens is not None and max_output_tokens < 1:
+        raise InputError("--max-output-tokens: must be at least 1")
     with exclusive_retry(engine, run_name):
-        return _retry_run(engine, run_name, statuses, held_reason=held_reason)
+        return _retry_run(
+            engine, run_name, statuses, held_reason=held_reason, budget=max_output_tokens
+        )
 
 
 def _retry_run(
@@ -80,6 +94,7 @@ def _retry_run(
     statuses: Sequence[str] = RETRYABLE,
     *,
     held_reason: str | None = None,
+    budget: int | None = None,
 ) -> RetryPlan:
     selection = parse_selection(statuses)
     chosen = selection.words
@@ -96,7 +111,17 @@ def _retry_run(
             .where(Job.run_id == run.id, Job.state != State.NORMALIZED.value)
         ).scalar_one()
         parents = connection.execute(
-            select(Job.id, Job.input_path, Job.endpoint, Job.provider, Job.base_url, Job.model)
+            select(
+                Job.id,
+                Job.input_path,
+                Job.input_ref,
+                Job.input_sha256,
+                Job.input_bytes,
+                Job.endpoint,
+                Job.provider,
+                Job.base_url,
+                Job.model,
+            )
             .where(Job.id.in_(list(wanted)))
             .order_by(Job.shard_index)
         ).all()
@@ -110,12 +135,50 @@ def _retry_run(
         running = f"; {unfinished} job(s) not normalized yet are left alone" if unfinished else ""
         note = f"nothing to retry: no request of run {run_name!r} is {'/'.join(chosen)}{running}"
         return RetryPlan(run_name=run.name, statuses=chosen, jobs=[], note=note)
+    # The run's shard folder as the submit recorded it: where this machine holds the run's
+    # folder, the retry's shards are cut beside the parents' (a readable copy, as the build
+    # leaves); elsewhere into a scratch folder, the stored copies being the ones used.
     shard_dir = Path(parents[0].input_path).parent
+    here = shard_dir.is_dir()
+    folder = shard_dir if here else Path(tempfile.mkdtemp(prefix="ledger-retry-"))
+    try:
+        return _cut_and_record(
+            engine,
+            run,
+            parents,
+            wanted,
+            first_index,
+            chosen,
+            held_reason,
+            shard_dir,
+            folder,
+            budget,
+        )
+    finally:
+        if not here:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cut_and_record(
+    engine: Engine,
+    run: Any,
+    parents: Sequence[Any],
+    wanted: dict[int, dict[str, tuple[int, int | None]]],
+    first_index: int,
+    chosen: tuple[str, ...],
+    held_reason: str | None,
+    shard_dir: Path,
+    folder: Path,
+    budget: int | None,
+) -> RetryPlan:
+    """Cut the retry's shards into `folder` (each body asking for the output `budget` when
+    given), store them, and record the jobs with their files named as they are (or would be) in
+    the run's `shard_dir`."""
     # Each request goes again to its parent's provider (a run may go to several): a shard holds
     # one provider's requests, cut to the run's own limits within that provider's.
     given = run_limits(run.options or {})
     shard_set = ShardSet(
-        shard_dir,
+        folder,
         within_provider_limits(given, parents[0].provider),
         first_index=first_index,
         limits_for=lambda provider: within_provider_limits(given, provider),
@@ -124,7 +187,7 @@ def _retry_run(
     ids_of_shard: dict[int, list[str]] = defaultdict(list)
     try:
         for parent in parents:
-            for request in _requests_of(parent, wanted[parent.id]):
+            for request in requests_of(engine, parent, wanted[parent.id], budget):
                 shard_set.place([request])
                 index = shard_set.open_index(request.model, request.provider)
                 ids_of_shard[index].append(request.custom_id)
@@ -134,19 +197,25 @@ def _retry_run(
     except BaseException:
         shard_set.abandon()
         raise
+    paths = {shard.index: shard_dir / shard.path.name for shard in shards}
     try:
-        jobs = _record(engine, run.id, parents, shards, origin, ids_of_shard, chosen, held_reason)
+        # Stored before they are recorded, as a build's: a retry that then fails leaves litter
+        # for `ledger gc`, never a job without its shard.
+        refs = put_shards(engine, shards)
+        jobs = _record(
+            engine, run.id, parents, shards, origin, ids_of_shard, chosen, held_reason, refs, paths
+        )
     except BaseException as error:
         for shard in shards:
             shard.path.unlink(missing_ok=True)
         if isinstance(error, IntegrityError):  # another machine's retry took these indexes
-            raise busy(run_name) from None
+            raise busy(run.name) from None
         raise
-    _extend_manifest(shard_dir.parent / "manifest.json", shards, jobs, origin, chosen)
+    _extend_manifest(shard_dir.parent / "manifest.json", shards, jobs, origin, chosen, paths)
     return RetryPlan(
         run_name=run.name,
         statuses=chosen,
-        jobs=[(jobs[s.index], s.path, s.requests, origin[s.index]) for s in shards],
+        jobs=[(jobs[s.index], paths[s.index], s.requests, origin[s.index]) for s in shards],
     )
 
 
@@ -181,28 +250,6 @@ def _wanted_by_parent(
     return dict(wanted)
 
 
-def _requests_of(parent: Any, lines: dict[str, tuple[int, int | None]]) -> Iterator[BatchRequest]:
-    """The parent's shard lines for the custom_ids in `lines`, as they were sent, in shard
-    order, each carrying its line number in the user's input and its estimated tokens."""
-    checker = ReadyLineChecker(parent.endpoint, None)
-    path = Path(parent.input_path)
-    with path.open("rb") as shard:
-        for shard_line, raw in enumerate(shard, start=1):
-            line = raw.rstrip(b"\r\n")
-            if not line:
-                continue
-            record = orjson.loads(line)
-            custom_id = record.get("custom_id")
-            if custom_id not in lines:
-                continue
-            line_number, tokens = lines[custom_id]
-            try:
-                request = checker.request(record, line, line_number)
-            except RowProblem as problem:
-                raise InputError(f"{path}:{shard_line}: {problem}") from None
-            yield replace(request, est_tokens=tokens, provider=parent.provider)
-
-
 def _record(
     engine: Engine,
     run_id: int,
@@ -212,6 +259,8 @@ def _record(
     ids_of_shard: dict[int, list[str]],
     statuses: tuple[str, ...],
     held_reason: str | None,
+    refs: dict[int, str],
+    paths: dict[int, Path],
 ) -> dict[int, int]:
     """One transaction: the new jobs with every parent, each request's outcome so far kept in
     `request_attempts`, and the requests moved to their new job as `pending`."""
@@ -236,7 +285,8 @@ def _record(
                 endpoint=parent.endpoint,
                 parent_job_id=parent.id,
                 held_reason=held_reason,
-                **shard_job_fields(shard, shard.path),
+                input_ref=refs[shard.index],
+                **shard_job_fields(shard, paths[shard.index]),
             )
             connection.execute(
                 insert(JobParent),
@@ -313,6 +363,7 @@ def _extend_manifest(
     jobs: dict[int, int],
     origin: dict[int, list[int]],
     statuses: tuple[str, ...],
+    paths: dict[int, Path],
 ) -> None:
     """Add the retry jobs to the run's manifest.json, which mirrors what the ledger holds."""
     if not path.exists():
@@ -321,7 +372,7 @@ def _extend_manifest(
         manifest = orjson.loads(path.read_bytes())
         manifest.setdefault("jobs", []).extend(
             {
-                **manifest_job(jobs[shard.index], shard, shard.path),
+                **manifest_job(jobs[shard.index], shard, paths[shard.index]),
                 "retry_of": origin[shard.index],
                 "retry_statuses": list(statuses),
             }

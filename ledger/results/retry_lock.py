@@ -2,10 +2,11 @@
 shards beside the run's and records the jobs; two at once would cut the same shards (under the
 same names) and race to record them. The second one is told "busy" in one line instead.
 
-The lock is an exclusive `flock` on `runs/<run>/.retry.lock`: a retry needs the parents' shard
-files, so it runs on the machine holding the run's folder, and the kernel drops the lock when
-the process ends, however it ends. (Across machines, recording the jobs is the guard: the run's
-shard indexes are unique, and the loser is told "busy" then.)
+The lock is an exclusive `flock` on `runs/<run>/.retry.lock` where this machine holds the run's
+folder (a retry there cuts its shards beside the run's), and the kernel drops the lock when the
+process ends, however it ends. A retry runs on any machine (it reads the parents' shards from
+the artifact store): across machines, recording the jobs is the guard: the run's shard indexes
+are unique, and the loser is told "busy" then.
 """
 
 from __future__ import annotations

@@ -27,18 +27,22 @@ from adapters.results import (
     ResultReader,
     UnreadableLine,
 )
+from ledger.results.validate import FILTERED, INVALID, TRUNCATED, SchemaCheck, verdict
 
 __all__ = [
     "CANCELLED",
     "EXPIRED",
     "FAILED",
+    "FILTERED",
     "INPUT_IS_LIST",
+    "INVALID",
     "JSON_ASKED",
     "MISSING",
     "RANK",
     "RESULT_KEYS",
     "STATUSES",
     "SUCCEEDED",
+    "TRUNCATED",
     "UNAVAILABLE",
     "Answer",
     "Outcome",
@@ -49,8 +53,19 @@ __all__ = [
     "unanswered_result",
 ]
 
-#: Every status a result (and a normalized `requests` row) can have.
-STATUSES: tuple[str, ...] = (SUCCEEDED, FAILED, EXPIRED, CANCELLED, MISSING, UNAVAILABLE)
+#: Every status a result (and a normalized `requests` row) can have. `invalid`, `truncated` and
+#: `filtered` are answers not worth scoring (`ledger.results.validate`).
+STATUSES: tuple[str, ...] = (
+    SUCCEEDED,
+    INVALID,
+    TRUNCATED,
+    FILTERED,
+    FAILED,
+    EXPIRED,
+    CANCELLED,
+    MISSING,
+    UNAVAILABLE,
+)
 
 #: Every result line has exactly these keys, in this order.
 RESULT_KEYS: tuple[str, ...] = (
@@ -76,8 +91,17 @@ RESULT_KEYS: tuple[str, ...] = (
 )
 
 #: When two lines answer one request, the higher rank is kept (the first seen on a tie): an
-#: answer beats a failure, and a request that ran beats one the batch never reached.
-RANK: dict[str, int] = {SUCCEEDED: 3, FAILED: 2, EXPIRED: 1, CANCELLED: 1}
+#: answer beats a flawed one, any answer a failure, and a request that ran beats one the batch
+#: never reached.
+RANK: dict[str, int] = {
+    SUCCEEDED: 4,
+    INVALID: 3,
+    TRUNCATED: 3,
+    FILTERED: 3,
+    FAILED: 2,
+    EXPIRED: 1,
+    CANCELLED: 1,
+}
 
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
 
@@ -121,9 +145,11 @@ def build_result(
     batch_id: str | None,
     job_id: int,
     line_number: int,
+    validator: SchemaCheck | None = None,
 ) -> dict[str, Any]:
     """The result line for a request the provider answered (either way): `answer` is what its
-    reader found in the 2xx body (`Answer()` when there is none)."""
+    reader found in the 2xx body (`Answer()` when there is none). An answer cut short, filtered
+    or (with `validator`, the request's schema) not matching its schema takes that status."""
     status, error = outcome.status, outcome.error
     if answer.error is not None:
         status, error = FAILED, answer.error
@@ -133,6 +159,8 @@ def build_result(
             parsed = orjson.loads(answer.text)
         except orjson.JSONDecodeError as problem:
             json_error = str(problem)
+    if status == SUCCEEDED:
+        status, error = verdict(answer, parsed, json_error, validator) or (status, error)
     return {
         "custom_id": outcome.custom_id,
         "status": status,

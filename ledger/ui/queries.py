@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, JobEvent, Request, Run
 from ledger.core.states import State
-from ledger.results.schema import CANCELLED, EXPIRED, FAILED, MISSING, STATUSES, UNAVAILABLE
+from ledger.results.schema import STATUSES, SUCCEEDED
 from ledger.usage.pricing import CostEstimate, ModelUsage, PriceTable, estimate_cost
 
 #: How many runs the runs page lists (the newest first).
@@ -28,7 +28,7 @@ RUNS_SHOWN = 100
 #: but not downloaded yet, `pending` is everything else.
 BAR_ORDER: tuple[str, ...] = (*STATUSES, "provider", "pending")
 #: Final request statuses that are not a success: what the error table groups.
-NOT_SUCCEEDED: tuple[str, ...] = (FAILED, EXPIRED, CANCELLED, MISSING, UNAVAILABLE)
+NOT_SUCCEEDED: tuple[str, ...] = tuple(status for status in STATUSES if status != SUCCEEDED)
 #: Job states in lifecycle order, for the state counts.
 STATE_ORDER: tuple[str, ...] = tuple(state.value for state in State)
 

@@ -89,6 +89,26 @@ def check_request(
     return found
 
 
+def prompt_headroom(
+    model: str,
+    body: Mapping[str, Any],
+    *,
+    provider: str,
+    endpoint: str,
+    table: ModelTable | None = None,
+) -> float:
+    """The most prompt tokens `check_request` lets this body have before the context window
+    refuses it (its output budget taken out); infinite when the window is not known.
+
+    So a caller that checked one body without `counted_tokens` knows which counts would change
+    the answer for another body of the same model and parameters."""
+    info = (table or default_table()).lookup(model, provider)
+    if info is None or info.context_window is None or endpoint in (EMBEDDINGS, MODERATIONS):
+        return float("inf")
+    cap = _output_cap(body)
+    return info.context_window - (cap[1] if cap is not None else 0)
+
+
 # date.today() costs more than all the rules together; a build does not need it to the second,
 # and a date that is a day stale changes only a warning.
 _process_date = cache(dt.date.today)

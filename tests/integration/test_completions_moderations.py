@@ -42,14 +42,14 @@ def test_every_text_endpoint_of_the_sdk_can_be_built() -> None:
 
 def test_completions_rows_are_sent_and_their_text_comes_back(emu: Emulator) -> None:
     """Simple rows with --endpoint completions: a prompt and max_tokens; the text and the
-    finish reason come back."""
+    finish reason come back (cut at 3 tokens: `truncated`)."""
     write_jsonl("c.jsonl", [{"id": "a", "prompt": "Say hi"}, {"id": "b", "prompt": "x y z"}])
     results = run_through(
         emu, "c.jsonl", endpoint="completions", model="gpt-3.5-turbo-instruct", max_output_tokens=3
     )
     assert results["a"].text == "Echo: Say"
-    assert results["a"].finish_reason == "length"
-    assert results["b"].succeeded and results["b"].usage.input_tokens == 3
+    assert results["a"].finish_reason == "length" and results["a"].status == "truncated"
+    assert results["b"].status == "truncated" and results["b"].usage.input_tokens == 3
 
 
 def test_moderations_ready_lines_come_back_as_json_verdicts(emu: Emulator) -> None:

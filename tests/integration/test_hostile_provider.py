@@ -7,6 +7,7 @@ import gzip
 import json
 import time
 import tracemalloc
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from support.hostile_server import hostile_server
 from adapters.anthropic.batch import AnthropicBatchProvider
 from adapters.anthropic.chat import AnthropicChatClient
 from adapters.base import ProviderError, TransientError
-from adapters.chat_types import ChatError, ChatRequest
+from adapters.chat_types import ChatClient, ChatError, ChatRequest
 from adapters.fake import FakeProvider
 from adapters.http_guard import budget
 from adapters.openai.batch import OpenAIBatchProvider
 from adapters.openai.chat import OpenAIChatClient
+from ledger.config import builtin_settings
+from ledger.config.factory import chat_client
 from ledger.core.models import Job
 from ledger.reconcile.engine import ReconcileOptions, Reconciler
 
@@ -160,7 +163,19 @@ CHATS = {
     "anthropic": lambda url: AnthropicChatClient(
         api_key="k", base_url=url.removesuffix("/v1"), timeout=2.0, max_retries=0
     ),
+    # Built as `ledger chat` builds them (ledger.config.factory): Mistral's is the OpenAI client.
+    "gemini": lambda url: built_chat("gemini", url.removesuffix("/v1")),
+    "mistral": lambda url: built_chat("mistral", url),
 }
+
+
+def built_chat(name: str, url: str) -> ChatClient:
+    """The chat client of built-in provider `name` at `url`, timeout 2 s, no SDK retry."""
+    settings = builtin_settings(name)
+    assert settings is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(settings.api_key_env or "", "k-test")
+        return chat_client(replace(settings, base_url=url, timeout=2.0), max_retries=0)
 
 
 @pytest.mark.parametrize("provider", sorted(CHATS))

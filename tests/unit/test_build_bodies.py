@@ -46,9 +46,9 @@ def body(options: BodyOptions, row: dict[str, Any]) -> dict[str, Any]:
         "custom_id": line["custom_id"],
         "method": "POST",
         "url": options.endpoint,
-        "body": request.body,
+        "body": request.parsed_body(),
     }
-    return request.body
+    return request.parsed_body()
 
 
 GENERATION_CASES = {

@@ -100,10 +100,12 @@ def test_stop_reasons_become_finish_reasons(
 
 
 def test_a_refusal_is_content_filter_with_its_explanation(engine: Engine, tmp_path: Path) -> None:
-    """stop_reason refusal: content_filter, the explanation as the refusal, partial text kept."""
+    """stop_reason refusal: `filtered`, content_filter, the explanation as the refusal (and the
+    error's message), partial text kept."""
     body = message(["I started"], stop_reason="refusal", refusal_explanation="Not allowed.")
     record = one_result(engine, tmp_path, succeeded("a", body))
-    assert record["status"] == "succeeded" and record["finish_reason"] == "content_filter"
+    assert record["status"] == "filtered" and record["finish_reason"] == "content_filter"
+    assert record["error"] == {"code": "content_filter", "message": "Not allowed."}
     assert record["refusal"] == "Not allowed." and record["text"] == "I started"
 
 

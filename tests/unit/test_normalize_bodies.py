@@ -116,29 +116,37 @@ def test_legacy_completions_give_the_choice_text(engine: Engine, tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("body", "endpoint", "finish_reason"),
+    ("body", "endpoint", "finish_reason", "status"),
     [
-        (chat_body("Once upon a", finish_reason="length"), CHAT, "length"),
-        (chat_body(None, finish_reason="content_filter"), CHAT, "content_filter"),
+        (chat_body("Once upon a", finish_reason="length"), CHAT, "length", "truncated"),
+        (chat_body(None, finish_reason="content_filter"), CHAT, "content_filter", "filtered"),
         (
             response_body(
                 ["Once upon a"], status="incomplete", incomplete_reason="max_output_tokens"
             ),
             RESPONSES,
             "length",  # the schema's word for every endpoint's output limit
+            "truncated",
         ),
         (
             response_body([], status="incomplete", incomplete_reason="content_filter"),
             RESPONSES,
             "content_filter",
+            "filtered",
         ),
     ],
     ids=["chat-length", "chat-content-filter", "responses-max-output", "responses-filter"],
 )
 def test_truncated_answers_say_so_in_finish_reason(
-    engine: Engine, tmp_path: Path, body: dict[str, Any], endpoint: str, finish_reason: str
+    engine: Engine,
+    tmp_path: Path,
+    body: dict[str, Any],
+    endpoint: str,
+    finish_reason: str,
+    status: str,
 ) -> None:
-    """A cut-off answer succeeds but carries why it stopped, never `stop`."""
+    """A cut-off or filtered answer is never `succeeded` (`truncated`, `filtered`) and carries
+    why it stopped, never `stop`."""
     job = downloaded_job(
         engine,
         tmp_path,
@@ -147,7 +155,7 @@ def test_truncated_answers_say_so_in_finish_reason(
         endpoint=endpoint,
     )
     record = normalized(engine, job)["a"]
-    assert record["status"] == "succeeded"
+    assert record["status"] == status
     assert record["finish_reason"] == finish_reason
 
 
@@ -245,7 +253,8 @@ def test_every_choice_is_kept_when_n_is_more_than_one(engine: Engine, tmp_path: 
 
 
 def test_refusals_are_reported_for_chat_and_responses(engine: Engine, tmp_path: Path) -> None:
-    """The refusal text lands in `refusal`, with no answer text."""
+    """The refusal text lands in `refusal` (and the error's message), with no answer text: the
+    answer is `filtered`."""
     inputs = [input_line("chat", CHAT), input_line("resp", RESPONSES)]
     output = [
         ok_line("chat", chat_body(None, refusal="I can't help with that.")),
@@ -256,7 +265,8 @@ def test_refusals_are_reported_for_chat_and_responses(engine: Engine, tmp_path: 
     assert records["chat"]["refusal"] == "I can't help with that."
     assert records["resp"]["refusal"] == "I can't help with that either."
     assert records["chat"]["text"] is None and records["resp"]["text"] is None
-    assert records["chat"]["status"] == records["resp"]["status"] == "succeeded"
+    assert records["chat"]["status"] == records["resp"]["status"] == "filtered"
+    assert records["chat"]["error"] == {"code": "refusal", "message": "I can't help with that."}
 
 
 def test_json_mode_parses_valid_text_and_reports_invalid(engine: Engine, tmp_path: Path) -> None:

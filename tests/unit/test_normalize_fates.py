@@ -90,6 +90,9 @@ def test_expired_batch_keeps_partial_results_in_input_order(engine: Engine, tmp_
     assert records[39]["error"]["code"] == "missing_result"
     assert summary.counts == {
         "succeeded": 30,
+        "invalid": 0,
+        "truncated": 0,
+        "filtered": 0,
         "failed": 1,
         "expired": 8,
         "cancelled": 0,

@@ -89,13 +89,15 @@ def test_status_shows_runs_first_and_a_runs_jobs_on_request(tmp_path: Path) -> N
     assert code == 0
     assert out.splitlines() == [
         "eval-1: openai gpt-4o-mini; requests 0/1 (1 pending); jobs 0/2 (1 built, 1 uploaded); "
-        "cost $0.0000; last error: HTTP 503 from the provider",
-        "eval-2: openai gpt-4o-mini; requests 0/1 (1 pending); jobs 0/1 (1 built); cost $0.0000",
+        "cost $0.0000 (est. unknown); last error: HTTP 503 from the provider",
+        "eval-2: openai gpt-4o-mini; requests 0/1 (1 pending); jobs 0/1 (1 built); cost $0.0000 "
+        "(est. unknown)",
     ]
     code, out, _ = invoke("--db", db, "status", "eval-1")
     lines = out.splitlines()
-    assert code == 0 and lines[0].startswith("eval-1:") and "last_error" in lines[1]
-    assert len(lines) == 5 and "gpt-4o-mini" in lines[3] and "HTTP 503" in lines[3]
+    assert code == 0 and lines[0].startswith("eval-1:") and "last_error" in lines[2]
+    assert lines[1].startswith("  estimated against actual: input tokens 0 est., 0 actual")
+    assert len(lines) == 6 and "gpt-4o-mini" in lines[4] and "HTTP 503" in lines[4]
     code, out, _ = invoke("--db", db, "status", "eval-1", "--json")
     assert [job["job_id"] for job in json.loads(out)[0]["jobs"]] == [first, first + 1]
 

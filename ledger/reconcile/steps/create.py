@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine, Row
 
-from adapters.base import BatchProvider, BatchSnapshot, ShardAtCreate
+from adapters.base import BatchSnapshot
 from ledger.build.manifest import record_job_provider_ids
 from ledger.core.crashpoints import crash_point
 from ledger.core.db import read_db_now
@@ -20,7 +20,7 @@ from ledger.core.store import Lease, update_leased
 from ledger.errors import LedgerError
 from ledger.reconcile.adopt import adopt_or_act
 from ledger.reconcile.context import StepContext, StepOutcome
-from ledger.reconcile.shard_source import verified_shard
+from ledger.reconcile.shard_source import LocalInputOnDemand
 from ledger.spend import check_and_reserve, pause_provider
 
 log = logging.getLogger("ledger.reconcile")
@@ -74,6 +74,7 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
     def find(token: str) -> list[BatchSnapshot]:
         # A create with this token may have reached the provider before a crash or a lost
         # reply: adopt that batch rather than make a second one.
+        here.need()
         return provider.find_batches(
             input_file_id=job.input_file_id,
             metadata={"ledger_job": str(job.id), "ledger_token": token},
@@ -84,21 +85,33 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
         log.warning("job %s: cancelling duplicate batch %s", job.id, duplicate.id)
         provider.cancel_batch(duplicate.id)
 
-    try:
-        batch = adopt_or_act(
-            job.submit_token,
-            record_intent=record_intent,
-            find=find,
-            discard=discard,
-            act=lambda token: create_remote(context, provider, job, token),
-            before_act="before_create",
+    def act(token: str) -> BatchSnapshot:
+        here.need()
+        return provider.create_batch(
+            input_file_id=job.input_file_id,
+            endpoint=job.endpoint,
+            metadata=batch_metadata(context.engine, job, token),
+            **output_expiry(context.engine, job),
         )
-    except HeldBack as held_back:
-        reason = str(held_back)
-        context.record_problem(
-            lease, reason, context.options.poll_min, quiet=True, waiting_for=reason
-        )
-        return StepOutcome.DONE
+
+    # An input the upload kept on its own machine (Anthropic's request set) is made again here
+    # from the job's verified shard when that machine is not this one.
+    with LocalInputOnDemand(context.engine, provider, job) as here:
+        try:
+            batch = adopt_or_act(
+                job.submit_token,
+                record_intent=record_intent,
+                find=find,
+                discard=discard,
+                act=act,
+                before_act="before_create",
+            )
+        except HeldBack as held_back:
+            reason = str(held_back)
+            context.record_problem(
+                lease, reason, context.options.poll_min, quiet=True, waiting_for=reason
+            )
+            return StepOutcome.DONE
     crash_point("after_create")
     snapshot = batch.remote
     interval = context.options.poll_min
@@ -111,29 +124,13 @@ def create(context: StepContext, lease: Lease, job: Row[Any]) -> StepOutcome:
         provider_status=snapshot.provider_status,
         poll_interval=interval,
         last_error=None,
+        **({"input_ref": here.new_ref} if here.new_ref else {}),
         release_lease=True,
         next_check_in=context.jittered(interval),
     )
     crash_point("after_create_recorded")
     record_job_provider_ids(context.engine, job)
     return StepOutcome.DONE
-
-
-def create_remote(
-    context: StepContext, provider: BatchProvider, job: Row[Any], token: str
-) -> BatchSnapshot:
-    """The create call. A provider that sends the requests inline (`ShardAtCreate`) gets the
-    job's verified shard: the stored copy when this machine lacks it, so any machine can create."""
-    arguments: dict[str, Any] = {
-        "input_file_id": job.input_file_id,
-        "endpoint": job.endpoint,
-        "metadata": batch_metadata(context.engine, job, token),
-        **output_expiry(context.engine, job),
-    }
-    if isinstance(provider, ShardAtCreate) and provider.reads_shard(job.input_file_id):
-        with verified_shard(context.engine, job) as shard:
-            return provider.create_batch_from_shard(shard=shard.path, **arguments)
-    return provider.create_batch(**arguments)
 
 
 def pause_for_quota(context: StepContext, lease: Lease, job: Row[Any], reason: str) -> None:

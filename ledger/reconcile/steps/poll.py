@@ -22,6 +22,7 @@ from ledger.core.db import read_db_now
 from ledger.core.states import IN_FLIGHT, State
 from ledger.core.store import Lease, advance, update_leased
 from ledger.reconcile.context import StepContext, StepOutcome
+from ledger.reconcile.shard_source import local_input
 from ledger.reconcile.steps.create import adoption_horizon
 
 
@@ -107,11 +108,15 @@ def not_found_after_grace(context: StepContext, lease: Lease, job: Row[Any]) -> 
         retry = context.next_interval(job)
         context.record_problem(lease, message, context.jittered(retry), poll_interval=retry)
         return StepOutcome.DONE
-    found = context.provider(job).find_batches(
-        input_file_id=job.input_file_id,
-        metadata=_tag(job),
-        created_after=adoption_horizon(job),
-    )
+    provider = context.provider(job)
+    # The lookup may need the uploaded input (Anthropic counts its request set's lines): made
+    # again here from the verified shard when the upload kept it on another machine.
+    with local_input(context.engine, provider, job):
+        found = provider.find_batches(
+            input_file_id=job.input_file_id,
+            metadata=_tag(job),
+            created_after=adoption_horizon(job),
+        )
     if not found:
         context.fail(lease, state, f"{message}, and no batch carries its tag: missing")
         return StepOutcome.CONTINUE

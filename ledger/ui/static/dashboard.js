@@ -5,6 +5,9 @@
 
   const COLORS = {
     succeeded: "#2f9e44",
+    invalid: "#c2255c",
+    truncated: "#fab005",
+    filtered: "#5f3dc4",
     failed: "#e03131",
     expired: "#f08c00",
     cancelled: "#7950f2",

@@ -1,0 +1,202 @@
+"""A run's results as Arrow record batches and Parquet: `ledger results --format parquet`,
+`Ledger.results_frame` and `Ledger.results_dataset` (docs/results.md#parquet).
+
+The columns are the CSV export's, in its order, taken from the row `csv_row` makes (so a column
+added to the CSV comes along), then `cost_usd`. Line numbers, HTTP statuses, job ids and token
+counts are int64, the cost float64 (null when the model has no price), every other column the CSV
+cell as a string. A cell CSV leaves empty is null here, unless the result's own field is an empty
+string (an answer of no text stays ""). The cost is each request's, priced at normalize: its
+`requests` row, looked up by custom_id a batch of rows at a time.
+
+Records are turned into Arrow batches of `BATCH_ROWS` rows (Python objects live for one batch:
+Arrow holds the rest compactly), and batches are written in row groups of at most `GROUP_ROWS`
+rows or `GROUP_BYTES` bytes: memory holds one row group, never the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Engine
+
+from ledger.core.models import Request, Run
+from ledger.errors import ConfigError, InputError
+
+try:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ImportError:  # pragma: no cover - the extra is in `dev`, so tests always have it
+    # This module is imported only when Arrow results are asked for: say which extra they need.
+    raise ConfigError(
+        "Parquet, DataFrame and Dataset results need pyarrow: "
+        "pip install 'llm-batch-ledger[parquet]'"
+    ) from None
+
+#: The column added after the CSV columns: USD of the request, null when unknown.
+COST_COLUMN = "cost_usd"
+#: CSV columns that hold integers.
+INT_COLUMNS = frozenset(
+    {
+        "line_number",
+        "http_status",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "reasoning_tokens",
+        "job_id",
+    }
+)
+#: A batch ends at this many rows or this many characters of text, whichever first.
+BATCH_ROWS = 4096
+BATCH_CHARS = 8 << 20  # of answer text
+#: A row group ends at this many rows or this many bytes of Arrow data, whichever first.
+GROUP_ROWS = 100_000
+GROUP_BYTES = 64 << 20
+# Custom ids per `requests` lookup (a batch's): under the bound-parameter limits of SQLite (32,766
+# since 3.32) and PostgreSQL (65,535).
+_LOOKUP_CHUNK = 4096
+
+CsvRow = Callable[[dict[str, Any]], list[Any]]
+
+
+def arrow_schema(columns: Sequence[str]) -> pa.Schema:
+    """The Arrow schema of the CSV `columns` plus the cost."""
+    fields = [pa.field(name, _type_of(name)) for name in columns if name != COST_COLUMN]
+    return pa.schema([*fields, pa.field(COST_COLUMN, pa.float64())])
+
+
+def _type_of(name: str) -> pa.DataType:
+    return pa.int64() if name in INT_COLUMNS else pa.string()
+
+
+def record_batches(
+    engine: Engine,
+    run_name: str,
+    records: Iterable[dict[str, Any]],
+    *,
+    columns: Sequence[str],
+    csv_row: CsvRow,
+    batch_rows: int = BATCH_ROWS,
+    batch_chars: int = BATCH_CHARS,
+) -> Iterator[pa.RecordBatch]:
+    """The run's result records (in the order given) as Arrow batches of `arrow_schema`.
+
+    `columns` names the cells `csv_row` makes of a record (the CSV header)."""
+    schema = arrow_schema(columns)
+    run_id = _run_id(engine, run_name)
+    names = [name for name in columns if name != COST_COLUMN]
+    rows: list[list[Any]] = []
+    # Only what the cost lookup needs: a whole record is many times its row's cells.
+    keys: list[tuple[str, int | None]] = []
+    size = 0
+    for record in records:
+        row = csv_row(record)
+        if len(row) != len(names):
+            raise ValueError(f"csv_row made {len(row)} cells for {len(names)} columns")
+        if "" in row:
+            row = [
+                None if cell == "" and record.get(name) != "" else cell
+                for name, cell in zip(names, row, strict=True)
+            ]
+        rows.append(row)
+        keys.append((record["custom_id"], record.get("job_id")))
+        size += len(record.get("text") or "")
+        if len(rows) >= batch_rows or size >= batch_chars:
+            yield _batch(engine, run_id, schema, rows, keys)
+            rows, keys, size = [], [], 0
+    if rows:
+        yield _batch(engine, run_id, schema, rows, keys)
+
+
+def _batch(
+    engine: Engine,
+    run_id: int,
+    schema: pa.Schema,
+    rows: list[list[Any]],
+    keys: list[tuple[str, int | None]],
+) -> pa.RecordBatch:
+    arrays = [
+        _array(list(column), field.type)
+        for column, field in zip(zip(*rows, strict=True), schema, strict=False)
+    ]
+    arrays.append(pa.array(_costs(engine, run_id, keys), type=pa.float64()))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _array(values: list[Any], kind: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        if kind != pa.string():
+            raise
+        # A cell that is no string (a number in a column added later): as the CSV writes it.
+        return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], kind)
+
+
+def _costs(engine: Engine, run_id: int, keys: list[tuple[str, int | None]]) -> list[float | None]:
+    """The cost of each (custom_id, job_id) from its `requests` row; None (unknown) unless that
+    row was last written by the job the result came from."""
+    query = select(Request.custom_id, Request.job_id, Request.cost_usd).where(
+        Request.run_id == run_id, Request.custom_id.in_(bindparam("ids", expanding=True))
+    )
+    found: dict[str, tuple[int, float | None]] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            ids = [custom_id for custom_id, _ in keys[start : start + _LOOKUP_CHUNK]]
+            for custom_id, job_id, cost in connection.execute(query, {"ids": ids}):
+                found[custom_id] = (job_id, cost)
+    costs: list[float | None] = []
+    for custom_id, job_id in keys:
+        row_job_id, cost = found.get(custom_id, (None, None))
+        costs.append(cost if row_job_id == job_id else None)
+    return costs
+
+
+def _run_id(engine: Engine, run_name: str) -> int:
+    with engine.connect() as connection:
+        run_id = connection.execute(select(Run.id).where(Run.name == run_name)).scalar()
+    if run_id is None:
+        raise InputError(f"no run named {run_name!r}")
+    return run_id
+
+
+def write_parquet(
+    out: BinaryIO,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    group_rows: int = GROUP_ROWS,
+    group_bytes: int = GROUP_BYTES,
+) -> int:
+    """Write `batches` to `out` as Parquet, in row groups of at most `group_rows` rows (or about
+    `group_bytes` of Arrow data); returns the rows written."""
+    written = 0
+    group: list[pa.RecordBatch] = []
+    rows = size = 0
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for batch in batches:
+            group.append(batch)
+            rows, size = rows + batch.num_rows, size + batch.nbytes
+            if rows >= group_rows or size >= group_bytes:
+                writer.write_table(pa.Table.from_batches(group, schema), row_group_size=rows)
+                written, group, rows, size = written + rows, [], 0, 0
+        if group:
+            writer.write_table(pa.Table.from_batches(group, schema), row_group_size=rows)
+            written += rows
+    return written
+
+
+def export_parquet(
+    engine: Engine,
+    run_name: str,
+    records: Iterable[dict[str, Any]],
+    out: BinaryIO,
+    *,
+    columns: Sequence[str],
+    csv_row: CsvRow,
+) -> int:
+    """`ledger results --format parquet`: the records written to `out`; returns the count."""
+    batches = record_batches(engine, run_name, records, columns=columns, csv_row=csv_row)
+    return write_parquet(out, arrow_schema(columns), batches)
