@@ -139,7 +139,10 @@ class GeminiFactory:
             raise MissingAPIKey(
                 f"${self.api_key_env} (or $GOOGLE_API_KEY) is not set (the key of provider gemini)"
             )
-        return GeminiBatchProvider(base_url=base_url, api_key=key)
+        inline = _gemini_inline()
+        if inline is None:
+            return GeminiBatchProvider(base_url=base_url, api_key=key)
+        return GeminiBatchProvider(base_url=base_url, api_key=key, inline_max_bytes=inline)
 
     @property
     def result_reader(self) -> ResultReader:
@@ -152,6 +155,20 @@ class GeminiFactory:
         from adapters.gemini.requests import ENDPOINTS, request_problem
 
         return RequestRules(endpoints=ENDPOINTS, problem=request_problem)
+
+
+#: Overrides the bytes under which a Gemini chat job goes inline (`adapters.gemini.inline`;
+#: 0: always through the Files API). Google's 20 MB is the default.
+GEMINI_INLINE_ENV = "LEDGER_GEMINI_INLINE_MAX_BYTES"
+
+
+def _gemini_inline() -> int | None:
+    given = os.environ.get(GEMINI_INLINE_ENV, "").strip()
+    if not given:
+        return None
+    if not given.isdigit():
+        raise InputError(f"${GEMINI_INLINE_ENV} must be a whole number of bytes, not {given!r}")
+    return int(given)
 
 
 class ProfileFactory:

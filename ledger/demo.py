@@ -177,8 +177,9 @@ def run_demo(
     elif provider == "gemini":
         gemini = stats["gemini"]
         echo(
-            f"\nThe emulator created {gemini['batches_created']} batches and "
-            f"{gemini['files_uploaded']} request files: one of each per job."
+            f"\nThe emulator created {gemini['batches_created']} batches (one per job) and "
+            f"{gemini['files_uploaded']} uploaded request files (a job under 20 MB sends its "
+            "requests inline)."
         )
     else:
         echo(

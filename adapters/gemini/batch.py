@@ -13,6 +13,10 @@
   downloaded with `files.download` and checked so each key is on one line
   (`adapters.gemini.lines.check_keys`).
 
+- Inline: a chat job whose translated requests weigh under `inline_max_bytes` (Google's 20 MB,
+  `adapters.gemini.inline`) records no upload and goes inline at create, the create step handing
+  over the verified shard (`adapters.base.LocalInputs`); its results are read from the batch itself.
+
 SDK retries are off (`HttpRetryOptions(attempts=1)`): a retried create after a lost reply would
 make a second batch; retrying is the reconciler's job, which looks for the batch first. The key
 goes to the SDK only (the `x-goog-api-key` header); every error text is scrubbed of it.
@@ -40,13 +44,22 @@ from adapters.base import (
     NotFound,
     OutcomeUnknown,
     ProviderError,
+    QuotaExhausted,
     Rejected,
     RemoteFile,
     TransientError,
     scrub,
 )
 from adapters.base import retry_after as retry_after_seconds
+from adapters.gemini.inline import (
+    INLINE_MAX_BYTES,
+    INLINE_PREFIX,
+    inlined_requests,
+    is_inline,
+    write_inlined_responses,
+)
 from adapters.gemini.lines import check_keys
+from adapters.gemini.quota import quota_reason
 from adapters.gemini.requests import (
     CHAT_ENDPOINT,
     EMBEDDINGS_ENDPOINT,
@@ -96,8 +109,13 @@ class GeminiBatchProvider:
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         http_client: httpx2.Client | None = None,
+        inline_max_bytes: int = INLINE_MAX_BYTES,
     ) -> None:
         self.base_url = base_url or None
+        #: A chat job whose translated requests weigh less goes inline (0: never).
+        self.inline_max_bytes = inline_max_bytes
+        #: The shards inline jobs are created from, while the create step holds them.
+        self._shards: dict[str, Path] = {}
         if not api_key:
             raise MissingAPIKey(f"no API key given for provider {self.name!r}")
         self._api_key = api_key
@@ -117,6 +135,10 @@ class GeminiBatchProvider:
         message = scrub(error_text(error), self._api_key)
         if isinstance(error, genai_errors.APIError):
             status = error.code
+            reason = quota_reason(error.details) if status in (400, 403, 429) else None
+            if reason is not None:
+                # Out of quota or billing: retrying cannot help; the reconciler pauses gemini.
+                return QuotaExhausted(f"{reason}: {message}")
             if status in (401, 403):
                 return FatalError(f"the provider refused the credentials or account: {message}")
             if status == 404:
@@ -144,6 +166,12 @@ class GeminiBatchProvider:
     def upload_input(self, path: Path, *, filename: str) -> RemoteFile:
         destination = request_file_path(path.resolve(), filename)
         info = write_request_file(path, destination)  # Rejected names a line that cannot go
+        if info.endpoint == CHAT_ENDPOINT and info.bytes < self.inline_max_bytes:
+            # Small enough to travel inside the create: nothing is uploaded; the id names the
+            # stored shard (by the upload name) and the model. No provider clock to record.
+            destination.unlink(missing_ok=True)
+            file_id = f"{INLINE_PREFIX}{filename}{MODEL_SEPARATOR}{info.model}"
+            return RemoteFile(id=file_id, filename=filename, bytes=info.bytes, created_at=0)
         try:
             with self._errors(side_effect=True), transfer():
                 uploaded = self._client.files.upload(
@@ -168,6 +196,8 @@ class GeminiBatchProvider:
         return sorted(found, key=lambda f: (f.created_at, f.id))
 
     def delete_file(self, file_id: str) -> None:
+        if is_inline(file_id):
+            return  # inline requests and answers are held by no file
         name = file_id.partition(MODEL_SEPARATOR)[0]
         with self._errors():
             self._client.files.delete(name=name)
@@ -183,6 +213,8 @@ class GeminiBatchProvider:
         output_expires_after: int
         | None = None,  # Gemini keeps a batch's files 48 h on its own terms: no expiry to set
     ) -> BatchSnapshot:
+        if is_inline(input_file_id):
+            return self._create_inline(input_file_id, endpoint, batch_tag(metadata))
         file_name, model = split_file_id(input_file_id)
         tag = batch_tag(metadata)
         if endpoint == CHAT_ENDPOINT:
@@ -199,6 +231,40 @@ class GeminiBatchProvider:
                 )
         else:
             raise Rejected(f"Gemini batches run chat or embeddings requests, not {endpoint}")
+        return snapshot(batch, input_file_id=input_file_id)
+
+    def has_local_input(self, file_id: str) -> bool:
+        """`LocalInputs`: an inline job's requests are read from its shard, which the create
+        step hands over (`local_input_from`); a Files API id needs nothing here."""
+        return not is_inline(file_id) or file_id in self._shards
+
+    @contextlib.contextmanager
+    def local_input_from(self, file_id: str, shard: Path) -> Iterator[None]:
+        """While the block runs, the inline job `file_id` is created from `shard` (the job's
+        verified shard: this machine's, else the artifact store's)."""
+        self._shards[file_id] = shard
+        try:
+            yield
+        finally:
+            self._shards.pop(file_id, None)
+
+    def _create_inline(self, input_file_id: str, endpoint: str, tag: str) -> BatchSnapshot:
+        """An inline batch: the verified shard translated again and sent in the call."""
+        shard = self._shards.get(input_file_id)
+        if shard is None:
+            raise NotFound(f"{input_file_id} is created from its shard, which was not handed over")
+        if endpoint != CHAT_ENDPOINT:
+            raise Rejected(f"only chat jobs go inline, not {endpoint}")
+        model = input_file_id.rpartition(MODEL_SEPARATOR)[2]
+        with tempfile.TemporaryDirectory(prefix="ledger-gemini-") as scratch:
+            info = write_request_file(shard, Path(scratch) / "requests.jsonl")
+            if info.model != model:
+                raise Rejected(f"the shard names model {info.model}, the job {model}")
+            requests = inlined_requests(info.path)
+        with self._errors(side_effect=True), transfer():
+            batch = self._client.batches.create(
+                model=model, src=requests, config={"display_name": tag}
+            )
         return snapshot(batch, input_file_id=input_file_id)
 
     def find_batches(
@@ -234,10 +300,18 @@ class GeminiBatchProvider:
 
     def download_file(self, file_id: str, destination: Path) -> int:
         """Stream the result file to `destination`, each key on one line (`check_keys`);
-        checked against the file's `sizeBytes` when Gemini gives it."""
+        checked against the file's `sizeBytes` when Gemini gives it. An inline batch's
+        answers (`inline:<batch>`) are read from the batch and checked the same way."""
         handle, raw = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
         os.close(handle)
         try:
+            if is_inline(file_id):
+                with self._errors():
+                    batch = self._client.batches.get(name=file_id.removeprefix(INLINE_PREFIX))
+                with open(raw, "wb") as out:
+                    received = write_inlined_responses(batch, out)
+                check_keys(Path(raw), destination)
+                return received
             with self._errors():
                 expected = self._client.files.get(name=file_id).size_bytes
             with self._errors(), transfer():

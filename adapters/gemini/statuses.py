@@ -64,6 +64,8 @@ def snapshot(batch: types.BatchJob, *, input_file_id: str | None = None) -> Batc
     word = state_word(batch)
     dest = batch.dest
     output = dest.file_name if dest is not None and word in FINAL else None
+    if output is None and word in FINAL and dest is not None and dest.inlined_responses is not None:
+        output = f"inline:{batch.name}"  # answers held by the batch (adapters.gemini.inline)
     errors: tuple[BatchError, ...] = ()
     if batch.error is not None:
         errors = (BatchError(str(batch.error.code or "error"), batch.error.message),)

@@ -43,6 +43,7 @@ from adapters.base import (
     NotFound,
     OutcomeUnknown,
     ProviderError,
+    QuotaExhausted,
     Rejected,
     RemoteFile,
     TransientError,
@@ -51,6 +52,7 @@ from adapters.base import (
 from adapters.base import retry_after as retry_after_seconds
 from adapters.http_guard import guarded_client, transfer
 from adapters.mistral.lines import model_of_line, upload_line
+from adapters.mistral.quota import quota_words
 from adapters.mistral.statuses import FINAL_STATUSES, snapshot
 
 #: Per-call timeouts: connecting should be quick; a large upload or download streams for long.
@@ -105,6 +107,10 @@ class MistralBatchProvider:
             status = error.status_code
             # The SDK's message carries the status and the answer's body.
             message = scrub(error.message[:1000], self._api_key)
+            if status == 402 or (status == 429 and quota_words(error.body)):
+                # Out of credit, or past the workspace's monthly limit: the reconciler pauses
+                # mistral instead of retrying (adapters.mistral.quota).
+                return QuotaExhausted(f"quota or billing ({status}): {message}")
             if status in (401, 403):
                 return FatalError(f"the provider refused the credentials ({status}): {message}")
             if status == 404:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ledger.build.bodies import BatchRequest, RowProblem
+from ledger.build.claude_tokens import REMOTE_COUNT_FLAGS, REMOTE_COUNTED
 from ledger.errors import LedgerError
 from ledger.usage.tokens import TokenCounters
 
@@ -57,7 +58,7 @@ class RequestCounter:
                 base = self.template_tokens(model, count, prompt_body)
             assert count is not None and encode is not None
             tokens = None
-            if self.claude_counter is not None and request.model.startswith("claude"):
+            if self.claude_counter is not None and request.model.startswith(REMOTE_COUNTED):
                 tokens = self._count_with_anthropic(request.parsed_body())
             if tokens is None:
                 prompt = request.prompt
@@ -103,7 +104,7 @@ class RequestCounter:
         try:
             counted = self.claude_counter(body)
         except LedgerError as error:
-            self.warnings[f"{error}: Claude input tokens approximated"] = None
+            self.warnings[f"{error}: input tokens approximated"] = None
             self.claude_counter = None
             return None
         self.claude_counted = True
@@ -115,7 +116,7 @@ class RequestCounter:
         said = [
             w
             for w in self.counters.warnings
-            if not (self.claude_counted and "--count-claude-tokens" in w)
+            if not (self.claude_counted and any(f in w for f in REMOTE_COUNT_FLAGS))
         ]
         return [*said, *self.warnings]
 
@@ -125,5 +126,5 @@ class RequestCounter:
         approximate = self.counters.approximate
         if self.claude_counter is not None and self.claude_counted:
             # Anthropic answered every Claude request (a failure clears `claude_counter`).
-            approximate = {m for m in approximate if not m.startswith("claude")}
+            approximate = {m for m in approximate if not m.startswith(REMOTE_COUNTED)}
         return not approximate

@@ -115,14 +115,17 @@ class BuildOptions:
     count_tokens: bool = settings.default("count_tokens")
     #: Count Claude input tokens with Anthropic's endpoint (`claude_counter`), else approximate.
     count_claude_tokens: bool = settings.default("count_claude_tokens")
+    #: Count Gemini input tokens with Google's countTokens (`claude_counter`), else approximate.
+    count_gemini_tokens: bool = settings.default("count_gemini_tokens")
     #: Where `runs/<run>/` goes; default: the SQLite file's directory, else the current one.
     workdir: Path | None = settings.default("workdir")
     #: A price file replacing or adding models of the packaged table (else $LEDGER_PRICES).
     prices: Path | None = settings.default("prices")
     #: ledger.toml's `[models."NAME"]` rows, over the packaged model table (not a setting).
     models: Mapping[str, Mapping[str, Any]] | None = None
-    #: Counts one chat body's Claude input tokens (`adapters.anthropic.tokens`), given by the
-    #: caller with `count_claude_tokens` (not a setting).
+    #: Counts one chat body's input tokens with the provider's own endpoint
+    #: (`adapters.anthropic.tokens`, `adapters.gemini.tokens`), given by the caller with
+    #: `count_claude_tokens` / `count_gemini_tokens` (not a setting).
     claude_counter: Callable[[Mapping[str, Any]], int] | None = None
 
     def __post_init__(self) -> None:
@@ -147,6 +150,7 @@ class BuildOptions:
             "provider",
             "models",
             "count_claude_tokens",
+            "count_gemini_tokens",
             "claude_counter",
         ):
             del shaping[key]

@@ -70,7 +70,8 @@ class Streamer:
         self.options = options
         self.on_skip = on_skip
         self.limits = options.shard_limits()
-        claude_counter = options.claude_counter if options.count_claude_tokens else None
+        asked = options.count_claude_tokens or options.count_gemini_tokens
+        claude_counter = options.claude_counter if asked else None
         self.counter = (
             RequestCounter(options.max_context, claude_counter) if options.count_tokens else None
         )

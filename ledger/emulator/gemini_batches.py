@@ -10,7 +10,9 @@ GETs; `duplicate_key` and `unknown_key` reproduce python-genai #1909 (one answer
 another request's key, or under a key no request has). The others play `normal`. Result lines are
 `{"key", "response": GenerateContentResponse}` (an embeddings batch: `EmbedContentResponse`)
 or `{"key", "error": {"code", "message", "status"}}`, shuffled as the real file does not keep
-input order.
+input order. A batch of inlined requests (`inputConfig.requests.requests[{request, metadata}]`)
+ends with its answers in the batch instead, `output.inlinedResponses.inlinedResponses[{response
+| error, metadata}]` in input order, the key in `metadata.key` (the same scenarios apply).
 """
 
 from __future__ import annotations
@@ -106,13 +108,16 @@ class GeminiBatch:
     embeddings: bool = False
     #: The vector size of an embeddings answer when the request names none.
     dimensions: int = 8
+    #: Sent as inlined requests: the answers are held by the batch, not a file.
+    inline: bool = False
+    inlined_responses: list[dict[str, Any]] | None = None
 
     def to_api(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
             "model": self.model,
             "displayName": self.display_name,
-            "inputConfig": {"fileName": self.input_file},
+            "inputConfig": {"requests": {}} if self.inline else {"fileName": self.input_file},
             "createTime": rfc3339(self.created_at),
             "updateTime": rfc3339(self.ended_at or self.stage_started),
             "state": self.state,
@@ -123,6 +128,8 @@ class GeminiBatch:
             metadata["endTime"] = rfc3339(self.ended_at)
         if self.output_file is not None:
             metadata["output"] = {"responsesFile": self.output_file}
+        if self.inlined_responses is not None:
+            metadata["output"] = {"inlinedResponses": {"inlinedResponses": self.inlined_responses}}
         value: dict[str, Any] = {"name": self.name, "metadata": metadata}
         if self.state in FINAL:
             value["done"] = True
@@ -156,6 +163,22 @@ def read_requests(content: bytes) -> list[dict[str, Any]]:
         requests.append(line)
     if not requests:
         raise ValueError("the input file holds no request")
+    return requests
+
+
+def read_inlined(source: dict[str, Any]) -> list[dict[str, Any]]:
+    """`inputConfig.requests.requests` as `{key, request}` lines (the key from each request's
+    `metadata.key`); ValueError for a bad one."""
+    given = (source.get("requests") or {}).get("requests")
+    if not isinstance(given, list) or not given:
+        raise ValueError("inputConfig.requests.requests holds no request")
+    requests = []
+    for number, item in enumerate(given):
+        if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
+            raise ValueError(f"requests[{number}] has no request")
+        metadata = item.get("metadata")
+        key = metadata.get("key", number) if isinstance(metadata, dict) else number
+        requests.append({"key": str(key), "request": item["request"]})
     return requests
 
 
@@ -202,6 +225,19 @@ def _step(batch: GeminiBatch, state: GeminiState, config: EmulatorConfig, at: fl
         _end(batch, final, at)
         return
     lines = _results(batch, config)
+    failed = sum(1 for line in lines if "error" in line)
+    batch.stats = {
+        "requestCount": str(len(batch.requests)),
+        "successfulRequestCount": str(len(lines) - failed),
+        "failedRequestCount": str(failed),
+    }
+    if batch.inline:
+        batch.inlined_responses = [
+            {k: v for k, v in line.items() if k != "key"} | {"metadata": {"key": line["key"]}}
+            for line in lines
+        ]
+        _end(batch, "BATCH_STATE_SUCCEEDED", at)
+        return
     result = GeminiFile(
         name=f"files/batch{new_id()}",
         display_name=f"{batch.name}-results",
@@ -213,12 +249,6 @@ def _step(batch: GeminiBatch, state: GeminiState, config: EmulatorConfig, at: fl
     )
     state.files[result.name] = result
     batch.output_file = result.name
-    failed = sum(1 for line in lines if "error" in line)
-    batch.stats = {
-        "requestCount": str(len(batch.requests)),
-        "successfulRequestCount": str(len(lines) - failed),
-        "failedRequestCount": str(failed),
-    }
     _end(batch, "BATCH_STATE_SUCCEEDED", at)
 
 
@@ -248,7 +278,8 @@ def _results(batch: GeminiBatch, config: EmulatorConfig) -> list[dict[str, Any]]
         lines[1]["key"] = lines[0]["key"]  # the second request's answer, labelled the first's
     if batch.scenario == "unknown_key" and lines:
         lines[-1]["key"] = f"{lines[-1]['key']}-not-sent"
-    random.Random(f"{config.seed}:{batch.name}:results").shuffle(lines)
+    if not batch.inline:  # inlined responses keep input order (the SDK's BatchJobDestination)
+        random.Random(f"{config.seed}:{batch.name}:results").shuffle(lines)
     return lines
 
 

@@ -66,9 +66,21 @@ def match_route(method: str, path: str) -> tuple[str, str | None] | None:
 
 
 def error_body(error: ApiError) -> dict[str, Any]:
-    """An ApiError in Google's shape."""
+    """An ApiError in Google's shape. The `insufficient_quota` fault is a per-day quota spent
+    (its `QuotaFailure` detail says so, as Google's does); an `http_429` is plain rate limiting
+    (a per-minute quota and a `RetryInfo`)."""
     status = _STATUS.get(error.status, "INTERNAL" if error.status >= 500 else "FAILED_PRECONDITION")
-    return {"error": {"code": error.status, "message": error.message, "status": status}}
+    body: dict[str, Any] = {"code": error.status, "message": error.message, "status": status}
+    if error.status == 429:
+        daily = error.code == "insufficient_quota"
+        quota = "GenerateRequestsPerDayPerProjectPerModel" if daily else "BatchRequestsPerMinute"
+        violation = {"quotaMetric": "generativelanguage.googleapis.com/batch_requests",
+                     "quotaId": quota, "quotaValue": "250"}  # fmt: skip
+        body["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "20s"},
+        ]
+    return {"error": body}
 
 
 def authenticate(config: EmulatorConfig, request: Request) -> None:
@@ -203,20 +215,23 @@ class GeminiApi:
         if not isinstance(batch, dict):
             raise bad_request("batch: Field required")
         source = batch.get("inputConfig") or {}
+        source = source if isinstance(source, dict) else {}
         # google-genai 3.6.1 sends an embeddings batch's input as `file_name`; proto JSON takes
-        # either spelling.
-        file_name = (
-            source.get("fileName", source.get("file_name")) if isinstance(source, dict) else None
-        )
-        if not isinstance(file_name, str):
-            raise bad_request("Only file input (inputConfig.fileName) is emulated.")
-        record = self.state.files.get(file_name)
-        if record is None:
-            raise ApiError(404, f"File {file_name} does not exist.")
+        # either spelling. Inlined requests come as `requests.requests`.
+        file_name = source.get("fileName", source.get("file_name"))
+        record = None
         try:
-            requests = gb.read_requests(record.content)
+            if "requests" in source and not embeddings:
+                requests = gb.read_inlined(source)
+            elif isinstance(file_name, str):
+                record = self.state.files.get(file_name)
+                if record is None:
+                    raise ApiError(404, f"File {file_name} does not exist.")
+                requests = gb.read_requests(record.content)
+            else:
+                raise bad_request("inputConfig needs fileName or requests.")
         except ValueError as error:
-            raise bad_request(f"{file_name}: {error}") from None
+            raise bad_request(f"{file_name or 'inputConfig'}: {error}") from None
         config, now = self._config(), self._clock()
         header = request.headers.get(SCENARIO_HEADER.lower())
         try:
@@ -224,15 +239,17 @@ class GeminiApi:
         except ValueError as error:
             raise bad_request(str(error)) from None
         for rule in config.scenario_rules:
-            if not header and rule["file_name_contains"] in (record.display_name or ""):
+            named = record.display_name if record is not None else batch.get("displayName")
+            if not header and rule["file_name_contains"] in str(named or ""):
                 scenario = rule["scenario"]
                 break
         created = gb.GeminiBatch(
             name=f"batches/{gb.new_id()}",
             model=f"models/{model}",
             display_name=str(batch.get("displayName") or ""),
-            input_file=file_name,
+            input_file=file_name if isinstance(file_name, str) else "",
             requests=requests,
+            inline=record is None,
             scenario=scenario,
             created_at=now,
             stage_started=now,

@@ -150,6 +150,15 @@ SETTINGS: dict[str, Setting] = {
             flag="--count-claude-tokens/--no-count-claude-tokens",
         ),
         Setting(
+            "count_gemini_tokens",
+            "bool",
+            False,
+            "Count Gemini input tokens with Google's countTokens endpoint, one call per request "
+            "(else approximated, and shown so).",
+            _SUBMIT,
+            flag="--count-gemini-tokens/--no-count-gemini-tokens",
+        ),
+        Setting(
             "workdir",
             "path",
             None,

@@ -116,7 +116,10 @@ def encoding_for_model(model: str) -> tuple[tiktoken.Encoding, str | None]:
     except KeyError:
         note = f"unknown model {model!r}: estimating tokens with {FALLBACK_ENCODING}"
         if model.startswith("gemini-"):  # Gemini's tokenizer exists only behind its API
-            note = f"model {model!r}: token counts are approximate ({FALLBACK_ENCODING}) offline"
+            note = (
+                f"model {model!r}: token counts are approximate ({FALLBACK_ENCODING}) offline "
+                "(exact counts: --count-gemini-tokens asks Google)"
+            )
         elif model.startswith("claude"):
             # Anthropic's tokenizer is not public: its own endpoint is the only exact count.
             note = (

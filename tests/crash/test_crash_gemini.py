@@ -1,6 +1,8 @@
 """Crash safety on Gemini Batch Mode: a real `ledger reconcile` killed (`kill -9` by the crash
-points) at every step boundary and restarted leaves exactly one uploaded file and one batch per
-job, every job normalized, and the key in no output."""
+points) at every step boundary in turn (one chain of processes, `support.crash_chain`) and
+finally run to the end leaves exactly one uploaded file and one batch per job, every job
+normalized, the orphans adopted, and the key in no output. Inline jobs:
+tests/integration/test_gemini_inline.py."""
 
 from __future__ import annotations
 
@@ -10,16 +12,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support.drivers import reconcile_process
+from support.crash_chain import crash_chain
 from support.factories import add_built_job
 
-from ledger.core.crashpoints import CRASH_POINTS
 from ledger.core.db import open_ledger
 from ledger.core.models import Job, JobEvent, Request
 from ledger.emulator import Emulator, EmulatorConfig
 
 KEY = "AIzaSy-LEAKCANARY-gemini-crash-0123456789"
-KILLED = 137
 
 
 @pytest.fixture
@@ -29,11 +29,9 @@ def timed_emu() -> Iterator[Emulator]:
         yield running
 
 
-@pytest.mark.parametrize("point", CRASH_POINTS)
-def test_killed_at_each_step_boundary_then_restarted(
-    tmp_path: Path, timed_emu: Emulator, point: str
-) -> None:
-    """Killed at `point`, restarted: one file and one batch per job, adopted not remade."""
+def test_killed_at_each_step_boundary_then_restarted(tmp_path: Path, timed_emu: Emulator) -> None:
+    """Killed at each point in turn, restarted: never a second file or batch for a job, each
+    orphan adopted not remade, and in the end one of each per job."""
     db = tmp_path / "ledger.db"
     engine = open_ledger(db)
     job_ids = [
@@ -41,35 +39,35 @@ def test_killed_at_each_step_boundary_then_restarted(
             engine,
             tmp_path,
             "crash",
-            [f"s{s}-{i}" for i in range(3)],
+            [f"s{s}-{i}" for i in range(2)],
             shard_index=s,
             provider="gemini",
             model="gemini-2.5-flash",
         )
         for s in (1, 2)
     ]
-    env = {"GEMINI_API_KEY": KEY}
-    first = reconcile_process(db, timed_emu.url, "-v", "--until-done", env=env, crash_at=point)
-    assert first.returncode == KILLED, first.stderr
-    second = reconcile_process(db, timed_emu.url, "-v", "--until-done", env=env)
-    assert second.returncode == 0, second.stderr
     state = timed_emu.gemini_api.state
-    batches = Counter(b.display_name.rsplit("-", 1)[0] for b in state.batches.values())
-    assert sorted(batches) == [f"ledger-job{i}" for i in job_ids] and set(batches.values()) == {1}
-    uploads = Counter(
-        str(f.display_name).split("-")[1] for f in state.files.values() if not f.generated
-    )
-    assert sorted(uploads) == [f"job{i}" for i in job_ids] and set(uploads.values()) == {1}
+
+    def batches() -> Counter[str]:
+        return Counter(b.display_name.rsplit("-", 1)[0] for b in state.batches.values())
+
+    def uploads() -> Counter[str]:
+        names = (str(f.display_name) for f in state.files.values() if not f.generated)
+        return Counter(name.split("-")[1] for name in names)
+
+    def at_most_one_each() -> None:
+        assert set(batches().values()) <= {1} and set(uploads().values()) <= {1}
+
+    env = {"GEMINI_API_KEY": KEY, "LEDGER_GEMINI_INLINE_MAX_BYTES": "0"}  # the Files API path
+    runs = crash_chain(db, timed_emu.url, env, check=at_most_one_each)
+    assert sorted(batches()) == [f"ledger-job{i}" for i in job_ids]
+    assert sorted(uploads()) == [f"job{i}" for i in job_ids]
     with engine.connect() as connection:
         states = set(connection.execute(select(Job.state)).scalars())
         statuses = set(connection.execute(select(Request.status)).scalars())
-        adopted = [
-            detail["adopted"]
-            for detail in connection.execute(
-                select(JobEvent.detail).where(JobEvent.to_state == "submitted")
-            ).scalars()
-        ]
+        events = connection.execute(select(JobEvent.to_state, JobEvent.detail)).all()
     assert states == {"normalized"} and statuses == {"succeeded"}
-    if point == "after_create":
-        assert adopted.count(True) >= 1, "the orphaned batch was not adopted"
-    assert KEY not in first.stderr + first.stdout + second.stderr + second.stdout
+    adopted = [(to, (detail or {}).get("adopted")) for to, detail in events]
+    assert ("uploaded", True) in adopted, "the orphaned upload (after_upload) was not adopted"
+    assert ("submitted", True) in adopted, "the orphaned batch (after_create) was not adopted"
+    assert all(KEY not in run.stdout + run.stderr for run in runs)

@@ -1,28 +1,26 @@
-"""Crash safety on Mistral: a real `ledger reconcile` killed (-9) at each step boundary and
-restarted leaves exactly one remote job (and one upload) per ledger job, every request final,
-and the key in no output. The orphaned upload and job are adopted by their tags (file name,
-job metadata), never made twice."""
+"""Crash safety on Mistral: a real `ledger reconcile` killed (-9) at each step boundary in turn
+(one chain of processes, `support.crash_chain`) and finally run to the end leaves exactly one
+remote job (and one upload) per ledger job, every request final, and the key in no output. The
+orphaned upload and job are adopted by their tags (file name, job metadata), never made
+twice."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from support.drivers import reconcile_process as run_reconcile
+from support.crash_chain import crash_chain
 from support.factories import add_built_job
 
-from ledger.core.crashpoints import CRASH_POINTS
 from ledger.core.db import open_ledger
 from ledger.core.models import Job, JobEvent, Request
 from ledger.emulator import Emulator, EmulatorConfig
 
 MODEL = "mistral-small-latest"
 KEY = "mistral-LEAKCANARY-crash-0123456789"
-KILLED = 137
 
 
 @pytest.fixture
@@ -50,40 +48,29 @@ def one_job_per_shard(emulator: Emulator, jobs: int) -> None:
     assert all(n == 1 for n in stats["files"]["by_name"].values()), stats
 
 
-def reconcile_process(
-    db: Path, emulator: Emulator, *extra: str, crash_at: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return run_reconcile(
-        db, url(emulator), "-v", *extra, env={"MISTRAL_API_KEY": KEY}, crash_at=crash_at
-    )
-
-
-@pytest.mark.parametrize("point", CRASH_POINTS)
-def test_killed_at_each_step_boundary_then_restarted(
-    tmp_path: Path, timed_emu: Emulator, point: str
-) -> None:
-    """A real `ledger reconcile` dies at `point` (kill -9) and restarts: one job per shard."""
+def test_killed_at_each_step_boundary_then_restarted(tmp_path: Path, timed_emu: Emulator) -> None:
+    """A real `ledger reconcile` dies at each point in turn (kill -9) and restarts: never a
+    second upload or job for a shard, the orphans adopted, and in the end one job per shard."""
     db = tmp_path / "ledger.db"
     engine = open_ledger(db)
     job_ids = [
-        mistral_job(engine, tmp_path, [f"s{s}-{i}" for i in range(3)], run="crash", shard_index=s)
+        mistral_job(engine, tmp_path, [f"s{s}-{i}" for i in range(2)], run="crash", shard_index=s)
         for s in (1, 2)
     ]
-    first = reconcile_process(db, timed_emu, "--until-done", crash_at=point)
-    assert first.returncode == KILLED, first.stderr
-    second = reconcile_process(db, timed_emu, "--until-done")
-    assert second.returncode == 0, second.stderr
+
+    def never_twice() -> None:
+        stats = timed_emu.stats()
+        assert all(n == 1 for n in stats["batches"]["by_input_filename"].values()), stats
+        assert all(n == 1 for n in stats["files"]["by_name"].values()), stats
+
+    runs = crash_chain(db, url(timed_emu), {"MISTRAL_API_KEY": KEY}, check=never_twice)
     one_job_per_shard(timed_emu, 2)
     with engine.connect() as connection:
         states = set(connection.execute(select(Job.state).where(Job.id.in_(job_ids))).scalars())
         request_statuses = set(connection.execute(select(Request.status)).scalars())
-        adopted = [
-            detail["adopted"]
-            for detail in connection.execute(
-                select(JobEvent.detail).where(JobEvent.to_state == "submitted")
-            ).scalars()
-        ]
+        events = connection.execute(select(JobEvent.to_state, JobEvent.detail)).all()
     assert states == {"normalized"} and request_statuses == {"succeeded"}
-    if point == "after_create":
-        assert adopted.count(True) >= 1, "the orphaned job was not adopted"
-    assert KEY not in first.stderr + first.stdout + second.stderr + second.stdout
+    adopted = [(to, (detail or {}).get("adopted")) for to, detail in events]
+    assert ("uploaded", True) in adopted, "the orphaned upload (after_upload) was not adopted"
+    assert ("submitted", True) in adopted, "the orphaned job (after_create) was not adopted"
+    assert all(KEY not in run.stdout + run.stderr for run in runs)

@@ -53,12 +53,14 @@ def test_demo_runs_on_each_compatible_host(tmp_path: Path, provider: str) -> Non
 
 
 def test_demo_runs_on_gemini_batch_mode(tmp_path: Path) -> None:
-    """--provider gemini: the same lifecycle through the google-genai SDK; one request file and
-    one batch per job, the expired job's requests retried."""
+    """--provider gemini: the same lifecycle through the google-genai SDK; one batch per job,
+    its small requests sent inline (no file uploaded), the expired job's requests retried."""
     result = CliRunner().invoke(
         cli, ["demo", "--dir", str(tmp_path / "d"), "--provider", "gemini"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     assert "requests: 24 succeeded" in result.output
     assert "expired" in result.output.split("4. ledger retry")[0]
-    assert "The emulator created 4 batches and 4 request files" in result.output
+    assert "The emulator created 4 batches (one per job) and 0 uploaded request files" in (
+        result.output
+    )

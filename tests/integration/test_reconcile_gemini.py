@@ -32,7 +32,9 @@ KEY = "AIzaSy-LEAKCANARY-gemini-0123456789"
 
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A recognisable Gemini key in the environment, to prove it never leaks."""
+    """A recognisable Gemini key in the environment, to prove it never leaks; these jobs go
+    through the Files API (inline jobs: test_gemini_inline.py)."""
+    monkeypatch.setenv("LEDGER_GEMINI_INLINE_MAX_BYTES", "0")
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
     return KEY

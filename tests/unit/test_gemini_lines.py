@@ -201,7 +201,8 @@ def test_gemini_token_counts_offline_are_marked_approximate() -> None:
     counters = TokenCounters()
     assert counters.for_model("gemini-2.5-flash").text("hello world") == 2
     assert counters.warnings == [
-        "model 'gemini-2.5-flash': token counts are approximate (o200k_base) offline"
+        "model 'gemini-2.5-flash': token counts are approximate (o200k_base) offline "
+        "(exact counts: --count-gemini-tokens asks Google)"
     ]
 
 
