@@ -27,35 +27,24 @@ def with_claude_counter(
     an Anthropic provider, `count_gemini_tokens` for a Gemini one)."""
     counter = None
     if options.count_claude_tokens:
-        counter = claude_token_counter(config, options.provider, base_url)
+        counter = remote_token_counter(config, options.provider, "anthropic", base_url)
     if counter is None and options.count_gemini_tokens:
-        counter = gemini_token_counter(config, options.provider, base_url)
+        counter = remote_token_counter(config, options.provider, "gemini", base_url)
     return replace(options, claude_counter=counter) if counter is not None else options
 
 
-def claude_token_counter(
-    config: LedgerConfig, name: str, base_url: str | None = None
+def remote_token_counter(
+    config: LedgerConfig, name: str, kind: str, base_url: str | None = None
 ) -> Callable[[Mapping[str, Any]], int] | None:
-    """Anthropic's token counting for provider `name` (`--count-claude-tokens`), at `base_url`
-    else its own; None unless it is Anthropic's kind. MissingAPIKey when its key is unset."""
+    """The token counting of provider `name`'s own API when it is of `kind`: Anthropic's
+    (`--count-claude-tokens`) or Gemini's (`--count-gemini-tokens`), at `base_url` else its
+    own; None for a provider of another kind. MissingAPIKey when its key is unset."""
     settings = provider_settings(config, name)
-    if settings.kind != "anthropic":
+    if settings.kind != kind:
         return None
-    from adapters.anthropic.tokens import ClaudeTokenCounter
-
+    if kind == "anthropic":
+        from adapters.anthropic.tokens import ClaudeTokenCounter as Counter
+    else:
+        from adapters.gemini.tokens import GeminiTokenCounter as Counter
     key = settings.require_api_key() or "no-key-needed"
-    return ClaudeTokenCounter(api_key=key, base_url=base_url or settings.base_url).count
-
-
-def gemini_token_counter(
-    config: LedgerConfig, name: str, base_url: str | None = None
-) -> Callable[[Mapping[str, Any]], int] | None:
-    """Gemini's token counting for provider `name` (`--count-gemini-tokens`), at `base_url`
-    else its own; None unless it is Gemini's kind. MissingAPIKey when its key is unset."""
-    settings = provider_settings(config, name)
-    if settings.kind != "gemini":
-        return None
-    from adapters.gemini.tokens import GeminiTokenCounter
-
-    key = settings.require_api_key() or "no-key-needed"
-    return GeminiTokenCounter(api_key=key, base_url=base_url or settings.base_url).count
+    return Counter(api_key=key, base_url=base_url or settings.base_url).count
