@@ -35,36 +35,31 @@ def write_request_rows(
     _execute_many(connection, _UPDATE_REQUEST, updates)
 
 
+#: The columns of a request row that hold its outcome: what normalizing writes (each from the
+#: bind parameter `b_<column>`), and what a retry keeps of the earlier attempt.
+OUTCOME_COLUMNS = (
+    "status",
+    "http_status",
+    "error_code",
+    "error_message",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+)
+_RESULT_VALUES = {column: bindparam(f"b_{column}") for column in OUTCOME_COLUMNS}
 # A request row is taken by the job that carried it last: a row already updated by a newer job
 # (a retry) is left alone, the same "newest job wins" rule `ledger results` applies.
 _UPDATE_REQUEST = (
     update(Request)
     .where(Request.id == bindparam("b_row"), Request.job_id <= bindparam("b_job"))
-    .values(
-        job_id=bindparam("b_job"),
-        status=bindparam("b_status"),
-        http_status=bindparam("b_http_status"),
-        error_code=bindparam("b_error_code"),
-        error_message=bindparam("b_error_message"),
-        input_tokens=bindparam("b_input_tokens"),
-        output_tokens=bindparam("b_output_tokens"),
-        cost_usd=bindparam("b_cost_usd"),
-    )
+    .values(job_id=bindparam("b_job"), **_RESULT_VALUES)
 )
 # A row still pointing at this job: the same update, its job_id left as it is. A newer job that
 # took it over since it was read moved its job_id on, so the row is left alone as above.
 _UPDATE_OWN_REQUEST = (
     update(Request)
     .where(Request.id == bindparam("b_row"), Request.job_id == bindparam("b_job"))
-    .values(
-        status=bindparam("b_status"),
-        http_status=bindparam("b_http_status"),
-        error_code=bindparam("b_error_code"),
-        error_message=bindparam("b_error_message"),
-        input_tokens=bindparam("b_input_tokens"),
-        output_tokens=bindparam("b_output_tokens"),
-        cost_usd=bindparam("b_cost_usd"),
-    )
+    .values(**_RESULT_VALUES)
 )
 
 

@@ -36,6 +36,7 @@ from ledger.core.models import Job, JobParent, Request, RequestAttempt, Run
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import InputError
+from ledger.results.request_rows import OUTCOME_COLUMNS
 from ledger.results.retry_lock import busy, exclusive_retry
 from ledger.results.retry_select import DEFAULT_WORDS, RetrySelection, parse_selection
 from ledger.results.retry_source import requests_of
@@ -307,31 +308,14 @@ def _move(connection: Any, run_id: int, job_id: int, custom_ids: list[str], now:
         Request.custom_id.in_(custom_ids),
         Request.status != PENDING,
     )
+    # The attempt's outcome as the row holds it now, with the job that carried it.
+    kept = ("job_id", *OUTCOME_COLUMNS)
     connection.execute(
         insert(RequestAttempt).from_select(
-            [
-                "request_id",
-                "job_id",
-                "status",
-                "http_status",
-                "error_code",
-                "error_message",
-                "input_tokens",
-                "output_tokens",
-                "cost_usd",
-                "retry_job_id",
-                "recorded_at",
-            ],
+            ["request_id", *kept, "retry_job_id", "recorded_at"],
             select(
                 Request.id,
-                Request.job_id,
-                Request.status,
-                Request.http_status,
-                Request.error_code,
-                Request.error_message,
-                Request.input_tokens,
-                Request.output_tokens,
-                Request.cost_usd,
+                *(getattr(Request, column) for column in kept),
                 literal(job_id),
                 literal(now),
             ).where(ours),
