@@ -157,11 +157,11 @@ def _configure_sqlite(engine: Engine, *, readonly: bool = False) -> None:
         # claim it (measured). BEGIN IMMEDIATE takes the write lock up front instead.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if not readonly:  # a read-only connection cannot change the journal mode
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -169,6 +169,24 @@ def _configure_sqlite(engine: Engine, *, readonly: bool = False) -> None:
         # Reading needs no write lock, and must not wait for one another process holds.
         deferred = readonly or connection.get_execution_options().get(_DEFERRED, False)
         connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (a setting the file keeps). On a fresh file, processes
+    opening it at once race to switch it, and SQLite answers the losers "database is locked"
+    at once, without its busy handler (seen in CI); they wait and look again, and find it done."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def open_ledger(target: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine:
@@ -324,9 +342,20 @@ def upgrade_to_head(engine: Engine) -> None:
 
 @contextmanager
 def _migration_lock(connection: Connection) -> Iterator[None]:
-    """Hold MIGRATION_LOCK_ID on a PostgreSQL session while migrating. The lock is the
-    session's, not the transaction's, so Alembic may commit as it goes; Alembic reads the
-    recorded revision after it is taken, so a process that waited finds the work done."""
+    """Serialize migrations: a process that waited reads the recorded revision only after the
+    one before it finished, and finds the work done.
+
+    PostgreSQL: hold MIGRATION_LOCK_ID on the session. The lock is the session's, not the
+    transaction's, so Alembic may commit as it goes.
+    SQLite: one BEGIN IMMEDIATE transaction around the whole upgrade. Alembic runs each SQLite
+    migration in a transaction of its own and reads the revision outside them, so two first
+    opens could both read '0009' and the second fail to move it to '0010' (seen in CI). Given
+    a transaction already begun, Alembic runs every migration inside it; SQLite's DDL is
+    transactional, and the caller commits or rolls it back."""
+    if connection.dialect.name == "sqlite":
+        connection.begin()
+        yield
+        return
     if connection.dialect.name != "postgresql":
         yield
         return
