@@ -4,7 +4,8 @@
 migration when the database is behind, so no user ever runs a migrate step by hand. It first reads
 the recorded revision without taking any lock, and runs Alembic only when that differs from
 `SCHEMA_HEAD`: opening a current ledger writes nothing. Concurrent upgrades of one PostgreSQL
-database are serialized by an advisory lock (SQLite's BEGIN IMMEDIATE serializes them already).
+database are serialized by an advisory lock, of a SQLite file by one BEGIN IMMEDIATE transaction
+around the whole upgrade (`_migration_lock`). SQLite's own pragmas live in `sqlite_setup`.
 `open_ledger(readonly=True)` is for commands that only read: SQLite opened `mode=ro` with deferred
 transactions (so it answers while another process holds the write lock, and on a file it may not
 write), PostgreSQL in read-only sessions; a schema that is behind is reported, never migrated.
@@ -23,12 +24,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Double, create_engine, event, select
+from sqlalchemy import Double, create_engine, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from ledger.core.sqlite_setup import (
+    DEFERRED_BEGIN,
+    configure_sqlite,
+    prepare_sqlite_file,
+    readonly_sqlite_options,
+)
 from ledger.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
@@ -37,9 +44,6 @@ if TYPE_CHECKING:
 #: The database used when neither `--db` nor `LEDGER_DB` names one.
 DEFAULT_DB = "ledger.db"
 
-#: How long a writer waits for SQLite's write lock before giving up, in milliseconds.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-
 #: The newest migration's revision. Asking Alembic costs importing it (about 0.1 s) on every
 #: open; tests/unit/test_opening.py keeps this equal to the head of migrations/versions/.
 SCHEMA_HEAD = "0010"
@@ -47,10 +51,6 @@ SCHEMA_HEAD = "0010"
 #: The PostgreSQL advisory lock held while migrating, so processes opening a fresh database at
 #: once upgrade it one after the other instead of racing to create the same tables ("ledg").
 MIGRATION_LOCK_ID = 0x6C656467
-
-#: The execution option that makes a SQLite connection begin a deferred (reading) transaction
-#: instead of BEGIN IMMEDIATE.
-_DEFERRED = "ledger_deferred_begin"
 
 #: `user:password@` in a URL, whether or not SQLAlchemy can parse the rest.
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@/]*@")
@@ -126,7 +126,7 @@ def create_ledger_engine(url: str, *, readonly: bool = False, **engine_options: 
     except ArgumentError as error:
         raise ConfigError(f"{shown_url(parsed)}: {error}") from error
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine, readonly=readonly)
+        configure_sqlite(engine, readonly=readonly)
     return engine
 
 
@@ -136,57 +136,7 @@ def _readonly_options(parsed: URL) -> dict[str, Any]:
         return {"execution_options": {"postgresql_readonly": True}}
     if backend != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return {}
-    import sqlite3
-    from urllib.parse import quote
-
-    path = Path(parsed.database)
-    uri = f"file:{quote(str(path))}?mode=ro"
-    if not os.access(path.parent, os.W_OK) and not Path(f"{path}-shm").exists():
-        # SQLite cannot read a WAL database without its -shm file, and cannot create one in a
-        # folder it may not write. Nobody can be writing the database then (a writer would have
-        # created it), so it is safe to read as immutable.
-        uri += "&immutable=1"
-    return {"creator": lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)}
-
-
-def _configure_sqlite(engine: Engine, *, readonly: bool = False) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's begin event issue BEGIN itself: pysqlite's own implicit BEGIN is
-        # deferred, and deferred transactions let two processes read the same due row and both
-        # claim it (measured). BEGIN IMMEDIATE takes the write lock up front instead.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if not readonly:  # a read-only connection cannot change the journal mode
-            _use_wal(cursor)
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # Reading needs no write lock, and must not wait for one another process holds.
-        deferred = readonly or connection.get_execution_options().get(_DEFERRED, False)
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
-
-
-def _use_wal(cursor: Any) -> None:
-    """Put the database in WAL mode (a setting the file keeps). On a fresh file, processes
-    opening it at once race to switch it, and SQLite answers the losers "database is locked"
-    at once, without its busy handler (seen in CI); they wait and look again, and find it done."""
-    import sqlite3
-    import time
-
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+    return readonly_sqlite_options(Path(parsed.database))
 
 
 def open_ledger(target: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine:
@@ -198,7 +148,7 @@ def open_ledger(target: str | os.PathLike[str] | None = None, *, readonly: bool 
     url = resolve_url(target)
     path = sqlite_path(url)
     if path is not None:
-        created = _prepare_sqlite_file(path)
+        created = prepare_sqlite_file(path)
         if created and readonly:
             return open_ledger(target)
     engine = create_ledger_engine(url, readonly=readonly)
@@ -218,32 +168,13 @@ def open_ledger(target: str | os.PathLike[str] | None = None, *, readonly: bool 
     return engine
 
 
-def _prepare_sqlite_file(path: Path) -> bool:
-    """Check the path and create the file if missing, 0600: it holds every prompt's metadata,
-    and SQLite gives its -wal and -shm files the database file's mode. True if created."""
-    # SQLite itself only says "unable to open database file".
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, not a ledger database file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot create {path.parent} ({error.strerror})") from error
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        return False
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot create the database file ({error.strerror})") from error
-    return True
-
-
 def stored_revision(engine: Engine) -> str | None:
     """The revision(s) recorded in the database, read without taking a write lock (None for a
     database no migration has touched)."""
     from sqlalchemy import inspect, text
 
     with database_errors(engine.url), engine.connect() as connection:
-        connection = connection.execution_options(**{_DEFERRED: True})
+        connection = connection.execution_options(**{DEFERRED_BEGIN: True})
         if not inspect(connection).has_table("alembic_version"):
             return None
         rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from support.factories import add_built_job
 
 from adapters.fake import FakeProvider
-from ledger.core import db
+from ledger.core import db, sqlite_setup
 from ledger.core.models import Job
 from ledger.reconcile.engine import ReconcileOptions, Reconciler
 
@@ -23,7 +23,7 @@ def test_the_loop_waits_out_a_held_write_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Passes blocked by another process's BEGIN IMMEDIATE are retried; the job then finishes."""
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(sqlite_setup, "SQLITE_BUSY_TIMEOUT_MS", 100)
     path = tmp_path / "ledger.db"
     engine = db.open_ledger(path)
     job_id = add_built_job(engine, tmp_path, "r", ["a"])
