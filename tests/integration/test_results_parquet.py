@@ -18,7 +18,7 @@ from sqlalchemy import select
 from cli import cli
 from ledger import Ledger
 from ledger.core.models import Request
-from ledger.results.export import CSV_COLUMNS, csv_row, find_run_results, merged_results
+from ledger.results.export import CSV_COLUMNS, csv_cells, find_run_results, merged_results
 from ledger.results.parquet import COST_COLUMN, arrow_schema, record_batches, write_parquet
 
 FAST = {"jitter": 0.0}
@@ -99,7 +99,7 @@ def test_rows_are_written_in_row_groups(finished_run: Path, tmp_path: Path) -> N
         shards = find_run_results(ledger.engine, "eval").shards
         records = (record for _, record in merged_results(shards))
         batches = record_batches(
-            ledger.engine, "eval", records, columns=CSV_COLUMNS, csv_row=csv_row, batch_rows=16
+            ledger.engine, "eval", records, columns=CSV_COLUMNS, cells=csv_cells, batch_rows=16
         )
         sizes: list[int] = []
         seen = (sizes.append(batch.num_rows) or batch for batch in batches)
@@ -202,7 +202,7 @@ def test_a_cell_that_is_no_string_is_written_as_csv_writes_it(finished_run: Path
             {**r, "note": "" if r["line_number"] == 1 else None} for _, r in merged_results(shards)
         )
         [*batches] = record_batches(
-            ledger.engine, "eval", records, columns=("custom_id", "half", "note"), csv_row=row
+            ledger.engine, "eval", records, columns=("custom_id", "half", "note"), cells=row
         )
     table = pa.Table.from_batches(batches)
     assert table.schema.field("half").type == pa.string()
