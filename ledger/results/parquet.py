@@ -17,9 +17,9 @@ pandas out and lets Arrow allocate with malloc (`ledger.results.arrow_process`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Engine
 
 from ledger.core.models import Request, Run
@@ -60,6 +60,8 @@ GROUP_BYTES = 16 << 20
 # Custom ids per `requests` lookup (a batch's): under the bound-parameter limits of SQLite (32,766
 # since 3.32) and PostgreSQL (65,535).
 _LOOKUP_CHUNK = 4096
+#: A positional parameter in the SQL of each driver's paramstyle (sqlite3's, psycopg's).
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 #: A record's cells in column order, None for an empty one (`csv_cells`; a cell "" is also
 #: empty unless the record's own field of that name is "").
@@ -144,20 +146,30 @@ def _array(values: list[Any], kind: pa.DataType) -> pa.Array:
 def _costs(engine: Engine, run_id: int, keys: list[tuple[str, int | None]]) -> list[float | None]:
     """The cost of each (custom_id, job_id) from its `requests` row; None (unknown) unless that
     row was last written by the job the result came from."""
-    query = select(Request.custom_id, Request.job_id, Request.cost_usd).where(
-        Request.run_id == run_id, Request.custom_id.in_(bindparam("ids", expanding=True))
-    )
     found: dict[str, tuple[int, float | None]] = {}
     with engine.connect() as connection:
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             ids = [custom_id for custom_id, _ in keys[start : start + _LOOKUP_CHUNK]]
-            for custom_id, job_id, cost in connection.execute(query, {"ids": ids}):
+            sql = _cost_query(engine, len(ids))
+            for custom_id, job_id, cost in connection.exec_driver_sql(sql, (run_id, *ids)):
                 found[custom_id] = (job_id, cost)
     costs: list[float | None] = []
     for custom_id, job_id in keys:
         row_job_id, cost = found.get(custom_id, (None, None))
         costs.append(cost if row_job_id == job_id else None)
     return costs
+
+
+def _cost_query(engine: Engine, count: int) -> str:
+    """The driver's own SQL selecting the rows of a run's `count` custom ids. Compiling an IN
+    list of 4,096 ids took SQLAlchemy longer than running it: a third of the export's lookups."""
+    marker = _MARKERS[engine.dialect.paramstyle]
+    table = cast(Table, Request.__table__)
+    columns = ", ".join(table.c[name].name for name in ("custom_id", "job_id", "cost_usd"))
+    return (
+        f"SELECT {columns} FROM {table.name} WHERE {table.c.run_id.name} = {marker} "
+        f"AND {table.c.custom_id.name} IN ({', '.join([marker] * count)})"
+    )
 
 
 def _run_id(engine: Engine, run_name: str) -> int:
