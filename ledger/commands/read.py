@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import BinaryIO
 
 import click
@@ -180,18 +181,21 @@ def results(
     Only normalized jobs have results; when a retry job carried a request again, its result
     replaces the earlier one.
     """
+    from ledger.results.arrow_process import lean_arrow
     from ledger.results.export import export_results
 
     if fmt == "parquet" and getattr(output, "name", "-") in ("-", "<stdout>"):
         raise InputError("--format parquet writes a file: give -o FILE")
-    summary = export_results(
-        ledger_engine(ctx, readonly=True),
-        run_name,
-        output,
-        fmt=fmt,
-        statuses=statuses,
-        with_input_rows=with_input,
-    )
+    # This process is the command's own: Arrow may take its leanest settings (about 75 MB less).
+    with lean_arrow() if fmt == "parquet" else nullcontext():
+        summary = export_results(
+            ledger_engine(ctx, readonly=True),
+            run_name,
+            output,
+            fmt=fmt,
+            statuses=statuses,
+            with_input_rows=with_input,
+        )
     if json_summary:
         import json
 

@@ -271,7 +271,7 @@ def export_results(
         from ledger.results.parquet import export_parquet
 
         records = (record for _, record in rows)
-        written = export_parquet(engine, run_name, records, out, columns=header, csv_row=csv_row)
+        written = export_parquet(engine, run_name, records, out, columns=header, cells=csv_cells)
     else:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         try:

@@ -20,7 +20,7 @@ from ledger.errors import ConfigError
 from ledger.results.export import (
     CSV_COLUMNS,
     INPUT_COLUMN,
-    csv_row,
+    csv_cells,
     find_run_results,
     merged_results,
 )
@@ -47,7 +47,7 @@ def results_table(
         rows = joined(rows, input_rows(run_input(engine, run_name)))
         columns = (*CSV_COLUMNS, INPUT_COLUMN)
     records = (record for _, record in rows)
-    batches = record_batches(engine, run_name, records, columns=columns, csv_row=csv_row)
+    batches = record_batches(engine, run_name, records, columns=columns, cells=csv_cells)
     table = pa.Table.from_batches(batches, schema=arrow_schema(columns))
     return _input_fields(table) if with_input else table
 

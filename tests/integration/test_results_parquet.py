@@ -18,7 +18,7 @@ from sqlalchemy import select
 from cli import cli
 from ledger import Ledger
 from ledger.core.models import Request
-from ledger.results.export import CSV_COLUMNS, csv_row, find_run_results, merged_results
+from ledger.results.export import CSV_COLUMNS, csv_cells, find_run_results, merged_results
 from ledger.results.parquet import COST_COLUMN, arrow_schema, record_batches, write_parquet
 
 FAST = {"jitter": 0.0}
@@ -29,18 +29,23 @@ COUNT = 40
 def finished_run(tmp_path: Path, emulator: Any, api_key: str) -> Path:
     """A run of COUNT prompts (each with a gold label) over three jobs, a quarter of its requests
     failing (400/429/500)."""
+    db = tmp_path / "ledger.db"
+    make_run(str(db), tmp_path, emulator)
+    return db
+
+
+def make_run(db: str, tmp_path: Path, emulator: Any) -> None:
+    """The run `eval` of `finished_run` in the ledger at `db` (a path or a URL)."""
     prompts = tmp_path / "qs.jsonl"
     rows = ({"id": f"q{i:03d}", "prompt": f"say {i}", "gold": i % 3} for i in range(COUNT))
     prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
     emulator.configure(scenario="request_failures", failure_rate=0.25)
-    db = tmp_path / "ledger.db"
     with Ledger.open(db, base_url=emulator.base_url, poll_min=0, poll_max=0.05) as ledger:
         ledger.submit(prompts, run="eval", model="gpt-4o-mini", max_requests=15)
         ledger.reconcile(run="eval", until_done=True, timeout=60, interval=0.01, **FAST)
-    return db
 
 
-def export(db: Path, *args: str) -> Any:
+def export(db: Path | str, *args: str) -> Any:
     return CliRunner().invoke(cli, ["--db", str(db), "results", "eval", *args])
 
 
@@ -80,11 +85,15 @@ def test_parquet_holds_the_jsonl_and_csv_rows_in_order_with_typed_columns(
     assert all(r["error_message"] for r in rows if r["status"] == "failed")
 
 
-def test_the_cost_is_each_requests_priced_cost(finished_run: Path, tmp_path: Path) -> None:
-    """cost_usd is the request's cost as the ledger priced it; an answer's is positive."""
+def test_the_cost_is_each_requests_priced_cost(
+    db_url: str, tmp_path: Path, emulator: Any, api_key: str
+) -> None:
+    """cost_usd is the request's cost as the ledger priced it; an answer's is positive (on
+    SQLite and PostgreSQL: the lookup is each driver's SQL)."""
+    make_run(db_url, tmp_path, emulator)
     out = tmp_path / "eval.parquet"
-    export(finished_run, "--format", "parquet", "-o", str(out))
-    with Ledger.open(finished_run) as ledger, ledger.engine.connect() as connection:
+    assert export(db_url, "--format", "parquet", "-o", str(out)).exit_code == 0
+    with Ledger.open(db_url) as ledger, ledger.engine.connect() as connection:
         stored = dict(connection.execute(select(Request.custom_id, Request.cost_usd)).all())
     rows = pq.read_table(out).to_pylist()
     assert {r["custom_id"]: r[COST_COLUMN] for r in rows} == stored
@@ -99,7 +108,7 @@ def test_rows_are_written_in_row_groups(finished_run: Path, tmp_path: Path) -> N
         shards = find_run_results(ledger.engine, "eval").shards
         records = (record for _, record in merged_results(shards))
         batches = record_batches(
-            ledger.engine, "eval", records, columns=CSV_COLUMNS, csv_row=csv_row, batch_rows=16
+            ledger.engine, "eval", records, columns=CSV_COLUMNS, cells=csv_cells, batch_rows=16
         )
         sizes: list[int] = []
         seen = (sizes.append(batch.num_rows) or batch for batch in batches)
@@ -202,7 +211,7 @@ def test_a_cell_that_is_no_string_is_written_as_csv_writes_it(finished_run: Path
             {**r, "note": "" if r["line_number"] == 1 else None} for _, r in merged_results(shards)
         )
         [*batches] = record_batches(
-            ledger.engine, "eval", records, columns=("custom_id", "half", "note"), csv_row=row
+            ledger.engine, "eval", records, columns=("custom_id", "half", "note"), cells=row
         )
     table = pa.Table.from_batches(batches)
     assert table.schema.field("half").type == pa.string()
