@@ -12,14 +12,13 @@ from support.factories import add_jobs, add_run
 
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent
+from ledger.core.owner import owner_is_dead_local_process, process_owner
 from ledger.core.states import State
 from ledger.core.store import (
     StaleWrite,
     advance,
     claim,
     expire_dead_local_leases,
-    owner_is_dead_local_process,
-    process_owner,
     release,
     update_leased,
 )
@@ -123,7 +122,7 @@ def test_lease_of_a_dead_local_process_is_taken_over_at_once(engine: Engine) -> 
         [
             sys.executable,
             "-c",
-            "from ledger.core.store import process_owner; print(process_owner())",
+            "from ledger.core.owner import process_owner; print(process_owner())",
         ],
         check=True,
         capture_output=True,
