@@ -109,7 +109,11 @@ def claim_update(
     candidates = (
         select(Job.id)
         .where(and_(*conditions))
-        .order_by(Job.next_check_at.is_not(None), Job.next_check_at, Job.id)
+        # Never-checked jobs first, then the longest due. Said as NULLS FIRST,
+        # SQLite walks ix_jobs_state_next_check in order and stops at the limit; said as an
+        # `IS NOT NULL` key it sorted every candidate first (331 us against 15 us to pick one
+        # job of 1,000 built, measured).
+        .order_by(Job.next_check_at.asc().nulls_first(), Job.id)
         .limit(bindparam("_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
     )
