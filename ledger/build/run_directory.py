@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from ledger.build.manifest import written_by_ledger
 from ledger.core.db import sqlite_path
 from ledger.core.durable import fsync_directory
-from ledger.core.store import owner_is_dead_local_process, process_owner
+from ledger.core.owner import owner_is_dead_local_process, process_owner
 from ledger.errors import InputError
 
 #: Staging directories are `<workdir>/.ledger-build-<run>-<8 random characters>`.

@@ -8,19 +8,18 @@ calls: a reconciler whose lease lapsed and was claimed by another finds its fenc
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, tuple_, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
+from ledger.core import statements
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent
-from ledger.core.states import PROVIDER_FINAL, State, check_transition
+from ledger.core.owner import OWNER_FORMAT, owner_is_dead_local_process, process_identity
+from ledger.core.states import PROVIDER_FINAL, IllegalTransition, State, check_transition
 from ledger.errors import StorageError
 
 #: Default lease length. It must outlive the longest provider call (the SDK's own timeout is
@@ -39,128 +38,6 @@ class Lease:
     job_id: int
     fence: int
     owner: str
-
-
-def _process_start_ticks(pid: int) -> str:
-    # With the start time in the owner name, a recycled pid is not mistaken for a live owner.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-        return fields[19].decode()
-    except (OSError, IndexError):
-        return "0"
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="ascii") as file:
-            return file.read().strip()
-    except OSError:
-        return ""
-
-
-def _pid_namespace() -> str:
-    # "pid:[4026531836]" -> "4026531836": the same number means the same PID namespace.
-    try:
-        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]") or "-"
-    except OSError:
-        return "-"
-
-
-@dataclass(frozen=True)
-class OwnerIdentity:
-    """Who holds a lease, precisely enough to prove it dead.
-
-    A host name is not enough: containers with `--network host` or Kubernetes `hostNetwork`
-    share it while each has its own PID namespace, where PID 1 (or a missing PID) says nothing
-    about a process in another namespace. Boot id and PID namespace pin down where the pid
-    means something; the random instance id keeps two owners apart even when everything else
-    matches (a pid reused after a reboot into the same namespace number).
-    """
-
-    host: str
-    boot_id: str
-    pid_namespace: str
-    pid: int
-    start: str
-    instance: str
-
-    def __str__(self) -> str:
-        return ":".join(
-            (
-                OWNER_FORMAT,
-                self.host,
-                self.boot_id,
-                self.pid_namespace,
-                str(self.pid),
-                self.start,
-                self.instance,
-            )
-        )
-
-    @classmethod
-    def parse(cls, owner: str) -> OwnerIdentity | None:
-        """The identity in a lease-owner string; None for any other form (an older ledger's
-        `host:pid:start`, or a name a test or a person chose), which is never proved dead."""
-        parts = owner.split(":")
-        if len(parts) != 7 or parts[0] != OWNER_FORMAT or not parts[4].isdigit():
-            return None
-        _, host, boot_id, pid_namespace, pid, start, instance = parts
-        return cls(host, boot_id, pid_namespace, int(pid), start, instance)
-
-
-#: The first field of every owner string this version writes.
-OWNER_FORMAT = "o2"
-
-_identity: OwnerIdentity | None = None
-
-
-def process_identity() -> OwnerIdentity:
-    """This process's identity (a new instance id after a fork)."""
-    global _identity
-    pid = os.getpid()
-    if _identity is None or _identity.pid != pid:
-        _identity = OwnerIdentity(
-            host=socket.gethostname().replace(":", "_")[:64],
-            boot_id=_read_text("/proc/sys/kernel/random/boot_id") or "-",
-            pid_namespace=_pid_namespace(),
-            pid=pid,
-            start=_process_start_ticks(pid),
-            instance=uuid.uuid4().hex[:12],
-        )
-    return _identity
-
-
-def process_owner() -> str:
-    """This process's lease-owner name (see OwnerIdentity)."""
-    return str(process_identity())
-
-
-def owner_is_dead_local_process(owner: str) -> bool:
-    """Whether `owner` is provably dead: a process of this boot and this PID namespace that no
-    longer exists, or whose pid now belongs to a process started at another time. Anything that
-    cannot be proved (another host, boot or namespace, an unknown form) must let its lease
-    lapse instead."""
-    other = OwnerIdentity.parse(owner)
-    here = process_identity()
-    if other is None or "-" in (other.boot_id, other.pid_namespace):
-        return False
-    if (other.host, other.boot_id, other.pid_namespace) != (
-        here.host,
-        here.boot_id,
-        here.pid_namespace,
-    ):
-        return False
-    if other.pid == here.pid:
-        return other.instance != here.instance and other.start != here.start
-    try:
-        os.kill(other.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    current = _process_start_ticks(other.pid)
-    return other.start != "0" and current != "0" and current != other.start
 
 
 def create_job(
@@ -213,46 +90,47 @@ def claim(
     reconcilers claiming at once never get the same job: SQLite serializes them with BEGIN
     IMMEDIATE, PostgreSQL skips rows another claim holds (`FOR UPDATE SKIP LOCKED`).
     """
-    now = db_now()
-    conditions = [
-        Job.state.in_([State(s).value for s in states]),
-        or_(Job.lease_expires_at.is_(None), Job.lease_expires_at <= now),
-    ]
-    if due_only:
-        conditions.append(or_(Job.next_check_at.is_(None), Job.next_check_at <= now))
-    if not include_held:
-        conditions.append(Job.held_reason.is_(None))
-    if run_id is not None:
-        conditions.append(Job.run_id == run_id)
-    if job_ids is not None:
-        conditions.append(Job.id.in_(list(job_ids)))
-    candidates = (
-        select(Job.id)
-        .where(and_(*conditions))
-        .order_by(Job.next_check_at.is_not(None), Job.next_check_at, Job.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    state_values = tuple(sorted({State(s).value for s in states}))
+    statement = statements.claim_update(
+        state_values, due_only, include_held, run_id is not None, job_ids is not None
     )
-    rows = connection.execute(
-        update(Job)
-        .where(Job.id.in_(candidates.scalar_subquery()))
-        .values(lease_owner=owner, lease_expires_at=now + lease_seconds, fence=Job.fence + 1)
-        .returning(Job.id, Job.fence)
-    ).all()
+    parameters: dict[str, Any] = {"_owner": owner, "_lease_seconds": lease_seconds}
+    parameters["_limit"] = limit
+    if run_id is not None:
+        parameters["_run_id"] = run_id
+    if job_ids is not None:
+        parameters["_job_ids"] = list(job_ids)
+    rows = connection.execute(statement, parameters).all()
     return sorted((Lease(job_id, fence, owner) for job_id, fence in rows), key=lambda x: x.job_id)
 
 
-def _guard(lease: Lease) -> list[Any]:
-    return [Job.id == lease.job_id, Job.fence == lease.fence, Job.lease_expires_at > db_now()]
+@dataclass(frozen=True)
+class Move:
+    """One transition asked of a leased job, as `advance` takes it (see there)."""
+
+    lease: Lease
+    from_state: State
+    to_state: State
+    detail: dict[str, Any] | None = None
+    release_lease: bool = False
+    next_check_in: float | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
-def _release_values(release_lease: bool, next_check_in: float | None) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if release_lease:
-        values.update(lease_owner=None, lease_expires_at=None)
-    if next_check_in is not None:
-        values["next_check_at"] = db_now() + next_check_in
-    return values
+def move(
+    lease: Lease,
+    from_state: State | str,
+    to_state: State | str,
+    *,
+    detail: dict[str, Any] | None = None,
+    release_lease: bool = False,
+    next_check_in: float | None = None,
+    **fields: Any,
+) -> Move:
+    """The Move that `advance` with these arguments makes."""
+    return Move(
+        lease, State(from_state), State(to_state), detail, release_lease, next_check_in, fields
+    )
 
 
 def advance(
@@ -274,32 +152,74 @@ def advance(
     Raises `IllegalTransition` when the table forbids the change, and `StaleWrite` when the job
     is not in `from_state`, the fence moved on, or the lease expired: nothing is written then.
     """
-    from_state, to_state = State(from_state), State(to_state)
-    check_transition(from_state, to_state)
-    now = db_now()
-    values: dict[str, Any] = {"state": to_state.value, "updated_at": now}
-    if to_state in PROVIDER_FINAL and "finished_at" not in fields:
-        values["finished_at"] = now
-    values.update(fields)
-    values.update(_release_values(release_lease, next_check_in))
-    result = connection.execute(
-        update(Job).where(*_guard(lease), Job.state == from_state.value).values(values)
+    one = move(
+        lease,
+        from_state,
+        to_state,
+        detail=detail,
+        release_lease=release_lease,
+        next_check_in=next_check_in,
+        **fields,
     )
-    if result.rowcount != 1:
+    [refused] = advance_all(connection, [one])
+    if refused is not None:
+        raise refused
+
+
+def advance_all(
+    connection: Connection, moves: Sequence[Move]
+) -> list[StaleWrite | IllegalTransition | None]:
+    """Make each move as `advance` does, in the caller's transaction, and write the event rows of
+    those made in one executemany. Per move, in order: None when it was made, or the
+    `IllegalTransition` or `StaleWrite` that refused it (nothing written for that move, the
+    others unaffected)."""
+    outcomes: list[StaleWrite | IllegalTransition | None] = []
+    events: list[dict[str, Any]] = []
+    for each in moves:
+        try:
+            _guarded_move(connection, each)
+        except (StaleWrite, IllegalTransition) as refused:
+            outcomes.append(refused)
+            continue
+        outcomes.append(None)
+        events.append(
+            {
+                "job_id": each.lease.job_id,
+                "from_state": each.from_state.value,
+                "to_state": each.to_state.value,
+                "actor": each.lease.owner,
+                "detail": each.detail,
+            }
+        )
+    if events:
+        connection.execute(statements.event_insert(), events)
+    return outcomes
+
+
+def _guarded_move(connection: Connection, each: Move) -> None:
+    """The compare-and-set of one move; raises what refuses it, having written nothing."""
+    from_state, to_state = each.from_state, each.to_state
+    check_transition(from_state, to_state)
+    finished = to_state in PROVIDER_FINAL and "finished_at" not in each.fields
+    statement = statements.guarded_advance(
+        tuple(sorted(each.fields)), finished, each.release_lease, each.next_check_in is not None
+    )
+    parameters = _lease_parameters(each.lease, each.fields, each.next_check_in)
+    parameters.update(_from=from_state.value, _to=to_state.value)
+    if connection.execute(statement, parameters).rowcount != 1:
         raise StaleWrite(
-            f"job {lease.job_id}: {from_state} -> {to_state} refused "
+            f"job {each.lease.job_id}: {from_state} -> {to_state} refused "
             "(state changed, fence stale or lease expired)"
         )
-    connection.execute(
-        insert(JobEvent).values(
-            job_id=lease.job_id,
-            from_state=from_state.value,
-            to_state=to_state.value,
-            at=now,
-            actor=lease.owner,
-            detail=detail,
-        )
-    )
+
+
+def _lease_parameters(
+    lease: Lease, fields: dict[str, Any], next_check_in: float | None
+) -> dict[str, Any]:
+    parameters = {"_id": lease.job_id, "_fence": lease.fence, **fields}
+    if next_check_in is not None:
+        parameters["_next_check_in"] = next_check_in
+    return parameters
 
 
 def update_leased(
@@ -312,19 +232,21 @@ def update_leased(
 ) -> None:
     """Write fields of a leased job without changing its state (progress, intent, backoff),
     optionally giving the lease back in the same statement."""
-    values = {"updated_at": db_now(), **fields, **_release_values(release_lease, next_check_in)}
-    result = connection.execute(update(Job).where(*_guard(lease)).values(values))
+    statement = statements.guarded_update(
+        tuple(sorted(fields)), release_lease, next_check_in is not None
+    )
+    result = connection.execute(statement, _lease_parameters(lease, fields, next_check_in))
     if result.rowcount != 1:
         raise StaleWrite(f"job {lease.job_id}: update refused (fence stale or lease expired)")
 
 
 def release(connection: Connection, lease: Lease, *, next_check_in: float | None = None) -> bool:
     """Give a lease back, optionally scheduling the job's next check; False if already lost."""
-    values = _release_values(True, next_check_in)
-    result = connection.execute(
-        update(Job).where(Job.id == lease.job_id, Job.fence == lease.fence).values(values)
-    )
-    return result.rowcount == 1
+    parameters: dict[str, Any] = {"_id": lease.job_id, "_fence": lease.fence}
+    if next_check_in is not None:
+        parameters["_next_check_in"] = next_check_in
+    statement = statements.lease_release(next_check_in is not None)
+    return connection.execute(statement, parameters).rowcount == 1
 
 
 def renew_leases(connection: Connection, leases: Sequence[Lease], lease_seconds: float) -> int:

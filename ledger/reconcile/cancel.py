@@ -18,13 +18,13 @@ from adapters import get_provider
 from adapters.base import BatchProvider, BatchSnapshot, ProviderError
 from ledger.build.manifest import record_job_provider_ids
 from ledger.core.models import Job
+from ledger.core.owner import process_owner
 from ledger.core.states import IN_FLIGHT, PROVIDER_FINAL, State
 from ledger.core.store import (
     Lease,
     advance,
     claim,
     expire_dead_local_leases,
-    process_owner,
     release,
     update_leased,
 )

@@ -40,8 +40,9 @@ from ledger import settings
 from ledger.artifacts import ArtifactError
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, Run
+from ledger.core.owner import process_owner
 from ledger.core.states import TRANSITIONS, State
-from ledger.core.store import Lease, StaleWrite, claim, expire_dead_local_leases, process_owner
+from ledger.core.store import Lease, StaleWrite, claim, expire_dead_local_leases
 from ledger.errors import InputError, LedgerError, StorageError
 from ledger.reconcile.context import StepContext, StepOutcome
 from ledger.reconcile.heartbeat import LeaseHeartbeat

@@ -16,12 +16,12 @@ from adapters.base import BatchProvider, BatchSnapshot, ProviderError
 from ledger import settings
 from ledger.core.db import read_db_now
 from ledger.core.models import Job, Run
+from ledger.core.owner import process_owner
 from ledger.core.states import State
 from ledger.core.store import (
     advance,
     claim,
     expire_dead_local_leases,
-    process_owner,
     release,
     release_held,
 )

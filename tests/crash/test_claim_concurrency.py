@@ -19,7 +19,8 @@ WORKER = textwrap.dedent(
     import json, sys, time
     from ledger.core.db import open_ledger
     from ledger.core.states import State
-    from ledger.core.store import advance, claim, process_owner
+    from ledger.core.owner import process_owner
+    from ledger.core.store import advance, claim
     url, start_at = sys.argv[1], float(sys.argv[2])
     engine = open_ledger(url)
     owner = process_owner()

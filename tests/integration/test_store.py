@@ -12,14 +12,13 @@ from support.factories import add_jobs, add_run
 
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent
+from ledger.core.owner import owner_is_dead_local_process, process_owner
 from ledger.core.states import State
 from ledger.core.store import (
     StaleWrite,
     advance,
     claim,
     expire_dead_local_leases,
-    owner_is_dead_local_process,
-    process_owner,
     release,
     update_leased,
 )
@@ -116,6 +115,39 @@ def test_release_schedules_the_next_check_and_claim_waits_for_it(engine: Engine)
         assert connection.execute(select(Job.lease_owner).where(Job.id == job_id)).scalar() == "b"
 
 
+def test_claim_takes_never_checked_jobs_first_then_the_longest_due(engine: Engine) -> None:
+    """Jobs never checked come first (by id), then due ones by how long they have been due."""
+    job_ids = add_jobs(engine, add_run(engine), 4)
+    due_since = {job_ids[0]: 10.0, job_ids[1]: None, job_ids[2]: 100.0, job_ids[3]: None}
+    with engine.begin() as connection:
+        for job_id, seconds in due_since.items():
+            next_check_at = None if seconds is None else db_now() - seconds
+            connection.execute(
+                update(Job).where(Job.id == job_id).values(next_check_at=next_check_at)
+            )
+    taken = []
+    for _ in job_ids:
+        with engine.begin() as connection:
+            [lease] = claim(connection, "a", states=[State.BUILT], limit=1)
+        taken.append(lease.job_id)
+    assert taken == [job_ids[1], job_ids[3], job_ids[2], job_ids[0]]
+
+
+def test_claim_narrowed_to_a_run_or_to_jobs_takes_only_those(engine: Engine) -> None:
+    """`run_id` and `job_ids` each limit what one claim may take."""
+    first_run, second_run = add_run(engine, "first"), add_run(engine, "second")
+    first_jobs, second_jobs = add_jobs(engine, first_run, 2), add_jobs(engine, second_run, 3)
+    with engine.begin() as connection:
+        by_run = claim(connection, "a", states=[State.BUILT], limit=10, run_id=second_run)
+        by_ids = claim(
+            connection, "a", states=[State.BUILT], limit=10, job_ids=[first_jobs[1], 999]
+        )
+        rest = claim(connection, "a", states=[State.BUILT, State.UPLOADED], limit=10)
+    assert [lease.job_id for lease in by_run] == second_jobs
+    assert [lease.job_id for lease in by_ids] == [first_jobs[1]]
+    assert [lease.job_id for lease in rest] == [first_jobs[0]]
+
+
 def test_lease_of_a_dead_local_process_is_taken_over_at_once(engine: Engine) -> None:
     """A lease held by a process on this host that has exited is ended without waiting."""
     [job_id] = add_jobs(engine, add_run(engine), 1)
@@ -123,7 +155,7 @@ def test_lease_of_a_dead_local_process_is_taken_over_at_once(engine: Engine) -> 
         [
             sys.executable,
             "-c",
-            "from ledger.core.store import process_owner; print(process_owner())",
+            "from ledger.core.owner import process_owner; print(process_owner())",
         ],
         check=True,
         capture_output=True,

@@ -10,8 +10,9 @@ from support.buildkit import prompts, query, submit, write_jsonl
 
 from cli import cli
 from ledger.core.db import open_ledger
+from ledger.core.owner import process_owner
 from ledger.core.states import State
-from ledger.core.store import claim, process_owner
+from ledger.core.store import claim
 
 
 def ledger(*args: str) -> Result:

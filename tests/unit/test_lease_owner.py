@@ -7,12 +7,12 @@ import subprocess
 import sys
 from dataclasses import replace
 
-from ledger.core.store import OwnerIdentity, owner_is_dead_local_process, process_identity
+from ledger.core.owner import OwnerIdentity, owner_is_dead_local_process, process_identity
 
 
 def exited_process_owner() -> str:
     return subprocess.run(
-        [sys.executable, "-c", "from ledger.core.store import process_owner as o; print(o())"],
+        [sys.executable, "-c", "from ledger.core.owner import process_owner as o; print(o())"],
         check=True,
         capture_output=True,
         text=True,

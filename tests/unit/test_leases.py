@@ -24,7 +24,7 @@ from ledger.reconcile.engine import PassReport, ReconcileOptions, Reconciler
 
 def exited_process_owner() -> str:
     return subprocess.run(
-        [sys.executable, "-c", "from ledger.core.store import process_owner as o; print(o())"],
+        [sys.executable, "-c", "from ledger.core.owner import process_owner as o; print(o())"],
         check=True,
         capture_output=True,
         text=True,
