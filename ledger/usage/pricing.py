@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger.usage.capabilities import PRICES_ENV, ModelTable, load_model_table, undated_name
 from ledger.usage.capabilities import packaged_table_file as packaged_price_file
-from ledger.usage.price import LongContext, Price, TokenUsage, token_usage
+from ledger.usage.price import LongContext, Price, TokenUsage, token_counts, token_usage
 
 __all__ = [
     "PRICES_ENV",
@@ -97,8 +97,8 @@ def request_cost(price: Price | None, usage: Any) -> float | None:
     """
     if price is None:
         return None
-    tokens = token_usage(usage)
-    return 0.0 if tokens is None else price.cost_of(tokens)
+    counts = token_counts(usage)
+    return 0.0 if counts is None else price.cost(*counts)
 
 
 @dataclass(frozen=True)
