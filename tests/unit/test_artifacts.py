@@ -364,10 +364,11 @@ def test_writing_into_a_local_store_gives_the_ref_a_put_of_the_same_bytes_gives(
         for size in (1, 7, MIB, 3, 2 * MIB, len(data)):
             writer.write(data[at : at + size])
             at += size
-    assert writer.ref == store.put(source)
-    assert read_all_blocks(store, writer.ref) == len(data)
-    assert stat.S_IMODE(store.path_of(writer.ref.sha256).stat().st_mode) == 0o600
-    assert [p.name for p in store.root.iterdir()] == [writer.ref.sha256[:2]]
+    ref = writer.ref
+    assert ref is not None and ref == store.put(source)
+    assert read_all_blocks(store, ref) == len(data)
+    assert stat.S_IMODE(store.path_of(ref.sha256).stat().st_mode) == 0o600
+    assert [p.name for p in store.root.iterdir()] == [ref.sha256[:2]]
 
 
 def test_writing_that_fails_midway_leaves_nothing_in_the_store(tmp_path: Path) -> None:
