@@ -10,6 +10,7 @@ The arithmetic of one price (cached input, cache writes, long-context bands) is
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -86,7 +87,16 @@ def load_price_table(
     models: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PriceTable:
     """The packaged prices, then `models` (ledger.toml's), then `override` or `$LEDGER_PRICES`."""
+    if not models and override is None and not os.environ.get(PRICES_ENV):
+        return _packaged_price_table()
     return PriceTable.from_models(load_model_table(models, price_file=override))
+
+
+@functools.cache
+def _packaged_price_table() -> PriceTable:
+    # Read once per process: the packaged table never changes under it, and reading it (10 ms
+    # of TOML and checks) was a tenth of normalizing a 20 MB job, which prices every job.
+    return PriceTable.from_models(load_model_table())
 
 
 def request_cost(price: Price | None, usage: Any) -> float | None:
