@@ -8,14 +8,17 @@ reader never sees half a file. Files are 0600 and folders 0700: shards hold ever
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ledger.artifacts.base import (
+    CHUNK_BYTES,
     ArtifactRef,
     Source,
     copy_hashing,
@@ -59,17 +62,27 @@ class LocalFolderStore:
             partial = self._create_partial()
             try:
                 sha256, size = self._write(stream, partial)
-                final = self.path_of(sha256)
-                # Renaming over an existing copy is harmless (the same bytes) and repairs a
-                # damaged one; it is also the one step two concurrent puts may both take.
-                try:
-                    self._make_folder(final.parent)
-                    publish(partial, final)
-                except OSError as error:
-                    raise self._unwritable(error) from error
+                self._place(partial, sha256)
             finally:
                 partial.unlink(missing_ok=True)
         return ArtifactRef.under(self.url, sha256, size)
+
+    @contextmanager
+    def writing(self) -> Iterator[StoreWriter]:
+        """A new artifact written straight into the store, hashed as it is written: the
+        block writes its bytes with `write`, and once it ends they are fsynced and in place
+        under `ref`. A file made only to be put (a job's results) is so written once, not
+        written and then copied. An exception in the block leaves nothing behind."""
+        partial = self._create_partial()
+        try:
+            with open(partial, "wb") as out:
+                writer = StoreWriter(out, self._unwritable)
+                yield writer
+                sha256, size = writer.finish()
+            self._place(partial, sha256)
+            writer.ref = ArtifactRef.under(self.url, sha256, size)
+        finally:
+            partial.unlink(missing_ok=True)
 
     def open(self, ref: ArtifactRef) -> BinaryIO:
         path = self.path_of(ref.sha256)
@@ -102,6 +115,17 @@ class LocalFolderStore:
             for path in sorted(folder.iterdir()):
                 if is_sha256(path.name) and path.name.startswith(folder.name):
                     yield ArtifactRef.under(self.url, path.name, path.stat().st_size)
+
+    def _place(self, partial: Path, sha256: str) -> None:
+        """Rename a written, fsynced partial into place under its sha256."""
+        final = self.path_of(sha256)
+        # Renaming over an existing copy is harmless (the same bytes) and repairs a damaged
+        # one; it is also the one step two concurrent puts may both take.
+        try:
+            self._make_folder(final.parent)
+            publish(partial, final)
+        except OSError as error:
+            raise self._unwritable(error) from error
 
     def _create_partial(self) -> Path:
         partial = self.root / f".incoming-{uuid.uuid4().hex}.partial"
@@ -140,3 +164,43 @@ class LocalFolderStore:
     def _unwritable(self, error: OSError) -> ArtifactUnreachable:
         reason = error.strerror or str(error)
         return ArtifactUnreachable(f"the artifact store {self.url} cannot be written: {reason}")
+
+
+class StoreWriter:
+    """The writing end of `LocalFolderStore.writing`: bytes are gathered into blocks, each
+    hashed and written whole, so many small writes cost no more than a few large ones."""
+
+    def __init__(self, out: BinaryIO, unwritable: Callable[[OSError], ArtifactUnreachable]):
+        self._out = out
+        self._unwritable = unwritable
+        self._digest = hashlib.sha256()
+        self._block = bytearray()
+        self._size = 0
+        #: The artifact's ref, set once the `writing` block has ended and it is in place.
+        self.ref: ArtifactRef | None = None
+
+    def write(self, data: bytes) -> None:
+        """Add `data` to the artifact."""
+        self._block += data
+        if len(self._block) >= CHUNK_BYTES:
+            self._write_block()
+
+    def finish(self) -> tuple[str, int]:
+        """Write what is left and fsync: the artifact's sha256 and size."""
+        self._write_block()
+        try:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+        except OSError as error:
+            raise self._unwritable(error) from error
+        return self._digest.hexdigest(), self._size
+
+    def _write_block(self) -> None:
+        block = self._block
+        self._digest.update(block)
+        try:
+            self._out.write(block)
+        except OSError as error:
+            raise self._unwritable(error) from error
+        self._size += len(block)
+        block.clear()

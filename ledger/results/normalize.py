@@ -9,7 +9,8 @@ The steps, a function each:
 3. `_park_provider_lines`: read the output and error files once, normalizing each line as it is
    read (with the `ResultReader` of the job's provider) and parking the record by custom_id; a
    line naming no input request is quarantined.
-4. `_write_results`: walk the inputs in order and write the results file (temp, fsync, rename).
+4. `_write_results`: walk the inputs in order and write the results file into the artifact
+   store, and its local copy (`ledger.results.results_file`).
 5. `_record`: one short transaction moves the job to `normalized` and updates every request row
    (`ledger.results.request_rows`).
 
@@ -44,6 +45,7 @@ from ledger.errors import LedgerError
 from ledger.results.joinindex import InputRequest, JoinIndex
 from ledger.results.quarantine import Quarantine
 from ledger.results.request_rows import ROWS_PER_BATCH, write_request_rows
+from ledger.results.results_file import results_file
 from ledger.results.schema import (
     RANK,
     STATUSES,
@@ -171,10 +173,11 @@ def normalize_job(
                 raise
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
-            tally = _write_results(index, job, scratch / "results.jsonl", sync=local)
-            results_ref = str(store_for(engine).put(scratch / "results.jsonl"))
+            keep_at = results_path if local else None
+            with results_file(store_for(engine), scratch, keep_at) as results:
+                tally = _write_results(index, job, results.write)
+            results_ref = results.ref
             if local:
-                publish(scratch / "results.jsonl", results_path)
                 if quarantined:
                     publish(scratch / "quarantine.jsonl", quarantine_path)
                 else:
@@ -339,35 +342,31 @@ def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobCo
     index.park(request.position, line, rank, status, record["http_status"], tokens)
 
 
-def _write_results(index: JoinIndex, job: _JobContext, path: Path, *, sync: bool) -> _Tally:
+def _write_results(index: JoinIndex, job: _JobContext, write: Callable[[bytes], object]) -> _Tally:
     tally = _Tally(counts=dict.fromkeys(STATUSES, 0))
     status, error = job.end.unanswered()
-    with path.open("wb", buffering=1 << 20) as out:
-        for row in index.in_order():
-            parked = row.parked
-            if parked is None:
-                tally.counts[status] += 1
-                record = unanswered_result(
-                    row.custom_id,
-                    status,
-                    error,
-                    model=job.model,
-                    provider=job.provider,
-                    batch_id=job.batch_id,
-                    job_id=job.job_id,
-                    line_number=row.line_number,
-                )
-                out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-            else:
-                tally.counts[parked.status] += 1
-                tally.input_tokens += parked.input_tokens or 0
-                tally.output_tokens += parked.output_tokens or 0
-                tally.cached_tokens += parked.cached_tokens or 0
-                tally.cost_usd += parked.cost_usd or 0.0
-                out.write(index.record(parked))
-        out.flush()
-        if sync:  # it is published as the local copy (the store's put syncs its own)
-            os.fsync(out.fileno())
+    for row in index.in_order():
+        parked = row.parked
+        if parked is None:
+            tally.counts[status] += 1
+            record = unanswered_result(
+                row.custom_id,
+                status,
+                error,
+                model=job.model,
+                provider=job.provider,
+                batch_id=job.batch_id,
+                job_id=job.job_id,
+                line_number=row.line_number,
+            )
+            write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        else:
+            tally.counts[parked.status] += 1
+            tally.input_tokens += parked.input_tokens or 0
+            tally.output_tokens += parked.output_tokens or 0
+            tally.cached_tokens += parked.cached_tokens or 0
+            tally.cost_usd += parked.cost_usd or 0.0
+            write(index.record(parked))
     return tally
 
 

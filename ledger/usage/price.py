@@ -46,22 +46,30 @@ def token_usage(usage: Any) -> TokenUsage | None:
     `cache_creation` when given; a write without the split is a 5-minute write, the default TTL).
     None when there is no usage object.
     """
-    if not isinstance(usage, Mapping):
+    counts = token_counts(usage)
+    return None if counts is None else TokenUsage(*counts)
+
+
+def token_counts(usage: Any) -> tuple[int, int, int, int, int] | None:
+    """`token_usage` as a plain tuple in `TokenUsage`'s field order: pricing every request of
+    a job reads it without building an object per request."""
+    if type(usage) is not dict and not isinstance(usage, Mapping):  # a dict's check is cheaper
         return None
     if "prompt_tokens" in usage:
         details = _mapping(usage.get("prompt_tokens_details"))
-        return TokenUsage(
+        return (
             _count(usage.get("prompt_tokens")),
             _count(usage.get("completion_tokens")),
             _count(details.get("cached_tokens")),
+            0,
+            0,
         )
-    anthropic = {"cache_read_input_tokens", "cache_creation_input_tokens", "cache_creation"}
-    if anthropic & usage.keys():
+    if not _ANTHROPIC_CACHE_KEYS.isdisjoint(usage.keys()):
         read = _count(usage.get("cache_read_input_tokens"))
         written = _count(usage.get("cache_creation_input_tokens"))
         split = _mapping(usage.get("cache_creation"))
         one_hour = min(_count(split.get("ephemeral_1h_input_tokens")), written)
-        return TokenUsage(
+        return (
             _count(usage.get("input_tokens")) + read + written,
             _count(usage.get("output_tokens")),
             read,
@@ -69,10 +77,12 @@ def token_usage(usage: Any) -> TokenUsage | None:
             one_hour,
         )
     details = _mapping(usage.get("input_tokens_details"))
-    return TokenUsage(
+    return (
         _count(usage.get("input_tokens")),
         _count(usage.get("output_tokens")),
         _count(details.get("cached_tokens")),
+        0,
+        0,
     )
 
 
@@ -145,8 +155,14 @@ def _or(rate: float | None, default: float) -> float:
     return default if rate is None else rate
 
 
+#: The usage keys only Anthropic's counting has.
+_ANTHROPIC_CACHE_KEYS = frozenset(
+    {"cache_read_input_tokens", "cache_creation_input_tokens", "cache_creation"}
+)
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def _count(value: Any) -> int:

@@ -10,6 +10,7 @@ The arithmetic of one price (cached input, cache writes, long-context bands) is
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 from ledger.usage.capabilities import PRICES_ENV, ModelTable, load_model_table, undated_name
 from ledger.usage.capabilities import packaged_table_file as packaged_price_file
-from ledger.usage.price import LongContext, Price, TokenUsage, token_usage
+from ledger.usage.price import LongContext, Price, TokenUsage, token_counts, token_usage
 
 __all__ = [
     "PRICES_ENV",
@@ -86,7 +87,16 @@ def load_price_table(
     models: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PriceTable:
     """The packaged prices, then `models` (ledger.toml's), then `override` or `$LEDGER_PRICES`."""
+    if not models and override is None and not os.environ.get(PRICES_ENV):
+        return _packaged_price_table()
     return PriceTable.from_models(load_model_table(models, price_file=override))
+
+
+@functools.cache
+def _packaged_price_table() -> PriceTable:
+    # Read once per process: the packaged table never changes under it, and reading it (10 ms
+    # of TOML and checks) was a tenth of normalizing a 20 MB job, which prices every job.
+    return PriceTable.from_models(load_model_table())
 
 
 def request_cost(price: Price | None, usage: Any) -> float | None:
@@ -97,8 +107,8 @@ def request_cost(price: Price | None, usage: Any) -> float | None:
     """
     if price is None:
         return None
-    tokens = token_usage(usage)
-    return 0.0 if tokens is None else price.cost_of(tokens)
+    counts = token_counts(usage)
+    return 0.0 if counts is None else price.cost(*counts)
 
 
 @dataclass(frozen=True)

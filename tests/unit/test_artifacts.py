@@ -350,3 +350,33 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_writing_into_a_local_store_gives_the_ref_a_put_of_the_same_bytes_gives(
+    tmp_path: Path, source: Path
+) -> None:
+    """Bytes written straight into the store in pieces of every size are the artifact a put of
+    the same file makes: same ref, private, readable, and no temporary file left."""
+    store = LocalFolderStore(tmp_path / "artifacts")
+    data = source.read_bytes()
+    with store.writing() as writer:
+        at = 0
+        for size in (1, 7, MIB, 3, 2 * MIB, len(data)):
+            writer.write(data[at : at + size])
+            at += size
+    ref = writer.ref
+    assert ref is not None and ref == store.put(source)
+    assert read_all_blocks(store, ref) == len(data)
+    assert stat.S_IMODE(store.path_of(ref.sha256).stat().st_mode) == 0o600
+    assert [p.name for p in store.root.iterdir()] == [ref.sha256[:2]]
+
+
+def test_writing_that_fails_midway_leaves_nothing_in_the_store(tmp_path: Path) -> None:
+    """An exception inside the block: no artifact, no partial file, no ref."""
+    store = LocalFolderStore(tmp_path / "artifacts")
+    with pytest.raises(RuntimeError, match="the writer died"), store.writing() as writer:
+        writer.write(b"x" * (2 * MIB))
+        raise RuntimeError("the writer died")
+    assert writer.ref is None
+    assert list(store.list()) == []
+    assert list(store.root.iterdir()) == []

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from support.artifacts import flip_a_byte
 from support.batchfiles import downloaded_job, input_line, ok_line, response_body
 
-from ledger.artifacts import ArtifactCorrupt, resolve, store_for
+from ledger.artifacts import ArtifactCorrupt, LocalFolderStore, choose_store, resolve, store_for
 from ledger.core.models import Job, Request
 from ledger.results.normalize import normalize_job
 
@@ -64,3 +64,32 @@ def test_a_damaged_stored_shard_over_a_mib_is_refused_as_damaged(
         state = connection.execute(select(Job.state).where(Job.id == job.job_id)).scalar_one()
         assert state == "downloaded"
         assert set(connection.execute(select(Request.status)).scalars()) == {"pending"}
+
+
+@pytest.mark.parametrize("store_kind", ["local", "database"])
+def test_the_results_are_stored_and_kept_locally_with_the_same_bytes(
+    engine: Engine, tmp_path: Path, store_kind: str
+) -> None:
+    """Whatever the store, the local copy holds the stored bytes; a folder store on the same
+    filesystem writes them once: the local copy is the stored file under a second name."""
+    setting = (tmp_path / "artifacts").as_uri() if store_kind == "local" else "database"
+    choose_store(engine, setting)
+    try:
+        ids = [f"r{n}" for n in range(5)]
+        job = downloaded_job(
+            engine,
+            tmp_path,
+            [input_line(i) for i in ids],
+            output=[ok_line(i, response_body()) for i in ids],
+        )
+        summary = normalize_job(engine, job.lease, job.job_id)
+    finally:
+        choose_store(engine, None)
+    store, ref = resolve(summary.results_ref, engine=engine)
+    with store.open(ref) as stored:
+        assert summary.results_path.read_bytes() == stored.read()
+    linked = isinstance(store, LocalFolderStore) and store.path_of(ref.sha256).samefile(
+        summary.results_path
+    )
+    assert linked is (store_kind == "local")
+    assert [p.name for p in summary.results_path.parent.iterdir()] == ["shard-0001.jsonl"]
