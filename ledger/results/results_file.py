@@ -62,6 +62,10 @@ def _link_or_copy(stored: Path, local_copy: Path) -> None:
     partial = local_copy.with_name(f".{local_copy.name}.{uuid.uuid4().hex}.partial")
     try:
         try:
+            # One file under two names: writing into the local copy in place would damage the
+            # stored results. Read-only, so such a write fails instead (a rewrite that replaces
+            # the file, as editors and `sed -i` do, leaves the stored one as it was).
+            os.chmod(stored, 0o400)
             os.link(stored, partial)
         except OSError:
             shutil.copyfile(stored, partial)

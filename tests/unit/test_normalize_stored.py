@@ -92,4 +92,6 @@ def test_the_results_are_stored_and_kept_locally_with_the_same_bytes(
         summary.results_path
     )
     assert linked is (store_kind == "local")
+    if linked:  # read-only, so a write in place into one name cannot damage the other
+        assert summary.results_path.stat().st_mode & 0o777 == 0o400
     assert [p.name for p in summary.results_path.parent.iterdir()] == ["shard-0001.jsonl"]
