@@ -47,6 +47,13 @@ from ledger.build.record import (
     insert_run,
     record_requests,
 )
+from ledger.build.reuse import ledger_lookup
+from ledger.build.reuse_record import (
+    answer_copied_rows,
+    insert_reused_jobs,
+    name_first_copies,
+    write_reused_results,
+)
 from ledger.build.run_directory import (
     make_staging_dir,
     move_into_place,
@@ -113,6 +120,9 @@ class BuildOptions:
     #: Report bad rows and leave them out, instead of refusing the input.
     skip_invalid: bool = False
     count_tokens: bool = settings.default("count_tokens")
+    #: Answer requests that already succeeded in this ledger from there, and send identical
+    #: requests of the run once (`ledger.build.reuse`).
+    reuse: bool = settings.default("reuse")
     #: Count Claude input tokens with Anthropic's endpoint (`claude_counter`), else approximate.
     count_claude_tokens: bool = settings.default("count_claude_tokens")
     #: Count Gemini input tokens with Google's countTokens (`claude_counter`), else approximate.
@@ -154,6 +164,9 @@ class BuildOptions:
             "claude_counter",
         ):
             del shaping[key]
+        if not self.reuse:
+            # Runs recorded before --reuse existed hold no such key: without it they match.
+            del shaping["reuse"]
         return shaping
 
     def check(self) -> None:
@@ -254,7 +267,8 @@ def build_run(
         with _cyclic_gc_paused():
             started = time.perf_counter()
             source = InputFile(source_path, str(input_path))
-            built = build_shards(source, staging, options, on_skip, table)
+            lookup = ledger_lookup(engine) if options.reuse else None
+            built = build_shards(source, staging, options, on_skip, table, lookup)
             shards_done = time.perf_counter()
             run_id = _record(
                 engine, name, source_path, options, built, staging, run_dir, held_reason
@@ -330,6 +344,9 @@ def _record(
     staging directory into place; commit. (A shard stored for a build that then fails is litter
     for `ledger gc`.)"""
     refs = put_shards(engine, built.shards)
+    reuser = built.reuser
+    reused = write_reused_results(engine, reuser) if reuser is not None else []
+    copied = sum(r.tally.requests for r in reused) + (reuser.duplicates if reuser else 0)
     moved = False
     try:
         with engine.connect() as connection, bulk_session(connection), connection.begin():
@@ -344,7 +361,7 @@ def _record(
                     input_sha256=built.input_sha256,
                     # How the tokens were counted rides along; a resubmission does not compare it.
                     options={**options.recorded(), TOKEN_ESTIMATE: _token_estimate(built)},
-                    request_count=sum(s.requests for s in built.shards),
+                    request_count=sum(s.requests for s in built.shards) + copied,
                 )
             except IntegrityError:
                 raise InputError(
@@ -361,7 +378,13 @@ def _record(
                 held_reason,
                 refs,
             )
-            record_requests(connection, run_id, built.spool, built.shard_set, job_ids)
+            reused_jobs = insert_reused_jobs(
+                connection, run_id, built.endpoint, reused, len(built.shards), run_dir
+            )
+            record_requests(connection, run_id, built.spool, built.shard_set, job_ids, reused_jobs)
+            if reuser is not None:
+                answer_copied_rows(connection, run_id, list(reused_jobs.values()))
+                name_first_copies(connection, run_id, built.spool)
             built.spool.close()
             manifest = manifest_bytes(
                 engine, run_id, name, source_path, options, built, job_ids, run_dir
