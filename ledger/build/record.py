@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Row
 
 from ledger.build.shards import Shard, ShardSet
@@ -254,3 +254,16 @@ def load_jobs(connection: Connection, run_id: int) -> list[tuple[Row[Any], dict[
         ).all()
     )
     return [(job, details.get(job.id) or {}) for job in jobs]
+
+
+def copies_by_job(connection: Connection, run_id: int) -> dict[int, int]:
+    """How many of a run's requests each job answers without sending them (`--reuse`): a
+    reused job's requests, or the within-run duplicates riding with a job sent."""
+    return {
+        job_id: count
+        for job_id, count in connection.execute(
+            select(Request.job_id, func.count())
+            .where(Request.run_id == run_id, Request.reused_from.is_not(None))
+            .group_by(Request.job_id)
+        )
+    }

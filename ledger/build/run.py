@@ -379,7 +379,7 @@ def _record(
                 refs,
             )
             reused_jobs = insert_reused_jobs(
-                connection, run_id, built.endpoint, reused, len(built.shards), run_dir
+                connection, run_id, built.endpoint, reused, _next_shard_index(built), run_dir
             )
             record_requests(connection, run_id, built.spool, built.shard_set, job_ids, reused_jobs)
             if reuser is not None:
@@ -397,6 +397,11 @@ def _record(
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_id
+
+
+def _next_shard_index(built: Built) -> int:
+    """The shard index after the last shard's (a reused job's takes it)."""
+    return max((shard.index for shard in built.shards), default=0) + 1
 
 
 def build_fields(values: Mapping[str, Any]) -> dict[str, Any]:
