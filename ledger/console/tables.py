@@ -119,7 +119,7 @@ def format_plan(plan: BuildPlan) -> str:
             # A job of another provider than the run's (`--model PROVIDER:MODEL`) says which.
             job.model if job.provider in ("", plan.provider) else f"{job.provider}:{job.model}",
             job.requests,
-            job.bytes,
+            "" if job.reused else job.bytes,
             job.est_input_tokens if plan.cost else "",
             "(reused: not sent)" if job.reused else job.path.name,
         ]
