@@ -65,7 +65,9 @@ def ledger_lookup(engine: Engine) -> Lookup:
                     query, {"hashes": batch}
                 ):
                     lineage = reused_from if reused_from is not None else row_id
-                    found.setdefault(bytes(digest), ReuseSource(row_id, job_id, custom_id, lineage))
+                    # PostgreSQL's driver gives a memoryview: the spool keys on bytes.
+                    key = bytes(digest or b"")
+                    found.setdefault(key, ReuseSource(row_id, job_id, custom_id, lineage))
         return found
 
     return lookup
