@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
+from ledger.build.sql import placeholders
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent, Request, Run
 from ledger.core.store import create_job
@@ -121,7 +122,7 @@ def insert_requests(
         "reused_from",
     )
     # Raw executemany: a million rows through the ORM's per-row processing is several times slower.
-    marks = _placeholders(connection, len(columns))
+    marks = placeholders(connection, len(columns))
     statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
     count = 0
     for batch in batches:
@@ -226,17 +227,6 @@ def bulk_session(connection: Connection) -> Iterator[None]:
                 raw.execute("DETACH DATABASE spool")
         finally:
             raw.execute("PRAGMA foreign_keys=ON")
-
-
-def _placeholders(connection: Connection, count: int) -> str:
-    style = connection.dialect.paramstyle
-    if style == "qmark":
-        return ", ".join(["?"] * count)
-    if style in ("format", "pyformat"):
-        return ", ".join(["%s"] * count)
-    if style == "numeric":
-        return ", ".join(f":{n}" for n in range(1, count + 1))
-    raise NotImplementedError(f"parameter style {style}")
 
 
 def load_jobs(connection: Connection, run_id: int) -> list[tuple[Row[Any], dict[str, Any]]]:

@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
 from ledger.build.row_checks import BatchRequest
 from ledger.build.spool import RequestSpool
-from ledger.core.models import Request
+from ledger.build.sql import placeholders
 
 #: The status of the only results ever reused (never failed, expired, truncated, filtered or
 #: invalid ones).
@@ -48,21 +47,22 @@ Lookup = Callable[[Sequence[bytes]], Mapping[bytes, ReuseSource]]
 
 
 def ledger_lookup(engine: Engine) -> Lookup:
-    """The lookup over the ledger's `requests` (`ix_requests_body_hash`: one probe a hash)."""
-    query = select(
-        Request.body_hash, Request.id, Request.job_id, Request.custom_id, Request.reused_from
-    ).where(
-        Request.body_hash.in_(bindparam("hashes", expanding=True)),
-        Request.status == SUCCEEDED,
-    )
+    """The lookup over the ledger's `requests` (`ix_requests_body_hash`: one probe a hash),
+    straight to the driver: SQLAlchemy's compiling of an expanding IN per batch cost more than
+    the query (bench/reuse.py)."""
 
     def lookup(hashes: Sequence[bytes]) -> dict[bytes, ReuseSource]:
         found: dict[bytes, ReuseSource] = {}
         with engine.connect() as connection:
             for start in range(0, len(hashes), LOOKUP_BATCH):
-                batch = list(hashes[start : start + LOOKUP_BATCH])
-                for digest, row_id, job_id, custom_id, reused_from in connection.execute(
-                    query, {"hashes": batch}
+                batch = (SUCCEEDED, *hashes[start : start + LOOKUP_BATCH])
+                query = (
+                    "SELECT body_hash, id, job_id, custom_id, reused_from FROM requests "
+                    f"WHERE status = {placeholders(connection, 1)} "
+                    f"AND body_hash IN ({placeholders(connection, len(batch) - 1)})"
+                )
+                for digest, row_id, job_id, custom_id, reused_from in connection.exec_driver_sql(
+                    query, batch
                 ):
                     lineage = reused_from if reused_from is not None else row_id
                     # PostgreSQL's driver gives a memoryview: the spool keys on bytes.

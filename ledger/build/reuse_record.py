@@ -35,6 +35,8 @@ from ledger.errors import LedgerError
 
 #: Who the creation events of reused jobs name.
 ACTOR = "ledger submit --reuse"
+#: Copied lines written to the spool at a time.
+COPY_BATCH = 10_000
 #: The creation event's detail key holding how many requests a job answered from the ledger.
 REUSED = "reused"
 
@@ -103,18 +105,22 @@ def _copy_answers(
     if results is None:
         raise LedgerError(f"--reuse: job {job_id}'s results are gone: submit without --reuse")
     found = 0
+    rows: list[tuple[int, int, str, bytes]] = []
+    insert_lines = "INSERT INTO reused_lines VALUES (?, ?, ?, ?)"
     with results.open() as file:
         for raw in file:
             record = _record_of(raw, copies)
             if record is None:
                 continue
             found += 1
-            rows = []
             for model, line, custom_id, lineage in copies[record["custom_id"]]:
                 record.update(custom_id=custom_id, line_number=line, reused_from=lineage)
                 raw_copy = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
                 rows.append((model, line, custom_id, raw_copy))
-            spool.connection.executemany("INSERT INTO reused_lines VALUES (?, ?, ?, ?)", rows)
+            if len(rows) >= COPY_BATCH:
+                spool.connection.executemany(insert_lines, rows)
+                rows = []
+    spool.connection.executemany(insert_lines, rows)
     if found < len(copies):
         raise LedgerError(
             f"--reuse: job {job_id}'s results lack {len(copies) - found} answers it recorded as "

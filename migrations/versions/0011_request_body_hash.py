@@ -1,4 +1,4 @@
-"""request body hash: each request's canonical body hash, indexed with its status, so a submit
+"""request body hash: each request's canonical body hash, indexed, so a submit
 with `--reuse` finds an earlier succeeded request of the same body among millions of rows; and
 `reused_from`, the request whose answer a reused (or within-run duplicate) request copied
 
@@ -26,8 +26,10 @@ def upgrade() -> None:
     # Plain ADD COLUMNs (no batch copy of the table): both are nullable, without a foreign key.
     op.add_column("requests", sa.Column("body_hash", sa.LargeBinary(length=16), nullable=True))
     op.add_column("requests", sa.Column("reused_from", sa.Integer(), nullable=True))
-    # The reuse lookup: succeeded requests by body hash, one index probe per hash.
-    op.create_index("ix_requests_body_hash", "requests", ["body_hash", "status"], unique=False)
+    # The reuse lookup: requests by body hash, one index probe per hash (the status is read from
+    # the few rows found; out of the index, so normalizing a request's status never moves an
+    # entry of it).
+    op.create_index("ix_requests_body_hash", "requests", ["body_hash"], unique=False)
     # A run's copied requests (normalize answers a run's within-run duplicates from these).
     op.create_index("ix_requests_run_reused", "requests", ["run_id", "reused_from"], unique=False)
 
