@@ -26,8 +26,10 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.artifacts import RecordedFile, store_for
+from ledger.build.record import record_requests
 from ledger.build.reuse import SUCCEEDED, ReusedTally, Reuser
 from ledger.build.spool import RequestSpool
+from ledger.build.streaming import Built
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent
 from ledger.core.states import State
@@ -53,11 +55,38 @@ class ReusedShard:
     results_sha256: str
 
 
-def write_reused_results(engine: Engine, reuser: Reuser) -> list[ReusedShard]:
+def copied_requests(reuser: Reuser | None) -> int:
+    """The run's requests answered without being sent: reused ones and within-run duplicates."""
+    if reuser is None:
+        return 0
+    return sum(tally.requests for tally in reuser.reused.values()) + reuser.duplicates
+
+
+def record_requests_and_copies(
+    connection: Connection,
+    run_id: int,
+    built: Built,
+    job_ids: dict[int, int],
+    reused: list[ReusedShard],
+    run_dir: Path,
+) -> None:
+    """In the build's transaction: the reused jobs, then every request row (each copy in the
+    job that answers it), then the copies' outcomes and lineage."""
+    first_index = max((shard.index for shard in built.shards), default=0) + 1
+    reused_jobs = insert_reused_jobs(
+        connection, run_id, built.endpoint, reused, first_index, run_dir
+    )
+    record_requests(connection, run_id, built.spool, built.shard_set, job_ids, reused_jobs)
+    if built.reuser is not None:
+        answer_copied_rows(connection, run_id, list(reused_jobs.values()))
+        name_first_copies(connection, run_id, built.spool)
+
+
+def write_reused_results(engine: Engine, reuser: Reuser | None) -> list[ReusedShard]:
     """Copy each reused request's answer out of its source job's results, re-keyed, into one
-    results artifact per (provider, model), lines in input order. `LedgerError` when a source's
-    results can no longer be read (submit again without --reuse)."""
-    if not reuser.reused:
+    results artifact per (provider, model), lines in input order (none without --reuse).
+    `LedgerError` when a source's results can no longer be read (submit without --reuse)."""
+    if reuser is None or not reuser.reused:
         return []
     spool = reuser.spool
     db = spool.connection

@@ -40,18 +40,11 @@ from ledger.build.endpoints import resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import TOKEN_ESTIMATE, BuildPlan, input_sha256, recorded_plan
-from ledger.build.record import (
-    bulk_session,
-    find_run,
-    insert_jobs,
-    insert_run,
-    record_requests,
-)
+from ledger.build.record import bulk_session, find_run, insert_jobs, insert_run
 from ledger.build.reuse import ledger_lookup
 from ledger.build.reuse_record import (
-    answer_copied_rows,
-    insert_reused_jobs,
-    name_first_copies,
+    copied_requests,
+    record_requests_and_copies,
     write_reused_results,
 )
 from ledger.build.run_directory import (
@@ -344,9 +337,8 @@ def _record(
     staging directory into place; commit. (A shard stored for a build that then fails is litter
     for `ledger gc`.)"""
     refs = put_shards(engine, built.shards)
-    reuser = built.reuser
-    reused = write_reused_results(engine, reuser) if reuser is not None else []
-    copied = sum(r.tally.requests for r in reused) + (reuser.duplicates if reuser else 0)
+    reused = write_reused_results(engine, built.reuser)
+    copied = copied_requests(built.reuser)
     moved = False
     try:
         with engine.connect() as connection, bulk_session(connection), connection.begin():
@@ -378,13 +370,7 @@ def _record(
                 held_reason,
                 refs,
             )
-            reused_jobs = insert_reused_jobs(
-                connection, run_id, built.endpoint, reused, _next_shard_index(built), run_dir
-            )
-            record_requests(connection, run_id, built.spool, built.shard_set, job_ids, reused_jobs)
-            if reuser is not None:
-                answer_copied_rows(connection, run_id, list(reused_jobs.values()))
-                name_first_copies(connection, run_id, built.spool)
+            record_requests_and_copies(connection, run_id, built, job_ids, reused, run_dir)
             built.spool.close()
             manifest = manifest_bytes(
                 engine, run_id, name, source_path, options, built, job_ids, run_dir
@@ -397,11 +383,6 @@ def _record(
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_id
-
-
-def _next_shard_index(built: Built) -> int:
-    """The shard index after the last shard's (a reused job's takes it)."""
-    return max((shard.index for shard in built.shards), default=0) + 1
 
 
 def build_fields(values: Mapping[str, Any]) -> dict[str, Any]:

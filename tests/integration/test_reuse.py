@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from cli import cli
 from ledger import Ledger
-from ledger.build import run as build_run_module
+from ledger.build import reuse_record
 from ledger.core.models import Job, Request, Run
 from ledger.errors import LedgerError
 
@@ -237,7 +237,7 @@ def test_a_crash_while_recording_leaves_no_run_and_a_resubmission_records_it_onc
         def crash(*_: Any) -> None:
             raise LedgerError("killed mid-record")
 
-        monkeypatch.setattr(build_run_module, "name_first_copies", crash)
+        monkeypatch.setattr(reuse_record, "name_first_copies", crash)
         with pytest.raises(LedgerError):
             ledger.submit(tmp_path / "b.jsonl", run="b", model="gpt-4o-mini", reuse=True)
         with ledger.engine.connect() as connection:
