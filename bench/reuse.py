@@ -46,11 +46,14 @@ LOOKUP = (
 BATCH = 500
 
 
-def write_input(path: Path, count: int) -> None:
-    """`count` prompt rows; prompt i is the same text in every input."""
+def write_input(path: Path, count: int, seen: int | None = None) -> None:
+    """`count` prompt rows: prompt i is the same text in every input for the first `seen` rows
+    (all by default), then texts no other input has."""
+    seen = count if seen is None else seen
     with path.open("wb") as out:
         for i in range(count):
-            out.write(orjson.dumps({"id": f"q{i}", "prompt": f"Summarize item {i}."}) + b"\n")
+            prompt = f"Summarize item {i}." if i < seen else f"Summarize new item {i}."
+            out.write(orjson.dumps({"id": f"q{i}", "prompt": prompt}) + b"\n")
 
 
 def options(run: str, reuse: bool) -> BuildOptions:
@@ -199,7 +202,7 @@ def main() -> int:
 
 def report(engine: Engine, workdir: Path, database: Path, count: int, repeat: int) -> None:
     source = workdir / f"input-{count}.jsonl"
-    write_input(source, count)
+    write_input(source, count, seen=count // 2)
     hashes = input_hashes(database, count)
     floors, plains, reuses = [], [], []
     reused = found = 0

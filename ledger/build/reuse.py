@@ -123,13 +123,17 @@ class Reuser:
         first_ids = {r.custom_id for r in firsts}
         sent, copies = [], []
         for request in requests:
-            if request.custom_id in first_ids and request.body_hash not in found:
-                sent.append(request)
-                continue
-            first_id, first_line, source = db.execute(
-                "SELECT custom_id, line_number, source FROM bodies WHERE body_hash = ?",
-                (request.body_hash,),
-            ).fetchone()
+            if request.custom_id in first_ids:
+                known = found.get(request.body_hash)
+                if known is None:
+                    sent.append(request)
+                    continue
+                first_id, first_line, source = None, None, known.request_id
+            else:
+                first_id, first_line, source = db.execute(
+                    "SELECT custom_id, line_number, source FROM bodies WHERE body_hash = ?",
+                    (request.body_hash,),
+                ).fetchone()
             if source is not None:
                 self._tally(request)
                 copies.append((None, None, source, request.custom_id))

@@ -289,3 +289,26 @@ def test_a_retried_first_copy_answers_its_duplicates_again(
     ]
     assert rows["a1"].status == "succeeded" and rows["a1"].job_id == retry_job
     assert rows["a1"].reused_from == rows["a0"].id
+
+
+def test_parquet_prices_a_copied_answer_at_nothing_and_names_its_source(
+    tmp_path: Path, emulator: Any, api_key: str
+) -> None:
+    """In the Parquet export a reused answer's cost is 0.0 (its row's) and `reused_from` an
+    int column; the answer sent keeps its own cost."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    with open_ledger(str(tmp_path / "ledger.db"), emulator) as ledger:
+        run_to_the_end(ledger, tmp_path, "a", ["one"])
+        run_to_the_end(ledger, tmp_path, "b", ["one", "two"], reuse=True)
+        source = request_rows(ledger.engine, "a")["a0"].id
+        sent_cost = request_rows(ledger.engine, "b")["b1"].cost_usd
+    out = tmp_path / "b.parquet"
+    invoke(tmp_path, "results", "b", "--format", "parquet", "-o", str(out))
+    table = pq.read_table(out)
+    rows = table.to_pylist()
+    assert str(table.schema.field("reused_from").type) == "int64"
+    assert [(r["custom_id"], r["reused_from"], r["cost_usd"]) for r in rows] == [
+        ("b0", source, 0.0),
+        ("b1", None, sent_cost),
+    ]
+    assert sent_cost is not None and sent_cost > 0
