@@ -244,12 +244,10 @@ def answer_copied_rows(connection: Connection, run_id: int, reused_job_ids: list
         marks = ", ".join(str(int(job_id)) for job_id in reused_job_ids)
         connection.execute(
             text(
+                # One row-value subquery: a source row is looked up once, not per column.
                 "UPDATE requests SET status = :succeeded, cost_usd = 0.0, "
-                "http_status = (SELECT s.http_status FROM requests s "
-                "WHERE s.id = requests.reused_from), "
-                "input_tokens = (SELECT s.input_tokens FROM requests s "
-                "WHERE s.id = requests.reused_from), "
-                "output_tokens = (SELECT s.output_tokens FROM requests s "
+                "(http_status, input_tokens, output_tokens) = (SELECT s.http_status, "
+                "s.input_tokens, s.output_tokens FROM requests s "
                 "WHERE s.id = requests.reused_from) "
                 f"WHERE run_id = :run AND job_id IN ({marks})"
             ),
