@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger import settings
+from ledger.build import reuse_record
 from ledger.build.artifacts import put_shards
 from ledger.build.body_options import (
     BodyOptions,
@@ -42,11 +43,6 @@ from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import TOKEN_ESTIMATE, BuildPlan, input_sha256, recorded_plan
 from ledger.build.record import bulk_session, find_run, insert_jobs, insert_run
 from ledger.build.reuse import ledger_lookup
-from ledger.build.reuse_record import (
-    copied_requests,
-    record_requests_and_copies,
-    write_reused_results,
-)
 from ledger.build.run_directory import (
     make_staging_dir,
     move_into_place,
@@ -113,8 +109,7 @@ class BuildOptions:
     #: Report bad rows and leave them out, instead of refusing the input.
     skip_invalid: bool = False
     count_tokens: bool = settings.default("count_tokens")
-    #: Answer requests that already succeeded in this ledger from there, and send identical
-    #: requests of the run once (`ledger.build.reuse`).
+    #: Answer what already succeeded in the ledger from there, send duplicates once (docs/reuse.md).
     reuse: bool = settings.default("reuse")
     #: Count Claude input tokens with Anthropic's endpoint (`claude_counter`), else approximate.
     count_claude_tokens: bool = settings.default("count_claude_tokens")
@@ -157,8 +152,7 @@ class BuildOptions:
             "claude_counter",
         ):
             del shaping[key]
-        if not self.reuse:
-            # Runs recorded before --reuse existed hold no such key: without it they match.
+        if not self.reuse:  # runs recorded before --reuse existed hold no such key
             del shaping["reuse"]
         return shaping
 
@@ -337,8 +331,7 @@ def _record(
     staging directory into place; commit. (A shard stored for a build that then fails is litter
     for `ledger gc`.)"""
     refs = put_shards(engine, built.shards)
-    reused = write_reused_results(engine, built.reuser)
-    copied = copied_requests(built.reuser)
+    reused = reuse_record.write_reused_results(engine, built.reuser)
     moved = False
     try:
         with engine.connect() as connection, bulk_session(connection), connection.begin():
@@ -353,7 +346,8 @@ def _record(
                     input_sha256=built.input_sha256,
                     # How the tokens were counted rides along; a resubmission does not compare it.
                     options={**options.recorded(), TOKEN_ESTIMATE: _token_estimate(built)},
-                    request_count=sum(s.requests for s in built.shards) + copied,
+                    request_count=sum(s.requests for s in built.shards)
+                    + reuse_record.copied_requests(built.reuser),
                 )
             except IntegrityError:
                 raise InputError(
@@ -370,7 +364,9 @@ def _record(
                 held_reason,
                 refs,
             )
-            record_requests_and_copies(connection, run_id, built, job_ids, reused, run_dir)
+            reuse_record.record_requests_and_copies(
+                connection, run_id, built, job_ids, reused, run_dir
+            )
             built.spool.close()
             manifest = manifest_bytes(
                 engine, run_id, name, source_path, options, built, job_ids, run_dir

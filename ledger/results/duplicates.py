@@ -9,8 +9,9 @@ hooks of `ledger.results.normalize` run:
   gets the first copy's result line, re-keyed to its own custom_id and line and carrying
   `reused_from`, merged in input order (a results file stays sorted: `ledger results` merges
   files by their order);
-- `answer_rows`, in the job's closing transaction: each duplicate's row takes its first copy's
-  outcome, at cost 0.0 (the first copy paid), and this job as its own.
+- in the job's closing transaction, `write_request_rows` (given the run) finds them again and
+  each duplicate's row takes its first copy's outcome, at cost 0.0 (the first copy paid), and
+  this job as its own (`ledger.results.request_rows.answer_duplicate_rows`).
 
 A retry never sends a duplicate (`ledger.results.retry_select`): when its first copy is sent again,
 the retry job's normalize answers the duplicates anew, and `ledger results` shows the newest.
@@ -30,7 +31,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger.results.joinindex import JoinIndex
 from ledger.results.linekeys import LineKey, line_key
-from ledger.results.request_rows import OUTCOME_COLUMNS
 
 #: A run's copies whose first copy is a request of the same run (cross-run reuses are not).
 _DUPLICATES = text(
@@ -57,8 +57,7 @@ def copy_answers(
     """Add a line for each duplicate of a request of this job to its results file (rewritten in
     input order); the duplicates answered. Nothing to do (one indexed query) for most runs."""
     with engine.connect() as connection:
-        found = [Duplicate(*row) for row in connection.execute(_DUPLICATES, {"run": run_id})]
-    duplicates = [d for d in found if index.lookup(d.first_custom_id) is not None]
+        duplicates = find_duplicates(connection, run_id, index)
     if not duplicates:
         return []
     duplicates.sort(key=lambda d: (d.line_number, d.custom_id))
@@ -70,6 +69,12 @@ def copy_answers(
         os.fsync(out.fileno())
     os.replace(merged, results_path)
     return duplicates
+
+
+def find_duplicates(connection: Connection, run_id: int, index: JoinIndex) -> list[Duplicate]:
+    """The run's within-run duplicates whose first copy is a request of this job's `index`."""
+    found = [Duplicate(*row) for row in connection.execute(_DUPLICATES, {"run": run_id})]
+    return [d for d in found if index.lookup(d.first_custom_id) is not None]
 
 
 def _merged(source: Any, duplicates: list[Duplicate]) -> Iterator[bytes]:
@@ -100,18 +105,3 @@ def _copy(first: bytes, duplicate: Duplicate) -> bytes:
         reused_from=duplicate.first_row_id,
     )
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-
-
-def answer_rows(connection: Connection, job_id: int, duplicates: list[Duplicate]) -> None:
-    """Each duplicate's row takes its first copy's outcome (just written), cost 0.0, this job."""
-    if not duplicates:
-        return
-    copied = ", ".join(
-        f"{column} = (SELECT s.{column} FROM requests s WHERE s.id = requests.reused_from)"
-        for column in OUTCOME_COLUMNS
-        if column != "cost_usd"
-    )
-    connection.execute(
-        text(f"UPDATE requests SET {copied}, cost_usd = 0.0, job_id = :job WHERE id = :row"),
-        [{"job": job_id, "row": d.row_id} for d in duplicates],
-    )

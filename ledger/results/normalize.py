@@ -41,10 +41,9 @@ from ledger.core.models import Job, Request, Run
 from ledger.core.states import State
 from ledger.core.store import Lease, StaleWrite, advance
 from ledger.errors import LedgerError
-from ledger.results.duplicates import Duplicate, answer_rows, copy_answers
 from ledger.results.joinindex import InputRequest, JoinIndex
 from ledger.results.quarantine import Quarantine
-from ledger.results.request_rows import ROWS_PER_BATCH, write_request_rows
+from ledger.results.request_rows import ROWS_PER_BATCH, copy_answers, write_request_rows
 from ledger.results.schema import (
     RANK,
     STATUSES,
@@ -173,8 +172,7 @@ def normalize_job(
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
             tally = _write_results(index, job, scratch / "results.jsonl", sync=local)
-            # Within-run duplicates of this job's requests take their answers (--reuse).
-            copies = copy_answers(engine, job.run_id, index, scratch / "results.jsonl")
+            copy_answers(engine, job.run_id, index, scratch / "results.jsonl")  # --reuse copies
             results_ref = str(store_for(engine).put(scratch / "results.jsonl"))
             if local:
                 publish(scratch / "results.jsonl", results_path)
@@ -200,7 +198,7 @@ def normalize_job(
             )
             if before_record is not None:
                 before_record()  # the crash-test hook: results written, nothing recorded yet
-            _record(engine, lease, job, index, summary, copies)
+            _record(engine, lease, job, index, summary)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return summary
@@ -375,12 +373,7 @@ def _write_results(index: JoinIndex, job: _JobContext, path: Path, *, sync: bool
 
 
 def _record(
-    engine: Engine,
-    lease: Lease,
-    job: _JobContext,
-    index: JoinIndex,
-    summary: NormalizeSummary,
-    copies: list[Duplicate],
+    engine: Engine, lease: Lease, job: _JobContext, index: JoinIndex, summary: NormalizeSummary
 ) -> None:
     detail = {
         "counts": summary.counts,
@@ -404,5 +397,4 @@ def _record(
             output_tokens=summary.output_tokens,
             cost_usd=summary.cost_usd,
         )
-        write_request_rows(connection, index, job.job_id, job.end.unanswered())
-        answer_rows(connection, job.job_id, copies)
+        write_request_rows(connection, index, job.job_id, job.end.unanswered(), job.run_id)
