@@ -76,6 +76,8 @@ class Result:
     request_id: str | None = None
     batch_id: str | None = None
     job_id: int | None = None
+    #: The request whose answer this is, when it was copied instead of sent (`--reuse`).
+    reused_from: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -5,7 +5,7 @@ when the same submission comes again, which must then hold the same input and op
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,8 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from ledger.build.manifest import MANIFEST
-from ledger.build.record import find_run, load_jobs
+from ledger.build.record import copies_by_job, find_run, load_jobs
+from ledger.build.reuse_record import REUSED
 from ledger.errors import InputError
 from ledger.usage.pricing import CostEstimate, ModelUsage, PriceTable, estimate_cost
 
@@ -43,6 +44,10 @@ class JobPlan:
     max_output_tokens: int | None
     #: The batch provider it goes to (a run may fan out to several).
     provider: str = ""
+    #: True for a job answered from the ledger (`--reuse`): nothing of it is sent.
+    reused: bool = False
+    #: Within-run duplicates riding with it: answered by its send, not in its file.
+    duplicates: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,20 +81,39 @@ class BuildPlan:
         model's tokenizer, such as Claude without Anthropic's count)."""
         return self.options.get(TOKEN_ESTIMATE) == "approximate"
 
+    #: The estimated cost of the requests reused from earlier runs, at today's prices: the money
+    #: `--reuse` saved (None when tokens were not counted).
+    saved: CostEstimate | None = None
+
     @property
     def request_count(self) -> int:
-        """Requests in all jobs."""
-        return sum(job.requests for job in self.jobs)
+        """Requests of the run: sent, reused, and within-run duplicates."""
+        return sum(job.requests + job.duplicates for job in self.jobs)
+
+    @property
+    def sent_jobs(self) -> tuple[JobPlan, ...]:
+        """The jobs that go to a provider (not those answered from the ledger)."""
+        return tuple(job for job in self.jobs if not job.reused)
+
+    @property
+    def reused_requests(self) -> int:
+        """Requests answered from earlier runs (`--reuse`), never sent."""
+        return sum(job.requests for job in self.jobs if job.reused)
+
+    @property
+    def duplicates(self) -> int:
+        """Requests identical to an earlier one of the run, answered by its one send."""
+        return sum(job.duplicates for job in self.jobs)
 
     @property
     def bytes(self) -> int:
-        """Bytes of all shard files."""
-        return sum(job.bytes for job in self.jobs)
+        """Bytes of all shard files (of the jobs sent)."""
+        return sum(job.bytes for job in self.sent_jobs)
 
     @property
     def est_input_tokens(self) -> int:
-        """Estimated input tokens of all jobs."""
-        return sum(job.est_input_tokens for job in self.jobs)
+        """Estimated input tokens of the jobs sent."""
+        return sum(job.est_input_tokens for job in self.sent_jobs)
 
     @property
     def manifest_path(self) -> Path:
@@ -110,6 +134,7 @@ def recorded_plan(
         if run is None:
             raise InputError(f"no run named {name!r}")
         jobs = load_jobs(connection, run.id)
+        copies = copies_by_job(connection, run.id)
     options = dict(run.options or {})
     if expect is not None:
         _check_same_submission(run, *expect)
@@ -125,18 +150,16 @@ def recorded_plan(
             est_input_tokens=job.est_input_tokens,
             max_output_tokens=detail.get("max_output_tokens"),
             provider=job.provider,
+            reused=REUSED in detail,
+            duplicates=0 if REUSED in detail else copies.get(job.id, 0),
         )
         for job, detail in jobs
     )
-    cost = None
+    cost = saved = None
     if options.get("count_tokens", True):
-        cost = estimate_cost(
-            prices,
-            (
-                ModelUsage(j.model, j.est_input_tokens, j.max_output_tokens, j.provider)
-                for j in job_plans
-            ),
-        )
+        cost = _estimate(prices, (j for j in job_plans if not j.reused))
+        if any(j.reused for j in job_plans):
+            saved = _estimate(prices, (j for j in job_plans if j.reused))
     run_dir = job_plans[0].path.parent.parent if job_plans else Path(run.input_path).parent
     return BuildPlan(
         run_id=run.id,
@@ -151,6 +174,14 @@ def recorded_plan(
         jobs=job_plans,
         cost=cost,
         existing=expect is not None,
+        saved=saved,
+    )
+
+
+def _estimate(prices: PriceTable, jobs: Iterable[JobPlan]) -> CostEstimate:
+    return estimate_cost(
+        prices,
+        (ModelUsage(j.model, j.est_input_tokens, j.max_output_tokens, j.provider) for j in jobs),
     )
 
 

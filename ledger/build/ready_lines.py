@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.build.body_hash import canonical_body
 from ledger.build.endpoints import CHAT, COMPLETIONS, EMBEDDINGS, ENDPOINTS, MODERATIONS
 from ledger.build.row_checks import BatchRequest, RowProblem, check_custom_id
 
@@ -42,7 +43,10 @@ class ReadyLineChecker:
         if body.get("stream"):
             raise RowProblem("a batch request cannot stream", "body.stream")
         inputs, cap = self._check_body(body)
-        return BatchRequest(line_number, custom_id, model, raw, body, inputs, cap)
+        request = BatchRequest(line_number, custom_id, model, raw, body, inputs, cap)
+        # Passed through as written: its hash is taken over its canonical form.
+        request.canonical = canonical_body(url, body)
+        return request
 
     def _check_url(self, url: Any) -> None:
         if not isinstance(url, str) or url not in ENDPOINTS.values():

@@ -8,14 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Row
 
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
+from ledger.build.sql import placeholders
 from ledger.core.db import db_now
 from ledger.core.models import Job, JobEvent, Request, Run
-from ledger.core.states import State
 from ledger.core.store import create_job
 
 #: Who the creation events name.
@@ -106,21 +106,31 @@ def shard_job_fields(shard: Shard, input_path: Path) -> dict[str, Any]:
 def insert_requests(
     connection: Connection,
     run_id: int,
-    batches: Iterable[list[tuple[int, str, int, int | None]]],
+    batches: Iterable[list[tuple[int, str, int, int | None, bytes | None, int | None]]],
 ) -> int:
-    """Insert `pending` request rows from batches of (job_id, custom_id, line, tokens)."""
+    """Insert `pending` request rows from batches of (job_id, custom_id, line, tokens, body
+    hash, reused_from)."""
     table = Request.__tablename__
-    columns = ("run_id", "job_id", "custom_id", "line_number", "status", "est_input_tokens")
+    columns = (
+        "run_id",
+        "job_id",
+        "custom_id",
+        "line_number",
+        "status",
+        "est_input_tokens",
+        "body_hash",
+        "reused_from",
+    )
     # Raw executemany: a million rows through the ORM's per-row processing is several times slower.
-    marks = _placeholders(connection, len(columns))
+    marks = placeholders(connection, len(columns))
     statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
     count = 0
     for batch in batches:
         connection.exec_driver_sql(
             statement,
             [
-                (run_id, job, custom_id, line, PENDING, tokens)
-                for job, custom_id, line, tokens in batch
+                (run_id, job, custom_id, line, PENDING, tokens, digest, source)
+                for job, custom_id, line, tokens, digest, source in batch
             ],
         )
         count += len(batch)
@@ -133,13 +143,18 @@ def record_requests(
     spool: RequestSpool,
     shard_set: ShardSet,
     job_ids: dict[int, int],
+    reused_jobs: Mapping[tuple[str, str], int] | None = None,
 ) -> None:
     """The run's request rows: on SQLite copied from the spool in one statement, elsewhere
     read back from it in batches, each request's job found from its (provider, model) and
-    line."""
+    line (a within-run duplicate's: its first copy's line), a reused request's job from its
+    (provider, model) in `reused_jobs` (`ledger.build.reuse_record`)."""
+    reused_jobs = reused_jobs or {}
     if connection.dialect.name == "sqlite":
         starts = shard_set.starts()
-        spool.record_shards((key, line, job_ids[index]) for key, line, index in starts)
+        spool.record_shards(
+            ((key, line, job_ids[index]) for key, line, index in starts), reused_jobs
+        )
         copy_requests(connection, run_id, spool.path)
         return
     shard_of = shard_set.shard_of
@@ -148,8 +163,17 @@ def record_requests(
         run_id,
         (
             [
-                (job_ids[shard_of(key, line)], custom_id, line, tokens)
-                for custom_id, line, key, tokens in batch
+                (
+                    reused_jobs[key]
+                    if source is not None
+                    else job_ids[shard_of(key, answer_line or line)],
+                    custom_id,
+                    line,
+                    tokens,
+                    digest,
+                    source,
+                )
+                for custom_id, line, key, tokens, digest, answer_line, source in batch
             ]
             for batch in spool.batches()
         ),
@@ -158,20 +182,27 @@ def record_requests(
 
 def copy_requests(connection: Connection, run_id: int, spool_path: Path) -> int:
     """Insert the `pending` request rows of a SQLite ledger straight from the build's spool
-    file (its `accepted` and `shards` tables, see `RequestSpool.record_shards`), in one
-    INSERT ... SELECT: no Python object per request. Attaches the spool as `spool`, inside a
-    `bulk_session`, which detaches it after the transaction."""
+    file (its `accepted`, `shards` and `reused_jobs` tables, see `RequestSpool.record_shards`),
+    in one INSERT ... SELECT: no Python object per request. Attaches the spool as `spool`,
+    inside a `bulk_session`, which detaches it after the transaction."""
     raw = connection.connection.driver_connection
     assert raw is not None
     raw.execute("ATTACH DATABASE ? AS spool", (str(spool_path),))
     # A request belongs to the last shard of its (provider, model) that opened at or before
-    # its line.
+    # the line whose send answers it (its own, or its first copy's); a reused one to the
+    # reused job of its (provider, model).
     result = connection.exec_driver_sql(
         f"INSERT INTO {Request.__tablename__} "
-        "(run_id, job_id, custom_id, line_number, status, est_input_tokens) "
-        "SELECT ?, (SELECT s.job_id FROM spool.shards s WHERE s.model = a.model "
-        "AND s.first_line <= a.line_number ORDER BY s.first_line DESC LIMIT 1), "
-        "a.custom_id, a.line_number, ?, a.tokens FROM spool.accepted a",
+        "(run_id, job_id, custom_id, line_number, status, est_input_tokens, body_hash, "
+        "reused_from) "
+        "SELECT ?, CASE WHEN a.source IS NULL THEN (SELECT s.job_id FROM spool.shards s "
+        "WHERE s.model = a.model AND s.first_line <= COALESCE(a.answer_line, a.line_number) "
+        "ORDER BY s.first_line DESC LIMIT 1) "
+        "ELSE (SELECT r.job_id FROM spool.reused_jobs r WHERE r.model = a.model) END, "
+        "a.custom_id, a.line_number, ?, a.tokens, a.body_hash, "
+        "CASE WHEN a.source IS NULL THEN NULL "
+        "ELSE (SELECT o.lineage FROM spool.sources o WHERE o.id = a.source) END "
+        "FROM spool.accepted a",
         (run_id, PENDING),
     )
     return result.rowcount
@@ -198,17 +229,6 @@ def bulk_session(connection: Connection) -> Iterator[None]:
             raw.execute("PRAGMA foreign_keys=ON")
 
 
-def _placeholders(connection: Connection, count: int) -> str:
-    style = connection.dialect.paramstyle
-    if style == "qmark":
-        return ", ".join(["?"] * count)
-    if style in ("format", "pyformat"):
-        return ", ".join(["%s"] * count)
-    if style == "numeric":
-        return ", ".join(f":{n}" for n in range(1, count + 1))
-    raise NotImplementedError(f"parameter style {style}")
-
-
 def load_jobs(connection: Connection, run_id: int) -> list[tuple[Row[Any], dict[str, Any]]]:
     """A run's jobs by shard, each with the detail of its creation event."""
     jobs = connection.execute(
@@ -218,9 +238,22 @@ def load_jobs(connection: Connection, run_id: int) -> list[tuple[Row[Any], dict[
         connection.execute(
             select(JobEvent.job_id, JobEvent.detail).where(
                 JobEvent.job_id.in_([job.id for job in jobs]),
+                # A reused job is created `normalized` (`ledger.build.reuse_record`).
                 JobEvent.from_state.is_(None),
-                JobEvent.to_state == State.BUILT.value,
             )
         ).all()
     )
     return [(job, details.get(job.id) or {}) for job in jobs]
+
+
+def copies_by_job(connection: Connection, run_id: int) -> dict[int, int]:
+    """How many of a run's requests each job answers without sending them (`--reuse`): a
+    reused job's requests, or the within-run duplicates riding with a job sent."""
+    return {
+        job_id: count
+        for job_id, count in connection.execute(
+            select(Request.job_id, func.count())
+            .where(Request.run_id == run_id, Request.reused_from.is_not(None))
+            .group_by(Request.job_id)
+        )
+    }

@@ -60,6 +60,11 @@ class BatchRequest:
     #: `RowBuilder.prompt_body` of this text): token counting adds its tokens to those of
     #: that body without it, counted once per model.
     prompt: str | None = None
+    #: A ready line's url and body in the canonical form a simple row's line ends with
+    #: (`ledger.build.body_hash`); None: the line itself has that form.
+    canonical: bytes | None = None
+    #: Its reuse hash (`ledger.build.body_hash`), taken when the spool records it.
+    body_hash: bytes = b""
 
     def parsed_body(self) -> dict[str, Any]:
         """The body: as built, or read back from the line (once) when only the line was made."""

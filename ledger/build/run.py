@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger import settings
+from ledger.build import reuse_record
 from ledger.build.artifacts import put_shards
 from ledger.build.body_options import (
     BodyOptions,
@@ -40,13 +41,8 @@ from ledger.build.endpoints import resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.manifest import MANIFEST, manifest_bytes, manifest_job
 from ledger.build.plan import TOKEN_ESTIMATE, BuildPlan, input_sha256, recorded_plan
-from ledger.build.record import (
-    bulk_session,
-    find_run,
-    insert_jobs,
-    insert_run,
-    record_requests,
-)
+from ledger.build.record import bulk_session, find_run, insert_jobs, insert_run
+from ledger.build.reuse import ledger_lookup
 from ledger.build.run_directory import (
     make_staging_dir,
     move_into_place,
@@ -113,6 +109,8 @@ class BuildOptions:
     #: Report bad rows and leave them out, instead of refusing the input.
     skip_invalid: bool = False
     count_tokens: bool = settings.default("count_tokens")
+    #: Answer what already succeeded in the ledger from there, send duplicates once (docs/reuse.md).
+    reuse: bool = settings.default("reuse")
     #: Count Claude input tokens with Anthropic's endpoint (`claude_counter`), else approximate.
     count_claude_tokens: bool = settings.default("count_claude_tokens")
     #: Count Gemini input tokens with Google's countTokens (`claude_counter`), else approximate.
@@ -154,6 +152,8 @@ class BuildOptions:
             "claude_counter",
         ):
             del shaping[key]
+        if not self.reuse:  # runs recorded before --reuse existed hold no such key
+            del shaping["reuse"]
         return shaping
 
     def check(self) -> None:
@@ -254,7 +254,8 @@ def build_run(
         with _cyclic_gc_paused():
             started = time.perf_counter()
             source = InputFile(source_path, str(input_path))
-            built = build_shards(source, staging, options, on_skip, table)
+            lookup = ledger_lookup(engine) if options.reuse else None
+            built = build_shards(source, staging, options, on_skip, table, lookup)
             shards_done = time.perf_counter()
             run_id = _record(
                 engine, name, source_path, options, built, staging, run_dir, held_reason
@@ -330,6 +331,7 @@ def _record(
     staging directory into place; commit. (A shard stored for a build that then fails is litter
     for `ledger gc`.)"""
     refs = put_shards(engine, built.shards)
+    reused = reuse_record.write_reused_results(engine, built.reuser)
     moved = False
     try:
         with engine.connect() as connection, bulk_session(connection), connection.begin():
@@ -344,7 +346,8 @@ def _record(
                     input_sha256=built.input_sha256,
                     # How the tokens were counted rides along; a resubmission does not compare it.
                     options={**options.recorded(), TOKEN_ESTIMATE: _token_estimate(built)},
-                    request_count=sum(s.requests for s in built.shards),
+                    request_count=sum(s.requests for s in built.shards)
+                    + reuse_record.copied_requests(built.reuser),
                 )
             except IntegrityError:
                 raise InputError(
@@ -361,7 +364,9 @@ def _record(
                 held_reason,
                 refs,
             )
-            record_requests(connection, run_id, built.spool, built.shard_set, job_ids)
+            reuse_record.record_requests_and_copies(
+                connection, run_id, built, job_ids, reused, run_dir
+            )
             built.spool.close()
             manifest = manifest_bytes(
                 engine, run_id, name, source_path, options, built, job_ids, run_dir

@@ -10,13 +10,17 @@ another database reads them back in batches.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ledger.build.bodies import BatchRequest
 
 #: Rows handed to the ledger's executemany at a time.
 READ_BATCH = 10_000
+
+#: What `RequestSpool.batches` yields of one request: custom_id, line, (provider, model),
+#: tokens, body hash, the line whose send answers it (None: its own), its reuse source.
+SpooledRequest = tuple[str, int, tuple[str, str], int | None, bytes, int | None, int | None]
 
 
 class RequestSpool:
@@ -33,9 +37,13 @@ class RequestSpool:
         # 4 MiB of page cache: the ids arrive mostly in order, and a larger cache only made the
         # build's peak memory grow with the input (bench/build.py, 100k against 1M rows).
         self._db.execute("PRAGMA cache_size=-4096")
+        # body_hash: the reuse hash; answer_line: the line of the request whose send answers
+        # this one (a within-run duplicate's first copy; NULL: its own); first_custom_id: that
+        # first copy's custom_id; source: the earlier run's request it is reused from.
         self._db.execute(
             "CREATE TABLE accepted (custom_id TEXT PRIMARY KEY, line_number INTEGER NOT NULL, "
-            "model INTEGER NOT NULL, tokens INTEGER) WITHOUT ROWID"
+            "model INTEGER NOT NULL, tokens INTEGER, body_hash BLOB, answer_line INTEGER, "
+            "first_custom_id TEXT, source INTEGER) WITHOUT ROWID"
         )
         self._db.execute("BEGIN")
 
@@ -45,11 +53,15 @@ class RequestSpool:
         for key in dict.fromkeys((r.provider, r.model) for r in requests):
             models.setdefault(key, len(models))
         rows = [
-            (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens)
+            (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens, r.body_hash)
             for r in requests
         ]
         before = self._db.total_changes
-        self._db.executemany("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)", rows)
+        self._db.executemany(
+            "INSERT OR IGNORE INTO accepted (custom_id, line_number, model, tokens, body_hash) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
         if self._db.total_changes - before == len(rows):
             return []
         # Rare: find which ones were ignored, and the line that holds their custom_id.
@@ -62,11 +74,16 @@ class RequestSpool:
                 duplicates.append((request, first))
         return duplicates
 
-    def record_shards(self, starts: Iterable[tuple[tuple[str, str], int, int]]) -> None:
-        """Store ((provider, model), first line, job id) of every shard and commit, so the
-        ledger's own SQLite connection can attach this file and copy the requests in one
-        statement (`ledger.build.record.copy_requests`): the shards' `model` is the same
-        (provider, model) index as the accepted requests'."""
+    def record_shards(
+        self,
+        starts: Iterable[tuple[tuple[str, str], int, int]],
+        reused_jobs: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
+        """Store ((provider, model), first line, job id) of every shard, and the job id of each
+        (provider, model)'s reused requests (`submit --reuse`), and commit, so the ledger's own
+        SQLite connection can attach this file and copy the requests in one statement
+        (`ledger.build.record.copy_requests`): the shards' `model` is the same (provider, model)
+        index as the accepted requests'."""
         models = self.models
         self._db.execute(
             "CREATE TABLE shards (model INTEGER NOT NULL, first_line INTEGER NOT NULL, "
@@ -76,15 +93,35 @@ class RequestSpool:
             "INSERT INTO shards VALUES (?, ?, ?)",
             [(models[key], line, job) for key, line, job in starts],
         )
+        self._db.execute(
+            "CREATE TABLE reused_jobs (model INTEGER PRIMARY KEY, job_id INTEGER NOT NULL)"
+        )
+        self._db.executemany(
+            "INSERT INTO reused_jobs VALUES (?, ?)",
+            [(models[key], job) for key, job in (reused_jobs or {}).items()],
+        )
+        # The reuse sources, even of a build without --reuse (the copy reads the table).
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, job_id INTEGER NOT "
+            "NULL, custom_id TEXT NOT NULL, lineage INTEGER NOT NULL)"
+        )
         self._db.execute("COMMIT")
 
-    def batches(self) -> Iterator[list[tuple[str, int, tuple[str, str], int | None]]]:
-        """(custom_id, line_number, (provider, model), tokens) of every accepted request, a batch
-        at a time."""
+    def batches(self) -> Iterator[list[SpooledRequest]]:
+        """(custom_id, line_number, (provider, model), tokens, body hash, answer line, source) of
+        every accepted request, a batch at a time."""
         names = {index: model for model, index in self.models.items()}
-        cursor = self._db.execute("SELECT custom_id, line_number, model, tokens FROM accepted")
+        cursor = self._db.execute(
+            "SELECT custom_id, line_number, model, tokens, body_hash, answer_line, source "
+            "FROM accepted"
+        )
         while rows := cursor.fetchmany(READ_BATCH):
-            yield [(c, line, names[m], tokens) for c, line, m, tokens in rows]
+            yield [(c, line, names[m], *rest) for c, line, m, *rest in rows]
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The scratch database (`ledger.build.reuse` keeps its tables here too)."""
+        return self._db
 
     def close(self) -> None:
         """Close and delete the scratch database."""

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
+from ledger.build.body_hash import body_hash
 from ledger.build.counting import RequestCounter
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
+from ledger.build.reuse import Lookup, Reuser
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.build.targets import RowMaker, option_targets, target_parser
@@ -53,6 +55,8 @@ class Built:
     #: Whether every token count is the model's own (tiktoken for OpenAI models, Anthropic's
     #: endpoint for Claude); False when some were approximated.
     tokens_exact: bool = True
+    #: With `--reuse`: the requests answered without a send (None without it).
+    reuser: Reuser | None = None
 
 
 class Streamer:
@@ -65,6 +69,7 @@ class Streamer:
         options: BuildOptions,
         on_skip: SkipReporter | None,
         table: ModelTable,
+        lookup: Lookup | None = None,
     ) -> None:
         self.source = source
         self.options = options
@@ -76,6 +81,7 @@ class Streamer:
             RequestCounter(options.max_context, claude_counter) if options.count_tokens else None
         )
         self.spool = RequestSpool(staging / "spool.sqlite")
+        self.reuser = Reuser(self.spool, lookup) if lookup is not None else None
         # Each provider's shards are cut to its own limits (a run may go to several).
         self.shards = ShardSet(staging / SHARD_DIR, self.limits, limits_for=options.shard_limits)
         self.endpoint: str | None = (
@@ -134,8 +140,10 @@ class Streamer:
         requests = self.accepted_by_provider(requests)
         requests = self.within_limits(requests)
         requests = self.unique(requests)
-        self.shards.place(requests)
         self.accepted += len(requests)
+        if self.reuser is not None:
+            requests = self.reuser.take(requests)
+        self.shards.place(requests)
 
     def requests(self, records: list[tuple[int, Any, bytes]]) -> list[BatchRequest]:
         """The request(s) of each good record."""
@@ -303,7 +311,10 @@ class Streamer:
         return kept
 
     def unique(self, requests: list[BatchRequest]) -> list[BatchRequest]:
-        """Record requests in the spool; a custom_id seen before is a bad row."""
+        """Record requests in the spool, each with its reuse hash; a custom_id seen before is
+        a bad row."""
+        for request in requests:
+            request.body_hash = body_hash(request)
         duplicates = self.spool.add(requests)
         if not duplicates:
             return requests
@@ -325,11 +336,13 @@ def build_shards(
     options: BuildOptions,
     on_skip: SkipReporter | None,
     table: ModelTable,
+    lookup: Lookup | None = None,
 ) -> Built:
     """Stream the input into shard files in `staging`; refuse it (InputError) if it is bad.
-    Each request is checked against the model `table` and the provider's request rules."""
+    Each request is checked against the model `table` and the provider's request rules. With
+    `lookup` (`--reuse`), requests answered already are not placed (`ledger.build.reuse`)."""
     with source:
-        streamer = Streamer(source, staging, options, on_skip, table)
+        streamer = Streamer(source, staging, options, on_skip, table, lookup)
         try:
             for records in source.chunks():
                 streamer.chunk(records)
@@ -361,6 +374,7 @@ def build_shards(
             *_unpriced(list(streamer.spool.models), table),
         ),
         tokens_exact=streamer.counter.exact() if streamer.counter else True,
+        reuser=streamer.reuser,
     )
 
 

@@ -276,7 +276,7 @@ def submit(
             if lines := estimate_against_budgets(engine, ledger_budget(ctx), plan):
                 click.echo(lines)
             click.echo(
-                f"dry run: {len(plan.jobs)} job(s) built and recorded, held; nothing sent "
+                f"dry run: {len(plan.sent_jobs)} job(s) built and recorded, held; nothing sent "
                 f"(`ledger send {plan.run_name}` sends them)."
             )
         return

@@ -119,9 +119,9 @@ def format_plan(plan: BuildPlan) -> str:
             # A job of another provider than the run's (`--model PROVIDER:MODEL`) says which.
             job.model if job.provider in ("", plan.provider) else f"{job.provider}:{job.model}",
             job.requests,
-            job.bytes,
+            "" if job.reused else job.bytes,
             job.est_input_tokens if plan.cost else "",
-            job.path.name,
+            "(reused: not sent)" if job.reused else job.path.name,
         ]
         for job in plan.jobs
     ]
@@ -130,7 +130,26 @@ def format_plan(plan: BuildPlan) -> str:
         lines.append("estimated cost: unknown (token counting was off)")
     else:
         lines.append(f"estimated cost: {plan.cost.describe()}")
+    lines.extend(reuse_lines(plan))
     return "\n".join(lines)
+
+
+def reuse_lines(plan: BuildPlan) -> list[str]:
+    """What `--reuse` spared: requests answered from earlier runs and the money saved, and
+    identical requests of the run answered by one send (nothing without either)."""
+    lines = []
+    if plan.reused_requests:
+        saved = plan.saved.describe() if plan.saved is not None else "unknown (tokens not counted)"
+        lines.append(
+            f"reused: {plan.reused_requests:,} requests answered from earlier runs, not sent; "
+            f"saved: {saved}"
+        )
+    if plan.duplicates:
+        lines.append(
+            f"duplicates: {plan.duplicates:,} requests identical to an earlier one of this run, "
+            "answered by its one send"
+        )
+    return lines
 
 
 def plan_fields(plan: BuildPlan, *, sent: bool, errors: list[str]) -> dict[str, Any]:
@@ -144,6 +163,9 @@ def plan_fields(plan: BuildPlan, *, sent: bool, errors: list[str]) -> dict[str, 
         "requests": plan.request_count,
         "bytes": plan.bytes,
         "estimated_cost_usd": None if cost is None else cost.total_usd,
+        "reused": plan.reused_requests,
+        "saved_usd": None if plan.saved is None else plan.saved.total_usd,
+        "duplicates": plan.duplicates,
         "token_estimate": None if cost is None else plan.options.get("token_estimate"),
         "existing": plan.existing,
         "skipped": plan.skipped,
@@ -160,6 +182,8 @@ def plan_fields(plan: BuildPlan, *, sent: bool, errors: list[str]) -> dict[str, 
                 "bytes": job.bytes,
                 "est_input_tokens": job.est_input_tokens,
                 "file": str(job.path),
+                "reused": job.reused,
+                "duplicates": job.duplicates,
             }
             for job in plan.jobs
         ],

@@ -46,7 +46,7 @@ DEFAULT_DB = "ledger.db"
 
 #: The newest migration's revision. Asking Alembic costs importing it (about 0.1 s) on every
 #: open; tests/unit/test_opening.py keeps this equal to the head of migrations/versions/.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 
 #: The PostgreSQL advisory lock held while migrating, so processes opening a fresh database at
 #: once upgrade it one after the other instead of racing to create the same tables ("ledg").

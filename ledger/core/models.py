@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -177,6 +178,9 @@ class Request(Base):
         # and the most expensive requests (migration 0005).
         Index("ix_requests_run_status", "run_id", "status"),
         Index("ix_requests_cost_usd", "cost_usd"),
+        # The reuse lookup and a run's copied requests (migration 0011).
+        Index("ix_requests_body_hash", "body_hash"),
+        Index("ix_requests_run_reused", "run_id", "reused_from"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -195,6 +199,13 @@ class Request(Base):
     # Priced at normalize from the result's own usage; NULL while pending or when the model has
     # no price.
     cost_usd: Mapped[float | None] = mapped_column(Double)
+    # blake2b-128 of the request's provider and canonical body (endpoint, model, every parameter,
+    # the input; not its custom_id): `submit --reuse` looks succeeded requests up by it. NULL for
+    # rows recorded before migration 0011 (never reused).
+    body_hash: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    # The request whose answer this one copied instead of being sent: a succeeded request of an
+    # earlier run (`--reuse`), or the first copy of an identical request of the same run.
+    reused_from: Mapped[int | None] = mapped_column(Integer)
 
 
 class RequestAttempt(Base):

@@ -52,6 +52,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "provider",
     "job_id",
     "batch_id",
+    "reused_from",
 )
 #: The column `--with-input` adds last: the input row's own fields, as JSON text.
 INPUT_COLUMN = "input"
@@ -175,7 +176,7 @@ def csv_cells(record: dict[str, Any]) -> list[Any]:
     except KeyError:  # a record missing a key (never one the normalizer wrote)
         values = _CSV_SOURCES({**_NO_SOURCES, **record})
     (line, custom_id, status, http, finish, text, parsed, json_error, refusal) = values[:9]
-    usage, error, tool_calls, choices, model, provider, job_id, batch_id = values[9:]
+    usage, error, tool_calls, choices, model, provider, job_id, batch_id, reused_from = values[9:]
     usage = usage or _NOTHING
     error = error or _NOTHING
     # Nested values (json, tool_calls, choices) are one cell each, as JSON text.
@@ -201,6 +202,7 @@ def csv_cells(record: dict[str, Any]) -> list[Any]:
         provider,
         job_id,
         batch_id,
+        reused_from,
     ]
     if INPUT_COLUMN in record:
         row.append(_json_text(record[INPUT_COLUMN]))
@@ -210,7 +212,7 @@ def csv_cells(record: dict[str, Any]) -> list[Any]:
 _SOURCE_KEYS = (
     *("line_number", "custom_id", "status", "http_status", "finish_reason", "text", "json"),
     *("json_error", "refusal", "usage", "error", "tool_calls", "choices", "model", "provider"),
-    *("job_id", "batch_id"),
+    *("job_id", "batch_id", "reused_from"),
 )
 _CSV_SOURCES = itemgetter(*_SOURCE_KEYS)
 _NO_SOURCES: dict[str, Any] = dict.fromkeys(_SOURCE_KEYS)

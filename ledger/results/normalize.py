@@ -10,7 +10,8 @@ The steps, a function each:
    read (with the `ResultReader` of the job's provider) and parking the record by custom_id; a
    line naming no input request is quarantined.
 4. `_write_results`: walk the inputs in order and write the results file into the artifact
-   store, and its local copy (`ledger.results.results_file`).
+   store, and its local copy (`ledger.results.results_file`); within-run duplicates
+   (`submit --reuse`) take their first copy's answer (`ledger.results.duplicates`).
 5. `_record`: one short transaction moves the job to `normalized` and updates every request row
    (`ledger.results.request_rows`).
 
@@ -42,6 +43,7 @@ from ledger.core.models import Job, Request, Run
 from ledger.core.states import State
 from ledger.core.store import Lease, StaleWrite, advance
 from ledger.errors import LedgerError
+from ledger.results.duplicates import answering_duplicates
 from ledger.results.joinindex import InputRequest, JoinIndex
 from ledger.results.quarantine import Quarantine
 from ledger.results.request_rows import ROWS_PER_BATCH, write_request_rows
@@ -137,10 +139,9 @@ def normalize_job(
 
     The results go to `runs/<run>/results/shard-NNNN.jsonl` beside the job's input shard (or into
     `workdir_for_results`): one line per input request, in input order. `prices` overrides the
-    price table (`ledger.usage.pricing`; default: the packaged one, with `$LEDGER_PRICES`). Raises
-    `StaleWrite` when the job is not `downloaded` or the lease was lost, and `LedgerError` when
-    the input or the ledger's request rows are inconsistent.
-    """
+    price table (`ledger.usage.pricing`; default: the packaged one, with `$LEDGER_PRICES`).
+    StaleWrite: the job is not `downloaded` or the lease was lost; LedgerError: the input or the
+    ledger's request rows are inconsistent."""
     if lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
     job = _load_job(engine, job_id)
@@ -173,20 +174,22 @@ def normalize_job(
                 raise
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
-            keep_at = results_path if local else None
-            with results_file(store_for(engine), scratch, keep_at) as results:
-                tally = _write_results(index, job, results.write)
-            results_ref = results.ref
-            if local:
-                if quarantined:
-                    publish(scratch / "quarantine.jsonl", quarantine_path)
-                else:
-                    quarantine_path.unlink(missing_ok=True)
+            with (
+                results_file(
+                    store_for(engine), scratch, results_path if local else None
+                ) as results,
+                answering_duplicates(engine, job.run_id, index, results.write) as write,
+            ):
+                tally = _write_results(index, job, write)
+            if local and quarantined:
+                publish(scratch / "quarantine.jsonl", quarantine_path)
+            elif local:
+                quarantine_path.unlink(missing_ok=True)
             conflicts = index.conflicts()
             summary = NormalizeSummary(
                 job_id=job.job_id,
                 results_path=results_path,
-                results_ref=results_ref,
+                results_ref=results.ref,
                 kept_locally=local,
                 counts=tally.counts,
                 quarantined=quarantined,
@@ -259,8 +262,7 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
     by_job = select(Request.id, Request.line_number, Request.custom_id).where(
         Request.run_id == job.run_id, Request.job_id == job.job_id
     )
-    # A retry job's requests may still point at the job they were first sent with: those are
-    # found by (run, custom_id).
+    # A retry job's requests may still point at their first job: found by (run, custom_id).
     by_custom_id = select(Request.id, Request.line_number, Request.custom_id).where(
         Request.run_id == job.run_id, Request.custom_id.in_(bindparam("ids", expanding=True))
     )
@@ -395,4 +397,4 @@ def _record(
             output_tokens=summary.output_tokens,
             cost_usd=summary.cost_usd,
         )
-        write_request_rows(connection, index, job.job_id, job.end.unanswered())
+        write_request_rows(connection, index, job.job_id, job.end.unanswered(), job.run_id)

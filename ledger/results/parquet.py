@@ -37,6 +37,8 @@ except ImportError:  # pragma: no cover - the extra is in `dev`, so tests always
 
 #: The column added after the CSV columns: USD of the request, null when unknown.
 COST_COLUMN = "cost_usd"
+#: The job id a cost lookup takes for a copied answer (`reused_from`): its row's cost stands.
+COPIED = -1
 #: CSV columns that hold integers.
 INT_COLUMNS = frozenset(
     {
@@ -47,6 +49,7 @@ INT_COLUMNS = frozenset(
         "cached_tokens",
         "reasoning_tokens",
         "job_id",
+        "reused_from",
     }
 )
 #: A batch ends at this many rows or this many characters of text, whichever first.
@@ -109,7 +112,9 @@ def record_batches(
                 for name, cell in zip(names, row, strict=True)
             ]
         rows.append(row)
-        keys.append((record["custom_id"], record.get("job_id")))
+        # A copied answer names the job that answered it first; its row is this run's own.
+        job_id = COPIED if record.get("reused_from") is not None else record.get("job_id")
+        keys.append((record["custom_id"], job_id))
         size += len(record.get("text") or "")
         if len(rows) >= batch_rows or size >= batch_chars:
             yield _batch(engine, run_id, schema, rows, keys)
@@ -156,7 +161,7 @@ def _costs(engine: Engine, run_id: int, keys: list[tuple[str, int | None]]) -> l
     costs: list[float | None] = []
     for custom_id, job_id in keys:
         row_job_id, cost = found.get(custom_id, (None, None))
-        costs.append(cost if row_job_id == job_id else None)
+        costs.append(cost if row_job_id == job_id or job_id == COPIED else None)
     return costs
 
 

@@ -8,10 +8,11 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, text, update
 from sqlalchemy.engine import Connection
 
 from ledger.core.models import Request
+from ledger.results.duplicates import Duplicate, find_duplicates
 from ledger.results.joinindex import JoinIndex
 from ledger.results.schema import SUCCEEDED
 
@@ -24,9 +25,11 @@ def write_request_rows(
     index: JoinIndex,
     job_id: int,
     unanswered: tuple[str, dict[str, str | None]],
+    run_id: int | None = None,
 ) -> None:
     """Update the row of every input request in `index` for job `job_id`; a request no line
-    answered takes the `unanswered` status and error."""
+    answered takes the `unanswered` status and error. With the job's `run_id`, the run's
+    within-run duplicates of these requests take their answers too (`submit --reuse`)."""
     # The job's own rows keep their job_id: setting it anyway costs SQLite a foreign-key check
     # and an index update per row, half the transaction (bench/normalize.py). The rows a retry
     # took over are few: they are kept aside and updated after, in one pass over the index.
@@ -34,6 +37,24 @@ def write_request_rows(
     own = _request_updates(index, job_id, unanswered, taken_over)
     _execute_many(connection, _UPDATE_OWN_REQUEST, own)
     _execute_many(connection, _UPDATE_REQUEST, taken_over)
+    if run_id is not None:
+        answer_duplicate_rows(connection, job_id, find_duplicates(connection, run_id, index))
+
+
+def answer_duplicate_rows(connection: Connection, job_id: int, duplicates: list[Duplicate]) -> None:
+    """Each within-run duplicate's row takes its first copy's outcome (just written), at cost
+    0.0 (the first copy paid), with this job as its own (`ledger.results.duplicates`)."""
+    if not duplicates:
+        return
+    copied = ", ".join(
+        f"{column} = (SELECT s.{column} FROM requests s WHERE s.id = requests.reused_from)"
+        for column in OUTCOME_COLUMNS
+        if column != "cost_usd"
+    )
+    connection.execute(
+        text(f"UPDATE requests SET {copied}, cost_usd = 0.0, job_id = :job WHERE id = :row"),
+        [{"job": job_id, "row": d.row_id} for d in duplicates],
+    )
 
 
 #: The columns of a request row that hold its outcome: what normalizing writes (each from the

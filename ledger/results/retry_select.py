@@ -85,7 +85,8 @@ class RetrySelection:
             clauses.append(Request.status.in_(self.statuses))
         if by_code:
             clauses.append(and_(not_succeeded, or_(*by_code)))
-        return or_(*clauses) if clauses else false()
+        # A copy (`reused_from`) is never sent: it is answered again with its first copy.
+        return and_(Request.reused_from.is_(None), or_(*clauses)) if clauses else false()
 
 
 def parse_selection(words: Iterable[str]) -> RetrySelection:

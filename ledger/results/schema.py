@@ -88,6 +88,7 @@ RESULT_KEYS: tuple[str, ...] = (
     "line_number",
     "tool_calls",
     "choices",
+    "reused_from",
 )
 
 #: When two lines answer one request, the higher rank is kept (the first seen on a tie): an
@@ -182,6 +183,8 @@ def build_result(
         "line_number": line_number,
         "tool_calls": answer.tool_calls,
         "choices": answer.choices,
+        # The request whose answer this is, when it was copied instead of sent (`--reuse`).
+        "reused_from": None,
     }
 
 

@@ -141,6 +141,16 @@ SETTINGS: dict[str, Setting] = {
             flag="--count-tokens/--no-count-tokens",
         ),
         Setting(
+            "reuse",
+            "bool",
+            False,
+            "Answer a request whose body already succeeded in any run of this ledger with that "
+            "answer instead of sending it, and send identical requests of the run once "
+            "(docs/reuse.md).",
+            _SUBMIT,
+            flag="--reuse/--no-reuse",
+        ),
+        Setting(
             "count_claude_tokens",
             "bool",
             False,

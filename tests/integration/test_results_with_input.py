@@ -55,18 +55,26 @@ def test_csv_results_end_with_model_job_batch_and_the_input_row(
     tmp_path: Path, emulator: Any, api_key: str
 ) -> None:
     """A CSV eval with a column the build ignores (gold): the CSV results end with model,
-    job_id, batch_id and, with --with-input, the row as JSON text, unknown column included."""
+    job_id, batch_id, reused_from and, with --with-input, the row as JSON text, unknown column
+    included."""
     text = "id,prompt,gold\nq0,say 0,yes\nq1,say 1,no\nq2,say 2,maybe\n"
     ledger = finished_run(tmp_path, emulator, "cv", "cv.csv", text)
     outcome = results(tmp_path, "cv", "--format", "csv", "--with-input")
     assert outcome.exit_code == 0, outcome.output
     table = list(csv.DictReader(io.StringIO(outcome.output)))
-    assert list(table[0])[-5:] == ["model", "provider", "job_id", "batch_id", "input"]
+    assert list(table[0])[-6:] == [
+        "model",
+        "provider",
+        "job_id",
+        "batch_id",
+        "reused_from",
+        "input",
+    ]
     assert [json.loads(row["input"])["gold"] for row in table] == ["yes", "no", "maybe"]
     assert [row["job_id"] for row in table] == ["1", "1", "2"]
     assert all(row["batch_id"].startswith("batch_") and row["model"] for row in table)
     plain = list(csv.reader(io.StringIO(results(tmp_path, "cv", "--format", "csv").output)))
-    assert plain[0][-4:] == ["model", "provider", "job_id", "batch_id"]
+    assert plain[0][-5:] == ["model", "provider", "job_id", "batch_id", "reused_from"]
     ledger.close()
 
 

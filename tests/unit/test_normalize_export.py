@@ -170,8 +170,8 @@ def test_csv_tool_calls_and_choices_are_json_text_at_the_end(
     normalize_job(engine, job.lease, job.job_id)
     code, out, _ = invoke(db_url, "results", "eval", "--format", "csv")
     header = next(csv.reader(io.StringIO(out)))
-    # After the old columns; model, provider, job_id and batch_id were added after them later.
-    assert header[-7:-4] == ["error_message", "tool_calls", "choices"]
+    # After the old columns; model, provider, job_id, batch_id and reused_from came later.
+    assert header[-8:-5] == ["error_message", "tool_calls", "choices"]
     [row] = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and row["finish_reason"] == "tool_calls" and row["choices"] == ""
     assert json.loads(row["tool_calls"]) == [
