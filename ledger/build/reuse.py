@@ -55,11 +55,13 @@ def ledger_lookup(engine: Engine) -> Lookup:
         found: dict[bytes, ReuseSource] = {}
         with engine.connect() as connection:
             for start in range(0, len(hashes), LOOKUP_BATCH):
-                batch = (SUCCEEDED, *hashes[start : start + LOOKUP_BATCH])
+                batch = tuple(hashes[start : start + LOOKUP_BATCH])
+                # The status a literal: the index holds only succeeded rows (migration 0011),
+                # and a partial index serves a query whose WHERE names its condition as written.
                 query = (
                     "SELECT body_hash, id, job_id, custom_id, reused_from FROM requests "
-                    f"WHERE status = {placeholders(connection, 1)} "
-                    f"AND body_hash IN ({placeholders(connection, len(batch) - 1)})"
+                    f"WHERE status = '{SUCCEEDED}' "
+                    f"AND body_hash IN ({placeholders(connection, len(batch))})"
                 )
                 for digest, row_id, job_id, custom_id, reused_from in connection.exec_driver_sql(
                     query, batch

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -179,7 +180,12 @@ class Request(Base):
         Index("ix_requests_run_status", "run_id", "status"),
         Index("ix_requests_cost_usd", "cost_usd"),
         # The reuse lookup and a run's copied requests (migration 0011).
-        Index("ix_requests_body_hash", "body_hash"),
+        Index(
+            "ix_requests_body_hash",
+            "body_hash",
+            sqlite_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded'"),
+        ),
         Index("ix_requests_run_reused", "run_id", "reused_from"),
     )
 
