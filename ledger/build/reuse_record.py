@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.artifacts import RecordedFile, store_for
@@ -31,8 +31,9 @@ from ledger.build.reuse import SUCCEEDED, ReusedTally, Reuser
 from ledger.build.spool import RequestSpool
 from ledger.build.streaming import Built
 from ledger.core.db import db_now
-from ledger.core.models import Job, JobEvent
+from ledger.core.models import Job
 from ledger.core.states import State
+from ledger.core.store import create_job
 from ledger.errors import LedgerError
 
 #: Who the creation events of reused jobs name.
@@ -183,55 +184,39 @@ def insert_reused_jobs(
 ) -> dict[tuple[str, str], int]:
     """One job per reused shard, recorded `normalized` with its copied results; job ids by
     (provider, model)."""
-    now = connection.execute(select(db_now())).scalar_one()
     job_ids = {}
     for offset, shard in enumerate(shards):
         index = first_index + offset
         tally = shard.tally
-        job_id = connection.execute(
-            insert(Job)
-            .values(
-                run_id=run_id,
-                shard_index=index,
-                state=State.NORMALIZED.value,
-                provider=shard.provider,
-                endpoint=endpoint,
-                model=shard.model,
-                # No shard is ever sent: the job's "input" is the results it was answered with.
-                input_path=str(run_dir / "results" / f"reused-{index:04d}.jsonl"),
-                input_sha256=shard.results_sha256,
-                input_bytes=shard.results_bytes,
-                request_count=tally.requests,
-                est_input_tokens=tally.est_input_tokens,
-                results_ref=shard.results_ref,
-                requests_total=tally.requests,
-                requests_completed=tally.requests,
-                requests_failed=0,
-                input_tokens=0,
-                output_tokens=0,
-                cost_usd=0.0,
-                est_cost_usd=0.0,
-                fence=0,
-                attempt=0,
-                created_at=now,
-                updated_at=now,
-                finished_at=now,
-            )
-            .returning(Job.id)
-        ).scalar_one()
-        connection.execute(
-            insert(JobEvent).values(
-                job_id=job_id,
-                from_state=None,
-                to_state=State.NORMALIZED.value,
-                at=now,
-                actor=ACTOR,
-                detail={
-                    REUSED: tally.requests,
-                    "max_output_tokens": tally.max_output_tokens,
-                    "results_ref": shard.results_ref,
-                },
-            )
+        job_id = create_job(
+            connection,
+            actor=ACTOR,
+            detail={
+                REUSED: tally.requests,
+                "max_output_tokens": tally.max_output_tokens,
+                "results_ref": shard.results_ref,
+            },
+            state=State.NORMALIZED,
+            run_id=run_id,
+            shard_index=index,
+            provider=shard.provider,
+            endpoint=endpoint,
+            model=shard.model,
+            # No shard is ever sent: the job's "input" is the results it was answered with.
+            input_path=str(run_dir / "results" / f"reused-{index:04d}.jsonl"),
+            input_sha256=shard.results_sha256,
+            input_bytes=shard.results_bytes,
+            request_count=tally.requests,
+            est_input_tokens=tally.est_input_tokens,
+            results_ref=shard.results_ref,
+            requests_total=tally.requests,
+            requests_completed=tally.requests,
+            requests_failed=0,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=0.0,
+            est_cost_usd=0.0,
+            finished_at=db_now(),
         )
         job_ids[shard.provider, shard.model] = job_id
     return job_ids

@@ -41,18 +41,24 @@ class Lease:
 
 
 def create_job(
-    connection: Connection, *, actor: str, detail: dict[str, Any] | None = None, **fields: Any
+    connection: Connection,
+    *,
+    actor: str,
+    detail: dict[str, Any] | None = None,
+    state: State = State.BUILT,
+    **fields: Any,
 ) -> int:
-    """Insert a job in state `built`, with its creation event, and return its id."""
+    """Insert a job in `state`, with its creation event, and return its id. Jobs start `built`;
+    one whose requests were answered without a send (`submit --reuse`) starts `normalized`."""
     now = connection.execute(select(db_now())).scalar_one()
-    values = {"state": State.BUILT.value, "fence": 0, "attempt": 0, "created_at": now}
+    values = {"state": state.value, "fence": 0, "attempt": 0, "created_at": now}
     values.update(fields, updated_at=now)
     job_id = connection.execute(insert(Job).values(values).returning(Job.id)).scalar_one()
     connection.execute(
         insert(JobEvent).values(
             job_id=job_id,
             from_state=None,
-            to_state=State.BUILT.value,
+            to_state=state.value,
             at=now,
             actor=actor,
             detail=detail,
