@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger.build.bodies import BatchRequest, ReadyLineChecker, RowProblem
-from ledger.build.body_hash import body_hash
+from ledger.build.body_hash import hash_bodies
 from ledger.build.counting import RequestCounter
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
@@ -313,8 +313,7 @@ class Streamer:
     def unique(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Record requests in the spool, each with its reuse hash; a custom_id seen before is
         a bad row."""
-        for request in requests:
-            request.body_hash = body_hash(request)
+        hash_bodies(requests)
         duplicates = self.spool.add(requests)
         if not duplicates:
             return requests

@@ -186,7 +186,13 @@ class Request(Base):
             sqlite_where=text("status = 'succeeded'"),
             postgresql_where=text("status = 'succeeded'"),
         ),
-        Index("ix_requests_run_reused", "run_id", "reused_from"),
+        Index(
+            "ix_requests_run_reused",
+            "run_id",
+            "reused_from",
+            sqlite_where=text("reused_from IS NOT NULL"),
+            postgresql_where=text("reused_from IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

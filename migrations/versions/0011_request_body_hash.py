@@ -23,6 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 #: The rows the body-hash index holds (`ledger.build.reuse.ledger_lookup` repeats it literally).
 SUCCEEDED_ONLY = "status = 'succeeded'"
+#: The rows the (run, reused_from) index holds: the copies (every query of it names them so).
+COPIES_ONLY = "reused_from IS NOT NULL"
 
 
 def upgrade() -> None:
@@ -43,7 +45,16 @@ def upgrade() -> None:
         postgresql_where=sa.text(SUCCEEDED_ONLY),
     )
     # A run's copied requests (normalize answers a run's within-run duplicates from these).
-    op.create_index("ix_requests_run_reused", "requests", ["run_id", "reused_from"], unique=False)
+    # Partial too: the rows that copied an answer are few, and a build inserting every other row
+    # into it paid for nothing.
+    op.create_index(
+        "ix_requests_run_reused",
+        "requests",
+        ["run_id", "reused_from"],
+        unique=False,
+        sqlite_where=sa.text(COPIES_ONLY),
+        postgresql_where=sa.text(COPIES_ONLY),
+    )
 
 
 def downgrade() -> None:
