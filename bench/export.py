@@ -20,14 +20,12 @@ import csv
 import io
 import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
+from measure import peak_rss_mb, run_child
 from sqlalchemy import insert, update
 
 from ledger.artifacts import RecordedFile, store_for
@@ -124,14 +122,6 @@ def build_run(root: Path, requests: int, per_job: int, words: int) -> Path:
     return db
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM, its own even in a forked child), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def _stored_files(db: Path) -> list[RecordedFile]:
     from ledger.results.export import find_run_results
 
@@ -180,15 +170,6 @@ def child_export(db: Path, fmt: str, out_path: Path) -> dict[str, float]:
     return {"seconds": seconds, "peak": peak_rss_mb(), "written": summary.written}
 
 
-def run_child(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        sys.exit(f"child {args[0]} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark `ledger results` against a floor.")
     parser.add_argument("--requests", type=int, default=1_000_000)
@@ -213,9 +194,9 @@ def main() -> None:
         )
         for fmt in args.format or ["jsonl", "csv"]:
             out = root / f"out.{fmt}"
-            floor = run_child("floor", str(db), fmt, str(out))
+            floor = run_child(__file__, "floor", str(db), fmt, str(out))
             size = out.stat().st_size / 1e6
-            ledger = run_child("export", str(db), fmt, str(out))
+            ledger = run_child(__file__, "export", str(db), fmt, str(out))
             print(f"\n{fmt}: {size:.0f} MB written by the floor, {out.stat().st_size / 1e6:.0f} MB")
             for name, seen in ((f"floor (orjson {fmt})", floor), ("export_results", ledger)):
                 print(f"  {name:<20} {seen['seconds']:6.2f} s  peak RSS {seen['peak']:6.1f} MB")

@@ -18,14 +18,13 @@ import argparse
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+from measure import peak_rss_mb, rss_mb, run_child
 from sqlalchemy import event, insert
 
 from ledger.core.db import create_ledger_engine, db_now, open_ledger
@@ -294,27 +293,6 @@ def record_job(
     return job_id
 
 
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def rss_mb() -> float:
-    """This process's resident memory now, in MB."""
-    return _status_mb("VmRSS")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory, in MB.
-
-    VmHWM rather than `getrusage().ru_maxrss`: Linux carries ru_maxrss across fork and exec, so a
-    child would report the parent's peak (the 200 MB file builder's) instead of its own.
-    """
-    return _status_mb("VmHWM")
-
-
 def child_floor(paths: list[Path], scratch: Path) -> dict[str, float]:
     """Parse and re-serialize every line, in file order: the least any normalizer does."""
     before = rss_mb()
@@ -371,15 +349,6 @@ def child_normalize(db: Path, job_id: int) -> dict[str, Any]:
     }
 
 
-def run_child(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        sys.exit(f"child {args[0]} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
-
-
 def bench(megabytes: float, endpoint: str, words: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as directory:
         root = Path(directory)
@@ -392,8 +361,8 @@ def bench(megabytes: float, endpoint: str, words: int) -> None:
             f"\n{endpoint}: {size:.0f} MB of output in {count} lines, shuffled "
             f"(built in {time.perf_counter() - built:.0f} s)"
         )
-        floor = run_child("floor", str(output_path), str(error_path), str(root))
-        normal = run_child("normalize", str(db), str(job_id))
+        floor = run_child(__file__, "floor", str(output_path), str(error_path), str(root))
+        normal = run_child(__file__, "normalize", str(db), str(job_id))
         for name, seen in (("floor (parse+dump)", floor), ("normalize_job", normal)):
             print(
                 f"  {name:<20} {seen['seconds']:6.2f} s  {size / seen['seconds']:6.1f} MB/s  "

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import nullcontext
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from measure import run_child, status_mb
 from sqlalchemy import insert, update
 
 from ledger.core.db import create_ledger_engine, db_now, open_ledger
@@ -175,13 +174,6 @@ def build_run(root: Path, count: int, words: int) -> Path:
     return db
 
 
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def child_export(db: str, fmt: str, out: str) -> dict[str, Any]:
     from ledger.results.arrow_process import lean_arrow
     from ledger.results.export import export_results
@@ -191,7 +183,7 @@ def child_export(db: str, fmt: str, out: str) -> dict[str, Any]:
         if fmt == "parquet":
             import ledger.results.parquet  # noqa: F401  (pyarrow's import is not the export's time)
         engine = create_ledger_engine(f"sqlite:///{db}")
-        before = _status_mb("VmRSS")
+        before = status_mb("VmRSS")
         started = time.perf_counter()
         with open(out, "wb") as file:
             summary = export_results(engine, "bench", file, fmt=fmt)
@@ -199,7 +191,7 @@ def child_export(db: str, fmt: str, out: str) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "rss_before": before,
-        "peak": _status_mb("VmHWM"),
+        "peak": status_mb("VmHWM"),
         "rows": summary.written,
     }
 
@@ -213,7 +205,7 @@ def child_floor(db: str, out: str) -> dict[str, Any]:
     from ledger.results.parquet import GROUP_ROWS, arrow_schema
 
     engine = create_ledger_engine(f"sqlite:///{db}")
-    before = _status_mb("VmRSS")
+    before = status_mb("VmRSS")
     read_started = time.perf_counter()
     shards = find_run_results(engine, "bench").shards
     # Flattened as the export flattens, the cost from the record (the export looks it up).
@@ -237,18 +229,9 @@ def child_floor(db: str, out: str) -> dict[str, Any]:
         "seconds": seconds,
         "read": read,
         "rss_before": before,
-        "peak": _status_mb("VmHWM"),
+        "peak": status_mb("VmHWM"),
         "rows": len(rows),
     }
-
-
-def run_child(*args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        sys.exit(f"child {args[0]} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
 
 
 def bench(count: int, words: int) -> None:
@@ -261,9 +244,9 @@ def bench(count: int, words: int) -> None:
             f"{count:,} results, {shards_mb:.0f} MB of result lines in {SHARDS} shards "
             f"(built in {time.perf_counter() - started:.0f} s)"
         )
-        floor = run_child("floor", str(db), str(root / "floor.parquet"))
-        parquet = run_child("export", str(db), "parquet", str(root / "out.parquet"))
-        csv = run_child("export", str(db), "csv", str(root / "out.csv"))
+        floor = run_child(__file__, "floor", str(db), str(root / "floor.parquet"))
+        parquet = run_child(__file__, "export", str(db), "parquet", str(root / "out.parquet"))
+        csv = run_child(__file__, "export", str(db), "csv", str(root / "out.csv"))
         assert floor["rows"] == parquet["rows"] == csv["rows"] == count
         for name, seen in (
             ("floor (pyarrow, tuples)", floor),
