@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
-from jsonschema import exceptions, validators
-from jsonschema.protocols import Validator
 
 from adapters.results import Answer
+
+if TYPE_CHECKING:
+    # jsonschema is imported where a schema is compiled or an answer checked: importing it
+    # costs about 40 ms that `ledger status` and `--help` need not pay (bench/startup.py).
+    from jsonschema.protocols import Validator
 
 #: A request's answer was cut at its output token limit.
 TRUNCATED = "truncated"
@@ -39,7 +42,7 @@ class BrokenSchema:
 
 
 #: What an answer is checked with: a compiled schema, or the reason the schema is broken.
-SchemaCheck = Validator | BrokenSchema
+SchemaCheck: TypeAlias = "Validator | BrokenSchema"
 
 
 def declared_schema(body: Any) -> dict[str, Any] | None:
@@ -63,6 +66,8 @@ def declared_schema(body: Any) -> dict[str, Any] | None:
 def compile_schema(schema: dict[str, Any]) -> Validator:
     """A validator for `schema` (its `$schema` dialect, else Draft 2020-12); raises
     `jsonschema.SchemaError` when the schema itself is not valid. No `$ref` is ever fetched."""
+    from jsonschema import validators
+
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
     cls.check_schema(schema)
     return cls(schema)
@@ -86,6 +91,8 @@ class SchemaBook:
         key = hashlib.sha256(canonical).digest()
         found = self._ids.get(key)
         if found is None:
+            from jsonschema import exceptions
+
             try:
                 compiled: Validator | BrokenSchema = compile_schema(schema)
             except exceptions.SchemaError as error:
@@ -129,6 +136,8 @@ def verdict(
             "code": "invalid_json",
             "message": _bounded(f"not JSON: {json_error}" if json_error else "no answer"),
         }
+    from jsonschema import exceptions  # a dict lookup once imported
+
     error = exceptions.best_match(validator.iter_errors(parsed))
     if error is None:
         return None
