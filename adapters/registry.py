@@ -40,8 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import BatchProvider
 from adapters.builtins import (
@@ -56,6 +55,9 @@ from adapters.builtins import (
 from adapters.openai.profiles import HOST_KEYS, HOSTS, HostProfile, declared_profile
 from adapters.results import ResultReader
 from ledger.errors import InputError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,10 @@ class ProviderRegistry(MutableMapping[str, Factory]):
         return factories
 
     def _discover(self) -> dict[str, Factory]:
+        # Imported here, on the first look-up: importlib.metadata cost every command ~15 ms of
+        # start-up, commands that never name a provider included (`bench/startup.py`).
+        from importlib.metadata import entry_points
+
         factories: dict[str, Factory] = dict(self._built_ins)
         for entry_point in entry_points(group=self._group):
             name = entry_point.name
