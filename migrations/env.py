@@ -7,9 +7,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 from ledger.core.db import create_ledger_engine
-from ledger.core.models import Base
+from ledger.core.models import Base, partial_indexes
 
 config = context.config
+partial_indexes()  # so that autogenerate sees them (declared apart from their table)
 target_metadata = Base.metadata
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.artifacts.base import (
@@ -137,10 +136,16 @@ def _hashed(source: Source) -> Iterator[tuple[IO[bytes], str, int]]:
 def _insert_artifact_row(connection: Connection, sha256: str, size: int) -> bool:
     """Insert the artifact's row unless another put already did; True when this one did."""
     dialect = connection.dialect.name
+    # Each dialect's insert is imported here, where its connection has loaded it already:
+    # importing SQLAlchemy's PostgreSQL dialect at the top cost every command ~20 ms.
     if dialect == "postgresql":
-        statement = postgresql.insert(artifacts).on_conflict_do_nothing(index_elements=["sha256"])
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        statement = postgresql_insert(artifacts).on_conflict_do_nothing(index_elements=["sha256"])
     elif dialect == "sqlite":
-        statement = sqlite.insert(artifacts).on_conflict_do_nothing(index_elements=["sha256"])
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(artifacts).on_conflict_do_nothing(index_elements=["sha256"])
     else:
         raise NotImplementedError(f"the database artifact store does not support {dialect}")
     # RETURNING says whether this statement inserted the row; rowcount does not on every driver

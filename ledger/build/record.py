@@ -15,13 +15,11 @@ from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.build.sql import placeholders
 from ledger.core.db import db_now
-from ledger.core.models import Job, JobEvent, Request, Run
+from ledger.core.models import PENDING, Job, JobEvent, Request, Run
 from ledger.core.store import create_job
 
 #: Who the creation events name.
 ACTOR = "ledger submit"
-#: The status of a request nothing has been heard about yet.
-PENDING = "pending"
 
 
 def find_run(connection: Connection, name: str) -> Row[Any] | None:

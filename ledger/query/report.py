@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.build.record import PENDING
 from ledger.core.db import read_db_now
-from ledger.core.models import Job, JobEvent, Request, Run
+from ledger.core.models import PENDING, Job, JobEvent, Request, Run
 from ledger.core.states import State
 from ledger.results.schema import STATUSES, SUCCEEDED
 

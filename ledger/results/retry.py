@@ -29,10 +29,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.build.artifacts import put_shards
 from ledger.build.manifest import manifest_job, manifest_lock, replace_manifest
-from ledger.build.record import PENDING, shard_job_fields
+from ledger.build.record import shard_job_fields
 from ledger.build.shards import Shard, ShardLimits, ShardSet, within_provider_limits
 from ledger.core.db import read_db_now
-from ledger.core.models import Job, JobParent, Request, RequestAttempt, Run
+from ledger.core.models import PENDING, Job, JobParent, Request, RequestAttempt, Run
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import InputError

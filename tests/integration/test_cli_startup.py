@@ -4,6 +4,7 @@ load neither the emulator, the provider SDKs nor the database layer (bench/start
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,14 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def modules_loaded_by(*args: str) -> set[str]:
+def modules_loaded_by(*args: str, cwd: Path = ROOT) -> set[str]:
     """The modules a fresh interpreter has loaded after `ledger ARGS` (none: `import cli`)."""
     code = "import json, sys, cli; print(json.dumps(sorted(sys.modules)))"
     command = [sys.executable, "-c", LOADED_BY if args else code, *args]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("LEDGER_DB", None)
+    env.pop("LEDGER_CONFIG", None)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=True)
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
@@ -52,6 +56,22 @@ def test_a_commands_help_loads_no_emulator_or_sdk(command: str) -> None:
     loaded = modules_loaded_by(command, "--help")
     assert "ledger.config" in loaded
     assert heavy_among(loaded, ("ledger.emulator", "openai", "anthropic")) == []
+
+
+def test_status_on_sqlite_loads_neither_postgresql_nor_the_build(tmp_path: Path) -> None:
+    """`ledger status` over a SQLite ledger reads the ledger only: SQLAlchemy's PostgreSQL
+    dialect (some 20 ms of start-up) and the build's modules stay unloaded."""
+    subprocess.run(
+        [sys.executable, "-c", "from cli import main; main()", "init"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        check=True,
+    )
+    loaded = modules_loaded_by("status", cwd=tmp_path)
+    assert "sqlalchemy" in loaded and "ledger.query.report" in loaded
+    unwanted = ("sqlalchemy.dialects.postgresql", "ledger.build", "ledger.emulator")
+    assert heavy_among(loaded, unwanted) == []
 
 
 def test_the_reference_script_runs_on_its_own() -> None:
