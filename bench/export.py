@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 
 import orjson
+from ledger_rows import insert_run
 from measure import peak_rss_mb, run_child
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from ledger.artifacts import RecordedFile, store_for
-from ledger.core.db import create_ledger_engine, db_now, open_ledger
-from ledger.core.models import Job, Run
+from ledger.core.db import create_ledger_engine, open_ledger
+from ledger.core.models import Job
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.results.schema import Answer, Outcome, build_result
@@ -73,21 +74,7 @@ def build_run(root: Path, requests: int, per_job: int, words: int) -> Path:
     db = root / "ledger.db"
     engine = open_ledger(db)
     with engine.begin() as connection:
-        run_id = connection.execute(
-            insert(Run)
-            .values(
-                name="bench",
-                provider="openai",
-                endpoint="/v1/chat/completions",
-                model=MODEL,
-                input_path=str(root / "input.jsonl"),
-                input_sha256="0" * 64,
-                options={},
-                request_count=requests,
-                created_at=db_now(),
-            )
-            .returning(Run.id)
-        ).scalar_one()
+        run_id = insert_run(connection, requests, input_path=str(root / "input.jsonl"))
     store = store_for(engine)
     for shard, start in enumerate(range(0, requests, per_job), 1):
         count = min(per_job, requests - start)

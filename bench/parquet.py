@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from ledger_rows import insert_run
 from measure import run_child, status_mb
 from sqlalchemy import insert, update
 
-from ledger.core.db import create_ledger_engine, db_now, open_ledger
-from ledger.core.models import Job, Request, Run
+from ledger.core.db import create_ledger_engine, open_ledger
+from ledger.core.models import Job, Request
 from ledger.core.states import State
 from ledger.core.store import create_job
 
@@ -112,21 +113,7 @@ def build_run(root: Path, count: int, words: int) -> Path:
     engine = open_ledger(db)
     per_shard = -(-count // SHARDS)
     with engine.begin() as connection:
-        run_id = connection.execute(
-            insert(Run)
-            .values(
-                name="bench",
-                provider="openai",
-                endpoint="/v1/chat/completions",
-                model=MODEL,
-                input_path=str(root / "input.jsonl"),
-                input_sha256="0" * 64,
-                options={},
-                request_count=count,
-                created_at=db_now(),
-            )
-            .returning(Run.id)
-        ).scalar_one()
+        run_id = insert_run(connection, count, input_path=str(root / "input.jsonl"))
         for shard in range(SHARDS):
             lines = range(shard * per_shard, min(count, (shard + 1) * per_shard))
             path = root / "results" / f"shard-{shard + 1:04d}.jsonl"

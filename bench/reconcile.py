@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
-from sqlalchemy import insert, select, update
+from ledger_rows import insert_run
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from ledger.core.db import db_now, open_ledger
-from ledger.core.models import Job, Run
+from ledger.core.db import open_ledger
+from ledger.core.models import Job
 from ledger.core.states import State
 from ledger.core.store import advance, claim, create_job
 from ledger.emulator import Emulator, EmulatorConfig
@@ -39,21 +40,7 @@ def make_jobs(engine: Engine, workdir: Path, count: int) -> None:
     shards = workdir / "runs" / "bench" / "batch_inputs"
     shards.mkdir(parents=True)
     with engine.begin() as connection:
-        run_id = connection.execute(
-            insert(Run)
-            .values(
-                name="bench",
-                provider="openai",
-                endpoint="/v1/chat/completions",
-                model="gpt-4o-mini",
-                input_path="bench",
-                input_sha256="0" * 64,
-                options={},
-                request_count=count,
-                created_at=connection.execute(select(db_now())).scalar_one(),
-            )
-            .returning(Run.id)
-        ).scalar_one()
+        run_id = insert_run(connection, count)
         for index in range(1, count + 1):
             body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
             line = {"custom_id": f"r{index}", "method": "POST", "url": "/v1/chat/completions"}

@@ -29,11 +29,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from ledger_rows import insert_run
 from sqlalchemy.engine import Engine
 
-from ledger.core.db import db_now, open_ledger
-from ledger.core.models import Run
+from ledger.core.db import open_ledger
 from ledger.core.states import State
 from ledger.core.store import Lease, advance, claim, create_job
 from ledger.reconcile.group_commit import GroupCommit
@@ -45,22 +44,7 @@ def fresh_ledger(directory: Path, jobs: int) -> Engine:
     directory.mkdir()
     engine = open_ledger(directory / "ledger.db")
     with engine.begin() as connection:
-        now = connection.execute(select(db_now())).scalar_one()
-        run_id = connection.execute(
-            insert(Run)
-            .values(
-                name="bench",
-                provider="openai",
-                endpoint="/v1/chat/completions",
-                model="gpt-4o-mini",
-                input_path="bench",
-                input_sha256="0" * 64,
-                options={},
-                request_count=jobs,
-                created_at=now,
-            )
-            .returning(Run.id)
-        ).scalar_one()
+        run_id = insert_run(connection, jobs)
         for index in range(1, jobs + 1):
             create_job(
                 connection,
