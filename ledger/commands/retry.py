@@ -7,8 +7,9 @@ import json
 import click
 
 from ledger import settings
-from ledger.commands import echo_transition, ledger_budget, ledger_config, ledger_engine
-from ledger.errors import LedgerError
+from ledger.commands import ledger_budget, ledger_engine
+from ledger.commands.run import send_built
+from ledger.errors import ProviderError
 
 
 @click.command()
@@ -69,14 +70,13 @@ def retry(
     With no flag, every failed, expired, cancelled, missing and unavailable request of the jobs
     already normalized is retried (jobs still running are left alone). The retry jobs keep the
     run's limits. Requests that succeeded are never sent again; once a retry job is normalized
-    its results replace the old ones in `ledger results`. Nothing to retry is not an error.
+    its results replace the old ones in `ledger results`. Nothing to retry is not an error;
+    exits 1 when every retry job sent failed.
 
     Answers not worth scoring are re-asked only when named: `--only invalid,truncated
     --max-output-tokens 2000` re-asks the answers that broke their schema or were cut short,
     with a larger output budget.
     """
-    from ledger.config import batch_provider_for
-    from ledger.reconcile.send import send_run
     from ledger.results.retry import retry_run
     from ledger.spend import record_estimates
 
@@ -116,23 +116,15 @@ def retry(
             f"(`ledger send {run_name}` sends them)."
         )
         return
-    report = send_run(
-        engine,
-        run_name,
-        base_url=base_url,
-        poll_min=poll_min,
-        provider_for=batch_provider_for(ledger_config(ctx)),
-        on_transition=None if as_json else echo_transition,
-        budget=ledger_budget(ctx),
-    )
-    if report.paused:
-        raise LedgerError(f"paused: {report.paused}")
+    _, failure = send_built(ctx, run_name, base_url, poll_min, quiet=as_json)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
-        return
-    click.echo(
-        f"sent {plan.request_count} request(s); `ledger reconcile --run {run_name}` follows."
-    )
+    elif failure is None:
+        click.echo(
+            f"sent {plan.request_count} request(s); `ledger reconcile --run {run_name}` follows."
+        )
+    if failure is not None:
+        raise ProviderError(failure)
 
 
 #: The commands `cli.py` adds to the group.

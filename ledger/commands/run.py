@@ -307,13 +307,27 @@ def _send(
     """Release the run's held jobs and send what is built (submit and send); the send's errors,
     and why, when every job sent failed (the command then exits 1). `quiet` (submit
     --json-output) leaves stdout to the JSON."""
-    from ledger.config import batch_provider_for
-    from ledger.reconcile.send import all_failed, release_run, send_run, sendable_jobs
+    from ledger.reconcile.send import release_run
 
-    engine = ledger_engine(ctx)
-    released = release_run(engine, run_name)
+    released = release_run(ledger_engine(ctx), run_name)
     if released and not quiet:
         click.echo(f"released {released} held job(s) of run {run_name}.")
+    errors, failure = send_built(ctx, run_name, base_url, poll_min, quiet=quiet)
+    if not quiet and failure is None:
+        click.echo(f"sent run {run_name}; `ledger reconcile --run {run_name}` follows it.")
+    return errors, failure
+
+
+def send_built(
+    ctx: click.Context, run_name: str, base_url: str | None, poll_min: float, *, quiet: bool
+) -> tuple[list[str], str | None]:
+    """Upload and create the run's built jobs (submit, send and retry): the send's errors,
+    printed as warnings, and why, when every job sent failed. A paused provider or budget is
+    an error of its own."""
+    from ledger.config import batch_provider_for
+    from ledger.reconcile.send import all_failed, send_run, sendable_jobs
+
+    engine = ledger_engine(ctx)
     taken = sendable_jobs(engine, run_name)
     report = send_run(
         engine,
@@ -328,10 +342,7 @@ def _send(
         raise LedgerError(f"paused: {report.paused}")
     for error in report.errors:
         click.echo(f"warning: {error}", err=True)
-    failure = all_failed(engine, taken)
-    if not quiet and failure is None:
-        click.echo(f"sent run {run_name}; `ledger reconcile --run {run_name}` follows it.")
-    return list(report.errors), failure
+    return list(report.errors), all_failed(engine, taken)
 
 
 #: The commands `cli.py` adds to the group.

@@ -64,3 +64,25 @@ def test_submit_exits_0_when_one_job_of_two_got_through(
     )
     assert sent.exit_code == 0, sent.output
     assert "job 1: built -> failed" in sent.output and "sent run qs" in sent.output
+
+
+def test_retry_exits_1_when_the_provider_refuses_every_retry_job(
+    tmp_path: Path, emulator: Any, api_key: str
+) -> None:
+    """A retry whose every job is refused says so in one line and exits 1, as submit does."""
+    emulator.configure(scenario="expire")
+    assert submit(tmp_path, emulator).exit_code == 0
+    reconciled = CliRunner().invoke(
+        cli,
+        ["--db", str(tmp_path / "ledger.db"), "reconcile", "--until-done", "--interval", "0.05"]
+        + ["--poll-min", "0", "--poll-max", "0.05"],
+    )
+    assert reconciled.exit_code == 0, reconciled.output
+    emulator.configure(scenario="normal", max_upload_bytes=10)
+    retried = CliRunner().invoke(
+        cli,
+        ["--db", str(tmp_path / "ledger.db"), "retry", "qs", "--base-url", emulator.base_url],
+    )
+    assert retried.exit_code == 1, retried.output
+    assert "error: every job sent failed" in retried.output
+    assert "provider refused" in retried.output and "follows" not in retried.output
