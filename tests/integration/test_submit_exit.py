@@ -72,10 +72,9 @@ def test_retry_exits_1_when_the_provider_refuses_every_retry_job(
     """A retry whose every job is refused says so in one line and exits 1, as submit does."""
     emulator.configure(scenario="expire")
     assert submit(tmp_path, emulator).exit_code == 0
+    fast = ["--interval", "0.05", "--poll-min", "0", "--poll-max", "0.05"]
     reconciled = CliRunner().invoke(
-        cli,
-        ["--db", str(tmp_path / "ledger.db"), "reconcile", "--until-done", "--interval", "0.05"]
-        + ["--poll-min", "0", "--poll-max", "0.05"],
+        cli, ["--db", str(tmp_path / "ledger.db"), "reconcile", "--until-done", *fast]
     )
     assert reconciled.exit_code == 0, reconciled.output
     emulator.configure(scenario="normal", max_upload_bytes=10)
