@@ -7,7 +7,6 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,6 @@ from ledger.core.states import State
 from ledger.emulator import Emulator, EmulatorConfig
 
 KEY = "sk-ant-api03-LEAKCANARY-adapter-0123456789"
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    """The emulator, one stage per GET."""
-    with Emulator(EmulatorConfig(polls_per_stage=1)).start() as running:
-        yield running
 
 
 def provider(emulator: Emulator) -> AnthropicBatchProvider:

@@ -4,7 +4,6 @@ Anthropic), instead of the job being marked "never submitted" over a live, bille
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -16,7 +15,7 @@ from support.drivers import reconcile_until_done
 from support.factories import add_built_job
 
 from ledger.core.models import Job, Request
-from ledger.emulator import Emulator, EmulatorConfig
+from ledger.emulator import Emulator
 from ledger.reconcile.cancel import cancel_jobs
 from ledger.reconcile.engine import ReconcileOptions, Reconciler
 
@@ -24,12 +23,6 @@ CASES = {
     "openai": ("gpt-4o-mini", "create_batch", "OPENAI_API_KEY"),
     "anthropic": ("claude-sonnet-4-5", "create_message_batch", "ANTHROPIC_API_KEY"),
 }
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(polls_per_stage=1)).start() as running:
-        yield running
 
 
 def remote_statuses(emu: Emulator, provider: str) -> list[str]:

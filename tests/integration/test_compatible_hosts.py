@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 from support.drivers import reconcile_until_done
 from support.factories import add_built_job
 from support.hosts import HOST_CASES, HostCase, files_holding
+from support.ledger_reads import job_row
 
-from ledger.core.models import Job, JobEvent
+from ledger.core.models import JobEvent
 
 IDS = ["q.1", "q:2", "q_3", "q-4"]
 
@@ -26,11 +27,6 @@ def host(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Hos
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv(case.key_env, case.key())
     return case
-
-
-def job_row(engine: Engine, job_id: int) -> Any:
-    with engine.connect() as connection:
-        return connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
 
 
 def uploaded_lines(emulator: Any, case: HostCase, job: Any) -> list[dict[str, Any]]:

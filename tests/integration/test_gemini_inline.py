@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -18,6 +16,7 @@ from sqlalchemy.engine import Engine
 from support.crash_chain import crash_chain
 from support.drivers import reconcile_until_done as drive_until_done
 from support.factories import add_built_job
+from support.ledger_reads import job_row, statuses
 
 from adapters.gemini.inline import INLINE_MAX_BYTES
 from ledger.core.db import open_ledger
@@ -34,26 +33,6 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("LEDGER_GEMINI_INLINE_MAX_BYTES", raising=False)
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
     return KEY
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(polls_per_stage=1)).start() as running:
-        yield running
-
-
-def job_row(engine: Engine, job_id: int) -> Any:
-    with engine.connect() as connection:
-        return connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
-
-
-def statuses(engine: Engine, job_id: int) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(Request.status).where(Request.job_id == job_id).order_by(Request.line_number)
-            ).scalars()
-        )
 
 
 def test_a_small_job_goes_inline_and_ends_normalized_in_input_order(

@@ -9,7 +9,6 @@ import logging
 import time
 import typing
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,6 @@ from ledger.emulator import Emulator, EmulatorConfig
 
 KEY = "mistral-LEAKCANARY-adapter-0123456789"
 MODEL = "mistral-small-latest"
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(polls_per_stage=1)).start() as running:
-        yield running
 
 
 def provider(emu: Emulator, key: str = KEY) -> MistralBatchProvider:

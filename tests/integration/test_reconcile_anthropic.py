@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.engine import Engine
 from support.drivers import reconcile_process as run_reconcile
 from support.drivers import reconcile_until_done as drive_until_done
 from support.factories import add_built_job
+from support.ledger_reads import job_row, states_reached, statuses
 
 from ledger.core.crashpoints import CRASH_POINTS
 from ledger.core.db import open_ledger
@@ -38,20 +38,6 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     return KEY
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    """The emulator on the poll clock: one stage per GET of a batch."""
-    with Emulator(EmulatorConfig(polls_per_stage=1)).start() as running:
-        yield running
-
-
-@pytest.fixture
-def timed_emu() -> Iterator[Emulator]:
-    """The emulator on the time clock, so a batch nobody polls still ends (orphans do)."""
-    with Emulator(EmulatorConfig(stage_seconds=0.05)).start() as running:
-        yield running
-
-
 def anthropic_job(engine: Engine, root: Path, ids: list[str], **kw: Any) -> int:
     return add_built_job(
         engine, root, kw.pop("run", "r"), ids, provider="anthropic", model=MODEL, **kw
@@ -60,29 +46,6 @@ def anthropic_job(engine: Engine, root: Path, ids: list[str], **kw: Any) -> int:
 
 def reconcile_until_done(engine: Engine, emulator: Emulator, **options: Any) -> None:
     drive_until_done(engine, emulator.url, **options)
-
-
-def job_row(engine: Engine, job_id: int) -> Any:
-    with engine.connect() as connection:
-        return connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
-
-
-def statuses(engine: Engine, job_id: int) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(Request.status).where(Request.job_id == job_id).order_by(Request.line_number)
-            ).scalars()
-        )
-
-
-def states_reached(engine: Engine, job_id: int) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(JobEvent.to_state).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
-            ).scalars()
-        )
 
 
 def one_batch_per_request_set(emulator: Emulator, jobs: int) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from support.drivers import reconcile_until_done as drive_until_done
 from support.factories import add_built_job
+from support.ledger_reads import job_row
 
 from ledger.core.models import Job, JobEvent, Request
 from ledger.reconcile.engine import ReconcileOptions, Reconciler
@@ -27,11 +28,6 @@ def request_statuses(engine: Engine, job_id: int) -> list[str]:
                 select(Request.status).where(Request.job_id == job_id).order_by(Request.line_number)
             ).scalars()
         )
-
-
-def job_row(engine: Engine, job_id: int) -> Any:
-    with engine.connect() as connection:
-        return connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
 
 
 def batches_per_job(emulator: Any) -> dict[str, int]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from support.drivers import reconcile_until_done as drive_until_done
 from support.factories import add_built_job
+from support.ledger_reads import job_row, states_reached, statuses
 
 from ledger.core.crashpoints import set_crash_hook
-from ledger.core.models import Job, JobEvent, Request
+from ledger.core.models import JobEvent
 from ledger.emulator import Emulator, EmulatorConfig
 from ledger.reconcile.cancel import cancel_jobs
 from ledger.results.schema import RESULT_KEYS
@@ -35,20 +35,6 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     return KEY
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    """The emulator on the poll clock: one stage per GET of a job."""
-    with Emulator(EmulatorConfig(polls_per_stage=1)).start() as running:
-        yield running
-
-
-@pytest.fixture
-def timed_emu() -> Iterator[Emulator]:
-    """The emulator on the time clock, so a job nobody polls still ends (orphans do)."""
-    with Emulator(EmulatorConfig(stage_seconds=0.05)).start() as running:
-        yield running
-
-
 def url(emulator: Emulator) -> str:
     """Mistral's `/v1` root on the emulator (as `https://api.mistral.ai/v1`)."""
     return emulator.url + "/mistral/v1"
@@ -62,29 +48,6 @@ def mistral_job(engine: Engine, root: Path, ids: list[str], **kw: Any) -> int:
 
 def reconcile_until_done(engine: Engine, emulator: Emulator, **options: Any) -> None:
     drive_until_done(engine, url(emulator), **options)
-
-
-def job_row(engine: Engine, job_id: int) -> Any:
-    with engine.connect() as connection:
-        return connection.execute(select(Job.__table__).where(Job.id == job_id)).one()
-
-
-def statuses(engine: Engine, job_id: int) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(Request.status).where(Request.job_id == job_id).order_by(Request.line_number)
-            ).scalars()
-        )
-
-
-def states_reached(engine: Engine, job_id: int) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(JobEvent.to_state).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
-            ).scalars()
-        )
 
 
 def one_job_per_shard(emulator: Emulator, jobs: int) -> None:
