@@ -241,5 +241,6 @@ class StoreWriter:
             self._size += len(block)
 
 
-#: How many full blocks may wait for the writing thread.
-_BLOCKS_IN_FLIGHT = 4
+#: How many full blocks may wait for the writing thread (so at most this many, plus the one it
+#: writes and the one being filled, are in memory).
+_BLOCKS_IN_FLIGHT = 2
