@@ -187,7 +187,7 @@ class StoreWriter:
         self._size = 0
         # Few blocks in flight: the caller waits rather than holding a slow disk's backlog.
         self._blocks: queue.Queue[bytearray | None] = queue.Queue(maxsize=_BLOCKS_IN_FLIGHT)
-        self._failure: OSError | None = None
+        self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
         #: The artifact's ref, set once the `writing` block has ended and it is in place.
         self.ref: ArtifactRef | None = None
@@ -202,8 +202,7 @@ class StoreWriter:
         """Write what is left and fsync: the artifact's sha256 and size."""
         self._hand_over()
         self.stop()
-        if self._failure is not None:
-            raise self._unwritable(self._failure) from self._failure
+        self._raise_failure()
         try:
             self._out.flush()
             os.fsync(self._out.fileno())
@@ -219,8 +218,7 @@ class StoreWriter:
             self._thread = None
 
     def _hand_over(self) -> None:
-        if self._failure is not None:
-            raise self._unwritable(self._failure) from self._failure
+        self._raise_failure()
         if not self._block:
             return
         if self._thread is None:
@@ -230,15 +228,24 @@ class StoreWriter:
         self._block = bytearray()
 
     def _write_blocks(self) -> None:
+        # Every block is taken off the queue, even after a failure, so the caller never waits
+        # on a full queue: it raises the failure at its next write, or at the end.
         while (block := self._blocks.get()) is not None:
             if self._failure is not None:
-                continue  # drained, unwritten: the caller raises the failure
-            self._digest.update(block)
+                continue
             try:
+                self._digest.update(block)
                 self._out.write(block)
-            except OSError as error:
+                self._size += len(block)
+            except BaseException as error:  # raised again in the caller's thread
                 self._failure = error
-            self._size += len(block)
+
+    def _raise_failure(self) -> None:
+        failure = self._failure
+        if isinstance(failure, OSError):
+            raise self._unwritable(failure) from failure
+        if failure is not None:
+            raise failure
 
 
 #: How many full blocks may wait for the writing thread (so at most this many, plus the one it
