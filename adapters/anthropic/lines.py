@@ -169,11 +169,9 @@ def read_usage(usage: Any) -> dict[str, int] | None:
 class AnthropicLines:
     """`adapters.results.ResultReader` for Anthropic Message Batches results."""
 
-    def parse_line(self, raw: bytes | str) -> Outcome:
-        return parse_line(raw)
-
-    def read_body(self, body: dict[str, Any], flags: int = 0) -> Answer:
-        return read_body(body, flags)
+    # The module's functions themselves, not methods calling them: a call less per line.
+    parse_line = staticmethod(parse_line)
+    read_body = staticmethod(read_body)
 
 
 #: The reader the registry hands out for `anthropic`.

@@ -145,11 +145,9 @@ def _usage_for_pricing(usage: Any) -> dict[str, Any] | None:
 class GeminiLines:
     """`adapters.results.ResultReader` for checked Gemini Batch Mode result files."""
 
-    def parse_line(self, raw: bytes | str) -> Outcome:
-        return parse_line(raw)
-
-    def read_body(self, body: dict[str, Any], flags: int = 0) -> Answer:
-        return read_body(body, flags)
+    # The module's functions themselves, not methods calling them: a call less per line.
+    parse_line = staticmethod(parse_line)
+    read_body = staticmethod(read_body)
 
 
 #: The reader the registry hands out for `gemini`.

@@ -24,7 +24,6 @@ from adapters.results import (
     SUCCEEDED,
     Answer,
     Outcome,
-    as_count,
     as_text,
     model_of,
     read_json_object,
@@ -41,7 +40,21 @@ INCOMPLETE_REASONS = {"max_output_tokens": "length"}
 def parse_line(raw: bytes | str) -> Outcome:
     """Read one output or error file line; raises `UnreadableLine` when it names no request."""
     custom_id, line = read_json_object(raw)
-    response, error = line.get("response"), line.get("error")
+    response = line.get("response")
+    if type(response) is dict:
+        # The common line, a 2xx answer, read with the fewest calls: 50,000 a batch.
+        code = response.get("status_code")
+        if type(code) is int and 200 <= code < 300:
+            request_id, body = response.get("request_id"), response.get("body")
+            return Outcome(
+                custom_id,
+                SUCCEEDED,
+                code,
+                request_id if type(request_id) is str else None,
+                body if type(body) is dict else {},
+                None,
+            )
+    error = line.get("error")
     if isinstance(response, dict):
         code = response.get("status_code")
         http_status = code if isinstance(code, int) else None
@@ -265,13 +278,17 @@ def normalize_usage(usage: Any) -> dict[str, int] | None:
         return None
     # Responses names, else those of Chat Completions, Completions and Embeddings.
     names = _RESPONSES_USAGE if "input_tokens" in usage else _CHAT_USAGE
-    in_details = usage.get(names[2]) or _NO_DETAILS
-    out_details = usage.get(names[3]) or _NO_DETAILS
+    get = usage.get
+    in_details = get(names[2]) or _NO_DETAILS
+    out_details = get(names[3]) or _NO_DETAILS
+    # `as_count` written out: this runs for every answer of a batch.
+    input_tokens, output_tokens = get(names[0]), get(names[1])
+    cached, reasoning = in_details.get("cached_tokens"), out_details.get("reasoning_tokens")
     return {
-        "input_tokens": as_count(usage.get(names[0])),
-        "output_tokens": as_count(usage.get(names[1])),
-        "cached_tokens": as_count(in_details.get("cached_tokens")),
-        "reasoning_tokens": as_count(out_details.get("reasoning_tokens")),
+        "input_tokens": input_tokens if type(input_tokens) is int else 0,
+        "output_tokens": output_tokens if type(output_tokens) is int else 0,
+        "cached_tokens": cached if type(cached) is int else 0,
+        "reasoning_tokens": reasoning if type(reasoning) is int else 0,
     }
 
 
@@ -293,11 +310,9 @@ _NO_DETAILS: dict[str, Any] = {}
 class OpenAILines:
     """`adapters.results.ResultReader` for OpenAI Batch lines (and any compatible server's)."""
 
-    def parse_line(self, raw: bytes | str) -> Outcome:
-        return parse_line(raw)
-
-    def read_body(self, body: dict[str, Any], flags: int = 0) -> Answer:
-        return read_body(body, flags)
+    # The module's functions themselves, not methods calling them: a call less per line.
+    parse_line = staticmethod(parse_line)
+    read_body = staticmethod(read_body)
 
 
 #: The reader the registry hands out for `openai` (and for providers that name none).

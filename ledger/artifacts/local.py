@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,8 +79,11 @@ class LocalFolderStore:
         try:
             with open(partial, "wb") as out:
                 writer = StoreWriter(out, self._unwritable)
-                yield writer
-                sha256, size = writer.finish()
+                try:
+                    yield writer
+                    sha256, size = writer.finish()
+                finally:
+                    writer.stop()
             self._place(partial, sha256)
             writer.ref = ArtifactRef.under(self.url, sha256, size)
         finally:
@@ -167,8 +172,12 @@ class LocalFolderStore:
 
 
 class StoreWriter:
-    """The writing end of `LocalFolderStore.writing`: bytes are gathered into blocks, each
-    hashed and written whole, so many small writes cost no more than a few large ones."""
+    """The writing end of `LocalFolderStore.writing`: bytes are gathered into blocks, and each
+    block is hashed and written whole by a thread of its own, while the caller makes the next.
+
+    Hashing and writing release the GIL, so they overlap the caller's Python work: a job's
+    results (173 MB at 200 MB of output) are hashed and written in 0.15-0.2 s of a
+    normalize's 2 s, which the thread takes off its critical path (bench/normalize.py)."""
 
     def __init__(self, out: BinaryIO, unwritable: Callable[[OSError], ArtifactUnreachable]):
         self._out = out
@@ -176,18 +185,24 @@ class StoreWriter:
         self._digest = hashlib.sha256()
         self._block = bytearray()
         self._size = 0
+        # Few blocks in flight: the caller waits rather than holding a slow disk's backlog.
+        self._blocks: queue.Queue[bytearray | None] = queue.Queue(maxsize=_BLOCKS_IN_FLIGHT)
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
         #: The artifact's ref, set once the `writing` block has ended and it is in place.
         self.ref: ArtifactRef | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Add `data` to the artifact."""
         self._block += data
         if len(self._block) >= CHUNK_BYTES:
-            self._write_block()
+            self._hand_over()
 
     def finish(self) -> tuple[str, int]:
         """Write what is left and fsync: the artifact's sha256 and size."""
-        self._write_block()
+        self._hand_over()
+        self.stop()
+        self._raise_failure()
         try:
             self._out.flush()
             os.fsync(self._out.fileno())
@@ -195,12 +210,44 @@ class StoreWriter:
             raise self._unwritable(error) from error
         return self._digest.hexdigest(), self._size
 
-    def _write_block(self) -> None:
-        block = self._block
-        self._digest.update(block)
-        try:
-            self._out.write(block)
-        except OSError as error:
-            raise self._unwritable(error) from error
-        self._size += len(block)
-        block.clear()
+    def stop(self) -> None:
+        """Wait for the blocks handed over to be written (idempotent)."""
+        if self._thread is not None:
+            self._blocks.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _hand_over(self) -> None:
+        self._raise_failure()
+        if not self._block:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write_blocks, daemon=True)
+            self._thread.start()
+        self._blocks.put(self._block)
+        self._block = bytearray()
+
+    def _write_blocks(self) -> None:
+        # Every block is taken off the queue, even after a failure, so the caller never waits
+        # on a full queue: it raises the failure at its next write, or at the end.
+        while (block := self._blocks.get()) is not None:
+            if self._failure is not None:
+                continue
+            try:
+                self._digest.update(block)
+                self._out.write(block)
+                self._size += len(block)
+            except BaseException as error:  # raised again in the caller's thread
+                self._failure = error
+
+    def _raise_failure(self) -> None:
+        failure = self._failure
+        if isinstance(failure, OSError):
+            raise self._unwritable(failure) from failure
+        if failure is not None:
+            raise failure
+
+
+#: How many full blocks may wait for the writing thread (so at most this many, plus the one it
+#: writes and the one being filled, are in memory).
+_BLOCKS_IN_FLIGHT = 2

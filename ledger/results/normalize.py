@@ -27,23 +27,21 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import cast
 
 import orjson
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
-from adapters.registry import result_reader
-from adapters.results import ResultReader
-from ledger.artifacts import RecordedFile, store_for
+from ledger.artifacts import store_for
 from ledger.core.durable import publish
-from ledger.core.models import Job, Request, Run
+from ledger.core.models import Request
 from ledger.core.states import State
-from ledger.core.store import Lease, StaleWrite, advance
+from ledger.core.store import Lease, advance
 from ledger.errors import LedgerError
 from ledger.results.duplicates import answering_duplicates
+from ledger.results.jobcontext import JobContext, load_job
 from ledger.results.joinindex import InputRequest, JoinIndex
 from ledger.results.quarantine import Quarantine
 from ledger.results.request_rows import ROWS_PER_BATCH, write_request_rows
@@ -58,9 +56,7 @@ from ledger.results.schema import (
     request_flags,
     unanswered_result,
 )
-from ledger.results.unanswered import BatchEnd, batch_end
-from ledger.results.validate import SchemaBook
-from ledger.usage.pricing import Price, PriceTable, load_price_table, request_cost
+from ledger.usage.pricing import PriceTable, load_price_table, request_cost
 
 #: How many custom_ids the event detail lists when lines conflict (the count is always whole).
 CONFLICTS_LISTED = 20
@@ -92,31 +88,6 @@ class NormalizeSummary:
     cost_usd: float | None
 
 
-@dataclass(frozen=True)
-class _JobContext:
-    job_id: int
-    run_id: int
-    shard_index: int
-    model: str
-    #: The batch provider the job went to (a run may go to several).
-    provider: str
-    batch_id: str | None
-    input_path: Path
-    #: The shard and the downloaded files, read from the artifact store (verified) when recorded
-    #: there, else from their local paths.
-    input: RecordedFile
-    provider_files: tuple[RecordedFile, ...]
-    #: Reads the provider's lines: the reader of the job's `provider`.
-    reader: ResultReader
-    json_by_default: bool
-    #: How the batch ended: what a request no line answered ends as.
-    end: BatchEnd
-    #: The job's model's price; None: unknown, so the job's cost is unknown.
-    price: Price | None = None
-    #: The JSON Schema each input request declared, read with the input shard.
-    schemas: SchemaBook = field(default_factory=SchemaBook)
-
-
 @dataclass
 class _Tally:
     counts: dict[str, int]
@@ -144,7 +115,7 @@ def normalize_job(
     ledger's request rows are inconsistent."""
     if lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not job {job_id}")
-    job = _load_job(engine, job_id)
+    job = load_job(engine, job_id)
     job = replace(job, price=(prices or load_price_table()).price_for(job.model, job.provider))
     run_dir = job.input_path.parent.parent
     # A copy of the results stays in the run's folder on the machine that holds it; any other
@@ -209,37 +180,7 @@ def normalize_job(
     return summary
 
 
-def _load_job(engine: Engine, job_id: int) -> _JobContext:
-    with engine.connect() as connection:
-        job = connection.execute(select(Job).where(Job.id == job_id)).one_or_none()
-        if job is None:
-            raise LedgerError(f"no job with id {job_id}")
-        if job.state != State.DOWNLOADED.value:
-            raise StaleWrite(f"job {job_id} is {job.state}, not {State.DOWNLOADED.value}")
-        options = connection.execute(select(Run.options).where(Run.id == job.run_id)).scalar_one()
-        end = batch_end(connection, job)
-    options = options or {}
-    return _JobContext(
-        job_id=job.id,
-        run_id=job.run_id,
-        shard_index=job.shard_index,
-        model=job.model,
-        provider=job.provider,
-        batch_id=job.batch_id,
-        input_path=Path(job.input_path),
-        input=cast(RecordedFile, RecordedFile.of(job.input_ref, job.input_path, engine)),
-        provider_files=tuple(
-            found
-            for ref, path in ((job.output_ref, job.output_path), (job.error_ref, job.error_path))
-            if (found := RecordedFile.of(ref, path, engine)) is not None
-        ),
-        reader=result_reader(job.provider),
-        json_by_default=bool(options.get("json_mode")) or options.get("json_schema") is not None,
-        end=end,
-    )
-
-
-def _index_inputs(index: JoinIndex, job: _JobContext, *, json_by_default: bool) -> None:
+def _index_inputs(index: JoinIndex, job: JobContext, *, json_by_default: bool) -> None:
     input_path = job.input.name
     with job.input.open() as file:
         for number, raw in enumerate(file, 1):
@@ -258,7 +199,7 @@ def _index_inputs(index: JoinIndex, job: _JobContext, *, json_by_default: bool) 
     index.inputs_complete()
 
 
-def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> None:
+def _attach_request_rows(engine: Engine, index: JoinIndex, job: JobContext) -> None:
     by_job = select(Request.id, Request.line_number, Request.custom_id).where(
         Request.run_id == job.run_id, Request.job_id == job.job_id
     )
@@ -282,11 +223,11 @@ def _attach_request_rows(engine: Engine, index: JoinIndex, job: _JobContext) -> 
         )
 
 
-def _park_provider_lines(index: JoinIndex, job: _JobContext, quarantine_path: Path) -> int:
+def _park_provider_lines(index: JoinIndex, job: JobContext, quarantine_path: Path) -> int:
     # The files are plain JSONL: a ZIP delivery was flattened (and capped) at download
     # (`ledger.reconcile.downloads.finish_download`).
     quarantine = Quarantine(quarantine_path)
-    parse_line = job.reader.parse_line
+    parse_line, lookup, park = job.reader.parse_line, index.lookup, _parker(index, job)
     try:
         for provider_file in job.provider_files:
             source = provider_file.name
@@ -299,81 +240,97 @@ def _park_provider_lines(index: JoinIndex, job: _JobContext, quarantine_path: Pa
                     except UnreadableLine as error:
                         quarantine.add(source, number, None, str(error), raw)
                         continue
-                    request = index.lookup(outcome.custom_id)
+                    request = lookup(outcome.custom_id)
                     if request is None:
                         reason = "custom_id not in input"
                         quarantine.add(source, number, outcome.custom_id, reason, raw)
                         continue
-                    _park(index, request, outcome, job)
+                    park(request, outcome)
         index.finish_parking()
     finally:
         quarantine.close()
     return quarantine.count
 
 
-def _park(index: JoinIndex, request: InputRequest, outcome: Outcome, job: _JobContext) -> None:
-    body = outcome.body
-    answer = job.reader.read_body(body, request.flags) if body is not None else Answer()
-    record = build_result(
-        outcome,
-        answer,
-        flags=request.flags,
-        model=job.model,
-        provider=job.provider,
-        batch_id=job.batch_id,
-        job_id=job.job_id,
-        line_number=request.line_number,
-        validator=job.schemas.validator(request.position),
-    )
-    status = record["status"]
-    rank = RANK[status]
-    if request.parked_rank is not None:
-        index.note_conflict(request.position)
-        if rank <= request.parked_rank:
-            return
-    usage = record["usage"]
-    # Priced per request, from the body's own usage: cache writes and long-context bands
-    # are per request, and the normalized usage keeps neither.
-    cost = request_cost(job.price, (body or {}).get("usage"))
-    tokens = (
-        (usage["input_tokens"], usage["output_tokens"], usage["cached_tokens"], cost)
-        if usage
-        else (None, None, None, cost)
-    )
-    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # one write in the results
-    index.park(request.position, line, rank, status, record["http_status"], tokens)
+def _parker(index: JoinIndex, job: JobContext) -> Callable[[InputRequest, Outcome], None]:
+    """What parks each provider line's result, the job's constants bound once (it runs for
+    every line: 50,000 in a full batch)."""
+    read_body, validator, price = job.reader.read_body, job.schemas.validator, job.price
+    model, provider, batch_id, job_id = job.model, job.provider, job.batch_id, job.job_id
+    park_record, note_conflict, dumps = index.park, index.note_conflict, orjson.dumps
+
+    def park(request: InputRequest, outcome: Outcome) -> None:
+        position, flags, line_number, parked_rank = request
+        body = outcome.body
+        answer = read_body(body, flags) if body is not None else _NO_ANSWER
+        record = build_result(
+            outcome,
+            answer,
+            flags=flags,
+            model=model,
+            provider=provider,
+            batch_id=batch_id,
+            job_id=job_id,
+            line_number=line_number,
+            validator=validator(position),
+        )
+        status = record["status"]
+        rank = RANK[status]
+        if parked_rank is not None:
+            note_conflict(position)
+            if rank <= parked_rank:
+                return
+        usage = record["usage"]
+        # Priced per request, from the body's own usage: cache writes and long-context bands
+        # are per request, and the normalized usage keeps neither.
+        cost = request_cost(price, None if body is None else body.get("usage"))
+        tokens = (
+            (usage["input_tokens"], usage["output_tokens"], usage["cached_tokens"], cost)
+            if usage
+            else (None, None, None, cost)
+        )
+        line = dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # one write in the results
+        park_record(position, line, rank, status, record["http_status"], tokens)
+
+    return park
 
 
-def _write_results(index: JoinIndex, job: _JobContext, write: Callable[[bytes], object]) -> _Tally:
-    tally = _Tally(counts=dict.fromkeys(STATUSES, 0))
+#: What a line with no 2xx body answers.
+_NO_ANSWER = Answer()
+
+
+def _write_results(index: JoinIndex, job: JobContext, write: Callable[[bytes], object]) -> _Tally:
+    counts = dict.fromkeys(STATUSES, 0)
+    input_tokens = output_tokens = cached_tokens = 0
+    cost_usd = 0.0
     status, error = job.end.unanswered()
-    for row in index.in_order():
-        parked = row.parked
+    record = index.record
+    for _, custom_id, _, line_number, parked, _ in index.in_order():
         if parked is None:
-            tally.counts[status] += 1
-            record = unanswered_result(
-                row.custom_id,
+            counts[status] += 1
+            unanswered = unanswered_result(
+                custom_id,
                 status,
                 error,
                 model=job.model,
                 provider=job.provider,
                 batch_id=job.batch_id,
                 job_id=job.job_id,
-                line_number=row.line_number,
+                line_number=line_number,
             )
-            write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+            write(orjson.dumps(unanswered, option=orjson.OPT_APPEND_NEWLINE))
         else:
-            tally.counts[parked.status] += 1
-            tally.input_tokens += parked.input_tokens or 0
-            tally.output_tokens += parked.output_tokens or 0
-            tally.cached_tokens += parked.cached_tokens or 0
-            tally.cost_usd += parked.cost_usd or 0.0
-            write(index.record(parked))
-    return tally
+            counts[parked.status] += 1
+            input_tokens += parked.input_tokens or 0
+            output_tokens += parked.output_tokens or 0
+            cached_tokens += parked.cached_tokens or 0
+            cost_usd += parked.cost_usd or 0.0
+            write(record(parked))
+    return _Tally(counts, input_tokens, output_tokens, cached_tokens, cost_usd)
 
 
 def _record(
-    engine: Engine, lease: Lease, job: _JobContext, index: JoinIndex, summary: NormalizeSummary
+    engine: Engine, lease: Lease, job: JobContext, index: JoinIndex, summary: NormalizeSummary
 ) -> None:
     detail = {
         "counts": summary.counts,

@@ -93,37 +93,48 @@ def _request_updates(
     index: JoinIndex,
     job_id: int,
     unanswered: tuple[str, dict[str, str | None]],
-    taken_over: list[tuple[Any, ...]],
+    taken_over_updates: list[tuple[Any, ...]],
 ) -> Iterator[tuple[Any, ...]]:
     """The updates of the rows still pointing at this job, in `_UPDATE_NAMES` order; those of
-    the rows a retry took over are appended to `taken_over` instead."""
+    the rows a retry took over are appended to `taken_over_updates` instead."""
     unanswered_status, unanswered_error = unanswered
-    for row in index.in_order():
-        parked = row.parked
+    # What a request no line answered takes, the same for each.
+    unanswered_values = (
+        unanswered_status,
+        None,
+        *_code_and_message(unanswered_error),
+        None,
+        None,
+        None,
+    )
+    record = index.record
+    for _, _, request_row, _, parked, taken_over in index.in_order():
         if parked is None:
-            status, http_status, error, tokens = unanswered_status, None, unanswered_error, None
-            cost = None
+            update = (request_row, job_id, *unanswered_values)
         else:
-            status, http_status = parked.status, parked.http_status
-            tokens = (parked.input_tokens, parked.output_tokens)
-            cost = parked.cost_usd
+            _, _, _, status, http_status, input_tokens, output_tokens, _, cost = parked
             # Only failures carry an error; their records are small, so read them back.
-            error = orjson.loads(index.record(parked))["error"] if status != SUCCEEDED else None
-        update = (
-            row.request_row,
-            job_id,
-            status,
-            http_status,
-            error["code"] if error else None,
-            error["message"] if error else None,
-            tokens[0] if tokens else None,
-            tokens[1] if tokens else None,
-            cost,
-        )
-        if row.taken_over:
-            taken_over.append(update)
+            error = orjson.loads(record(parked))["error"] if status != SUCCEEDED else None
+            code, message = _code_and_message(error)
+            update = (
+                request_row,
+                job_id,
+                status,
+                http_status,
+                code,
+                message,
+                input_tokens,
+                output_tokens,
+                cost,
+            )
+        if taken_over:
+            taken_over_updates.append(update)
         else:
             yield update
+
+
+def _code_and_message(error: dict[str, str | None] | None) -> tuple[str | None, str | None]:
+    return (error["code"], error["message"]) if error else (None, None)
 
 
 def _execute_many(connection: Connection, statement: Any, rows: Iterable[tuple[Any, ...]]) -> None:

@@ -56,34 +56,46 @@ def token_counts(usage: Any) -> tuple[int, int, int, int, int] | None:
     if type(usage) is not dict and not isinstance(usage, Mapping):  # a dict's check is cheaper
         return None
     if "prompt_tokens" in usage:
-        details = _mapping(usage.get("prompt_tokens_details"))
-        return (
-            _count(usage.get("prompt_tokens")),
-            _count(usage.get("completion_tokens")),
-            _count(details.get("cached_tokens")),
-            0,
-            0,
-        )
-    if not _ANTHROPIC_CACHE_KEYS.isdisjoint(usage.keys()):
-        read = _count(usage.get("cache_read_input_tokens"))
-        written = _count(usage.get("cache_creation_input_tokens"))
-        split = _mapping(usage.get("cache_creation"))
-        one_hour = min(_count(split.get("ephemeral_1h_input_tokens")), written)
-        return (
-            _count(usage.get("input_tokens")) + read + written,
-            _count(usage.get("output_tokens")),
-            read,
-            written - one_hour,
-            one_hour,
-        )
-    details = _mapping(usage.get("input_tokens_details"))
+        names = _CHAT_NAMES
+    elif _ANTHROPIC_CACHE_KEYS.isdisjoint(usage):
+        names = _RESPONSES_NAMES
+    else:
+        return _anthropic_counts(usage)
+    # Written out, without a call per count: every answer of a batch is priced.
+    get = usage.get
+    details = get(names[2])
+    if type(details) is dict or isinstance(details, Mapping):
+        cached = details.get("cached_tokens")
+    else:
+        cached = None
+    input_tokens, output_tokens = get(names[0]), get(names[1])
     return (
-        _count(usage.get("input_tokens")),
-        _count(usage.get("output_tokens")),
-        _count(details.get("cached_tokens")),
+        input_tokens if type(input_tokens) is int and input_tokens > 0 else 0,
+        output_tokens if type(output_tokens) is int and output_tokens > 0 else 0,
+        cached if type(cached) is int and cached > 0 else 0,
         0,
         0,
     )
+
+
+def _anthropic_counts(usage: Mapping[str, Any]) -> tuple[int, int, int, int, int]:
+    # Anthropic's `input_tokens` leaves out the cache reads and writes.
+    read = _count(usage.get("cache_read_input_tokens"))
+    written = _count(usage.get("cache_creation_input_tokens"))
+    split = _mapping(usage.get("cache_creation"))
+    one_hour = min(_count(split.get("ephemeral_1h_input_tokens")), written)
+    return (
+        _count(usage.get("input_tokens")) + read + written,
+        _count(usage.get("output_tokens")),
+        read,
+        written - one_hour,
+        one_hour,
+    )
+
+
+#: The usage keys of a prompt, a completion and the prompt's details, in each OpenAI naming.
+_CHAT_NAMES = ("prompt_tokens", "completion_tokens", "prompt_tokens_details")
+_RESPONSES_NAMES = ("input_tokens", "output_tokens", "input_tokens_details")
 
 
 @dataclass(frozen=True)
@@ -132,11 +144,13 @@ class Price:
         write_1h = min(cache_write_1h_tokens, input_tokens - cached - write_5m)
         plain = input_tokens - cached - write_5m - write_1h
         rate = band.input_per_million
+        cached_rate, write_5m_rate = band.cached_input_per_million, band.cache_write_5m_per_million
+        write_1h_rate = band.cache_write_1h_per_million
         return (
             plain * rate
-            + cached * _or(band.cached_input_per_million, rate)
-            + write_5m * _or(band.cache_write_5m_per_million, rate)
-            + write_1h * _or(band.cache_write_1h_per_million, rate)
+            + cached * (rate if cached_rate is None else cached_rate)
+            + write_5m * (rate if write_5m_rate is None else write_5m_rate)
+            + write_1h * (rate if write_1h_rate is None else write_1h_rate)
             + output_tokens * band.output_per_million
         ) / 1_000_000
 
@@ -149,10 +163,6 @@ class Price:
             usage.cache_write_5m_tokens,
             usage.cache_write_1h_tokens,
         )
-
-
-def _or(rate: float | None, default: float) -> float:
-    return default if rate is None else rate
 
 
 #: The usage keys only Anthropic's counting has.

@@ -380,3 +380,27 @@ def test_writing_that_fails_midway_leaves_nothing_in_the_store(tmp_path: Path) -
     assert writer.ref is None
     assert list(store.list()) == []
     assert list(store.root.iterdir()) == []
+
+
+def test_writing_onto_a_full_disk_is_unreachable_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block that fails to be written (the disk fills after the first MB) makes the writing
+    raise ArtifactUnreachable, whichever write or the end sees it, and no artifact is left."""
+    import errno
+
+    from ledger.artifacts import local
+
+    class FillingFile(io.FileIO):
+        def write(self, data: object) -> int:
+            if self.tell() >= MIB:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "open", FillingFile, raising=False)
+    store = LocalFolderStore(tmp_path / "artifacts")
+    with pytest.raises(ArtifactUnreachable, match="No space left"), store.writing() as writer:
+        for _ in range(8):
+            writer.write(b"x" * MIB)
+    assert writer.ref is None
+    assert list(store.root.iterdir()) == []

@@ -13,7 +13,7 @@ from ledger.results.normalize import normalize_job
 
 
 def test_peak_memory_does_not_grow_with_the_output_file(engine: Engine, tmp_path: Path) -> None:
-    """A 10 MB shuffled output file is normalized with under 3 MB of Python allocations."""
+    """A 10 MB shuffled output file is normalized with under 6 MB of Python allocations."""
     warm_up = downloaded_job(
         engine, tmp_path, [input_line("w")], output=[ok_line("w", response_body())], run="warm"
     )
@@ -33,5 +33,7 @@ def test_peak_memory_does_not_grow_with_the_output_file(engine: Engine, tmp_path
         tracemalloc.stop()
     assert summary.results_path.stat().st_size > 10_000_000
     assert summary.counts["succeeded"] == 200
-    # Two 1 MB write buffers and one line at a time; the whole file would be over 10 MB.
-    assert peak < 3_000_000, f"peak {peak / 1e6:.1f} MB"
+    # The spill file's 1 MB buffer, the results' 1 MB blocks (one being filled, at most three
+    # with the thread that hashes and writes them) and one line at a time; the whole file would
+    # be over 10 MB.
+    assert peak < 6_000_000, f"peak {peak / 1e6:.1f} MB"
