@@ -150,6 +150,11 @@ class ProviderRegistry(MutableMapping[str, Factory]):
         return factories
 
     def __getitem__(self, name: str) -> Factory:
+        # No entry point replaces a built-in, so one is found without scanning every installed
+        # distribution's entry points (some 7 ms of each normalizing or sending process), as
+        # long as nothing has changed the mapping (which discovers them first).
+        if self._factories is None and name in self._built_ins:
+            return self._built_ins[name]
         return self._loaded()[name]
 
     def __setitem__(self, name: str, factory: Factory) -> None:

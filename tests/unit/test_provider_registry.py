@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -132,9 +133,12 @@ def test_an_entry_point_names_its_line_reader_or_gets_openais(plugin: Path) -> N
 def test_an_entry_point_cannot_take_a_built_in_name(
     plugin: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An entry point called `openai` is ignored with a warning: the built-in stays."""
+    """An entry point called `openai` is ignored with a warning once the entry points are read:
+    the built-in stays."""
     assert type(REGISTRY["openai"]).__name__ == "OpenAIFactory"
+    assert "plain" in provider_names()
     assert "entry point openai = acme_ledger:make_plain ignored" in caplog.text
+    assert type(REGISTRY["openai"]).__name__ == "OpenAIFactory"
     assert result_reader("openai") is OPENAI_READER
 
 
@@ -210,3 +214,24 @@ def test_a_configured_entry_point_provider_gets_its_url_and_key_from_ledger_toml
     assert submit_provider(config, "acme") == "acme"
     assert batch_provider_for(config)("acme", None).base_url == "http://127.0.0.1:9"
     assert sys.modules["acme_ledger"].CALLS == [("http://127.0.0.1:9", "sk-acme-from-env")]
+
+
+def test_a_built_in_is_found_without_reading_the_entry_points(
+    plugin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Looking up a built-in reads no distribution's entry points; any other name reads them."""
+    import importlib.metadata
+
+    scans: list[str] = []
+    real = importlib.metadata.entry_points
+
+    def counted(**selection: str) -> Any:
+        scans.append(selection["group"])
+        return real(**selection)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counted)
+    assert result_reader("openai") is OPENAI_READER
+    assert type(REGISTRY["anthropic"]).__name__ == "AnthropicFactory"
+    assert scans == []
+    assert type(result_reader("acme")).__name__ == "AcmeLines"
+    assert scans == ["ledger.providers"]
