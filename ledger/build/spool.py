@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
 from pathlib import Path
 
 from ledger.build.bodies import BatchRequest
 
 #: Rows handed to the ledger's executemany at a time.
 READ_BATCH = 10_000
+#: Requests one INSERT statement of the spool takes: the sqlite3 module's work per statement
+#: executed cost more than SQLite's insert itself (a statement per request made the spool a third
+#: of the build, bench/build.py).
+ROWS_PER_INSERT = 64
 
 #: What `RequestSpool.batches` yields of one request: custom_id, line, (provider, model),
 #: tokens, body hash, the line whose send answers it (None: its own), its reuse source.
@@ -47,21 +52,30 @@ class RequestSpool:
         )
         self._db.execute("BEGIN")
 
-    def add(self, requests: Sequence[BatchRequest]) -> list[tuple[BatchRequest, int]]:
-        """Record requests; return those whose custom_id an earlier one has, with its line."""
+    def add(
+        self, requests: Sequence[BatchRequest], counted: bool = True
+    ) -> list[tuple[BatchRequest, int]]:
+        """Record requests; return those whose custom_id an earlier one has, with its line.
+        `counted`: whether they carry token counts (False: every `est_tokens` is None)."""
         models = self.models
-        for key in dict.fromkeys((r.provider, r.model) for r in requests):
+        keys = dict.fromkeys((r.provider, r.model) for r in requests)
+        for key in keys:
             models.setdefault(key, len(models))
-        rows = [
-            (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens, r.body_hash)
-            for r in requests
-        ]
+        if len(keys) == 1 and not counted:
+            # The commonest chunk: one model, no counts, both written in the statement.
+            (key,) = keys
+            columns = f"?, ?, {models[key]:d}, NULL, ?"
+            rows: list[tuple[object, ...]] = [
+                (r.custom_id, r.line_number, r.body_hash) for r in requests
+            ]
+        else:
+            columns = "?, ?, ?, ?, ?"
+            rows = [
+                (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens, r.body_hash)
+                for r in requests
+            ]
         before = self._db.total_changes
-        self._db.executemany(
-            "INSERT OR IGNORE INTO accepted (custom_id, line_number, model, tokens, body_hash) "
-            "VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
+        self._insert(columns, rows)
         if self._db.total_changes - before == len(rows):
             return []
         # Rare: find which ones were ignored, and the line that holds their custom_id.
@@ -73,6 +87,23 @@ class RequestSpool:
             if first != request.line_number:
                 duplicates.append((request, first))
         return duplicates
+
+    def _insert(self, columns: str, rows: list[tuple[object, ...]]) -> None:
+        """INSERT OR IGNORE `rows` (their values for the `?` of `columns`), `ROWS_PER_INSERT` a
+        statement (a custom_id seen before, even in the same statement, is left out)."""
+        insert = (
+            "INSERT OR IGNORE INTO accepted (custom_id, line_number, model, tokens, body_hash) "
+            "VALUES "
+        )
+        whole = len(rows) - len(rows) % ROWS_PER_INSERT
+        if whole:
+            values = chain.from_iterable(islice(rows, whole))
+            width = len(rows[0]) * ROWS_PER_INSERT
+            self._db.executemany(
+                insert + ", ".join([f"({columns})"] * ROWS_PER_INSERT),
+                zip(*[values] * width, strict=True),
+            )
+        self._db.executemany(f"{insert}({columns})", rows[whole:])
 
     def record_shards(
         self,

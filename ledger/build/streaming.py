@@ -314,7 +314,7 @@ class Streamer:
         """Record requests in the spool, each with its reuse hash; a custom_id seen before is
         a bad row."""
         hash_bodies(requests)
-        duplicates = self.spool.add(requests)
+        duplicates = self.spool.add(requests, counted=self.counter is not None)
         if not duplicates:
             return requests
         dropped = set()
