@@ -12,8 +12,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import accumulate, groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +29,28 @@ MAX_REQUESTS_PER_BATCH = 50_000
 #: 200 MB, counted in decimal megabytes so it also holds if the provider meant MiB.
 MAX_BYTES_PER_BATCH = 200_000_000
 MAX_EMBEDDING_INPUTS_PER_BATCH = 50_000
+
+
+_PROVIDER_MODEL = attrgetter("provider", "model")
+_LINE = attrgetter("line")
+_TOKENS = attrgetter("est_tokens")
+_INPUTS = attrgetter("inputs")
+_CAP = attrgetter("max_output_tokens")
+
+
+def _fitting(sums: list[int], start: int, budget: int, per_item: int = 0) -> int:
+    """The most items from `start` whose total stays within `budget`, `sums` being running
+    totals (sums[i]: of the first i items; never decreasing) and each item adding `per_item`
+    more (0 items when the budget is spent)."""
+    low, high = 0, len(sums) - 1 - start
+    base = sums[start]
+    while low < high:  # the largest n with sums[start + n] - base + n * per_item <= budget
+        middle = (low + high + 1) // 2
+        if sums[start + middle] - base + middle * per_item <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def shard_file_name(index: int) -> str:
@@ -158,44 +182,77 @@ class ShardSet:
             self._limits[provider] = found
         return found
 
-    def place(self, requests: Iterable[BatchRequest]) -> None:
+    def place(self, requests: Sequence[BatchRequest]) -> None:
         """Append requests (in line order) to their (provider, model)'s shard, opening shards as
         needed."""
-        limits = self.limits
-        max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
-        current: _OpenShard | None = None
-        for request in requests:
-            if (
-                current is None
-                or current.model != request.model
-                or (current.provider != request.provider)
-            ):
-                current = self._open.get((request.provider, request.model))
-                if current is not None:
-                    limits = current.limits
-            size = len(request.line) + 1
-            tokens = request.est_tokens or 0
-            if (
-                current is None
-                or current.requests + 1 > limits.max_requests
-                or current.bytes + size > limits.max_bytes
-                or current.tokens + tokens > max_tokens
-                or current.inputs + request.inputs > limits.max_inputs
-            ):
-                if current is not None:
-                    self._finish(current)
-                current = self._start(request.provider, request.model, request.line_number)
-                limits = current.limits
-            current.pending.append(request.line)
-            current.bytes += size
-            current.requests += 1
-            current.tokens += tokens
-            current.inputs += request.inputs
-            if current.max_output_tokens is not None:
-                cap = request.max_output_tokens
-                current.max_output_tokens = None if cap is None else current.max_output_tokens + cap
+        for key, run in groupby(requests, _PROVIDER_MODEL):
+            self._place_run(key, list(run))
         for shard in self._open.values():
             shard.flush()
+
+    def _place_run(self, key: tuple[str, str], run: list[BatchRequest]) -> None:
+        """Place consecutive requests of one (provider, model): as many as fit go into its open
+        shard at once, the rest into new ones. What fits is found on running totals (bytes with
+        newlines, tokens, inputs), the same cut as adding them one at a time: a request goes
+        into the open shard unless one of its limits would be passed, and a new shard takes its
+        first request whatever its size (`within_limits` left out the ones no shard can hold)."""
+        lines = list(map(_LINE, run))
+        # Running totals from the run's start: bytes[i] is of the first i requests' lines.
+        sizes = list(accumulate(map(len, lines), initial=0))
+        tokens = list(map(_TOKENS, run))
+        token_sums = (
+            None
+            if tokens.count(None) == len(tokens)
+            else list(accumulate((t or 0 for t in tokens), initial=0))
+        )
+        input_sums = list(accumulate(map(_INPUTS, run), initial=0))
+        caps = list(map(_CAP, run))
+        max_tokens = self.limits.max_tokens
+        start, count = 0, len(run)
+        while start < count:
+            shard = self._open.get(key)
+            took = self._room(shard, start, sizes, token_sums, input_sums, max_tokens)
+            if took == 0:
+                if shard is not None:
+                    self._finish(shard)
+                shard = self._start(key[0], key[1], run[start].line_number)
+                took = max(1, self._room(shard, start, sizes, token_sums, input_sums, max_tokens))
+            assert shard is not None
+            end = min(start + took, count)
+            shard.pending.extend(lines[start:end])
+            shard.bytes += sizes[end] - sizes[start] + (end - start)
+            shard.requests += end - start
+            if token_sums is not None:
+                shard.tokens += token_sums[end] - token_sums[start]
+            shard.inputs += input_sums[end] - input_sums[start]
+            if shard.max_output_tokens is not None:
+                taken = caps[start:end]
+                shard.max_output_tokens = (
+                    None if None in taken else shard.max_output_tokens + sum(taken)
+                )
+            start = end
+
+    @staticmethod
+    def _room(
+        shard: _OpenShard | None,
+        start: int,
+        sizes: list[int],
+        token_sums: list[int] | None,
+        input_sums: list[int],
+        max_tokens: int | None,
+    ) -> int:
+        """How many of the run's requests from `start` on fit into `shard` (0: none, or no
+        shard): the fewest any of its limits lets in."""
+        if shard is None:
+            return 0
+        limits = shard.limits
+        room = limits.max_requests - shard.requests
+        # Bytes with a newline each: the first n from `start` take sizes[start + n] - sizes[start]
+        # + n; as `sizes` only grows, the last n within the limit is found by bisection.
+        room = min(room, _fitting(sizes, start, limits.max_bytes - shard.bytes, per_item=1))
+        if token_sums is not None and max_tokens is not None:
+            room = min(room, _fitting(token_sums, start, max_tokens - shard.tokens))
+        return min(room, _fitting(input_sums, start, limits.max_inputs - shard.inputs))
 
     def open_index(self, model: str, provider: str = "") -> int:
         """The index of the shard `model`'s next request would join (the one now open)."""
