@@ -39,16 +39,17 @@ def hash_prefix(provider: str) -> bytes:
 
 def hashed_template(
     template: tuple[bytes, bytes, bytes] | None, provider: str
-) -> tuple[bytes, bytes, bytes, bytes] | None:
+) -> tuple[bytes, bytes, bytes, Any] | None:
     """A prompt row's template (`RowBuilder.template`: the line's head, middle and tail around
-    its custom_id and text) and the bytes its hash starts with: the provider's prefix and the
-    middle, where the canonical body starts (a line's first key is its custom_id). The hash of a
-    row's request is then of those bytes, its text and the tail (`RowMaker.requests` takes it
-    as it makes the line). None without a template, or one whose middle is not so."""
+    its custom_id and text) and its hash fed the bytes every row's hash starts with: the
+    provider's prefix and the middle, where the canonical body starts (a line's first key is its
+    custom_id). A row's hash is then a copy of it fed the row's text and the tail
+    (`RowMaker.requests` takes it as it makes the line; a copy costs less than a new blake2b).
+    None without a template, or one whose middle is not so."""
     if template is None or not template[1].startswith(_METHOD):
         return None
     head, middle, tail = template
-    return head, middle, tail, hash_prefix(provider) + middle
+    return head, middle, tail, blake2b(hash_prefix(provider) + middle, digest_size=DIGEST_SIZE)
 
 
 def hash_bodies(requests: Iterable[BatchRequest]) -> None:

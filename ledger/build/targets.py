@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from hashlib import blake2b
 from typing import Any
 
 import orjson
@@ -30,7 +29,7 @@ from ledger.build.bodies import (
     RowProblem,
     generated_custom_id,
 )
-from ledger.build.body_hash import DIGEST_SIZE, hashed_template
+from ledger.build.body_hash import hashed_template
 from ledger.build.body_options import BodyOptions
 from ledger.build.endpoints import RESPONSES
 from ledger.config import CONFIG_FILE, LedgerConfig, submit_provider
@@ -38,8 +37,8 @@ from ledger.errors import InputError
 from ledger.usage.capabilities import ModelTable
 
 #: A prompt row's line cut around its custom_id and text (`RowBuilder.template`), and the
-#: bytes its reuse hash starts with (`ledger.build.body_hash.hashed_template`).
-Template = tuple[bytes, bytes, bytes, bytes]
+#: blake2b its reuse hash is a copy of (`ledger.build.body_hash.hashed_template`).
+Template = tuple[bytes, bytes, bytes, Any]
 #: Where a prompt row's request goes: provider, model, custom_id suffix, and its template (None:
 #: its body is built as a dict).
 Route = tuple[str, str, str, Template | None]
@@ -294,10 +293,12 @@ class RowMaker:
                 request_id = custom_id + suffix if suffix else custom_id
                 if template is not None:
                     # The line from its template, and its reuse hash from the same pieces.
-                    head, middle, tail, hashed_head = template
+                    head, middle, tail, hashed = template
                     text_json = dumps(text)
                     line = join((head, dumps(request_id), middle, text_json, tail))
-                    digest = blake2b(join((hashed_head, text_json, tail)), digest_size=DIGEST_SIZE)
+                    digest = hashed.copy()
+                    digest.update(text_json)
+                    digest.update(tail)
                     append(
                         BatchRequest(
                             line_number,
