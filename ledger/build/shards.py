@@ -31,6 +31,7 @@ MAX_BYTES_PER_BATCH = 200_000_000
 MAX_EMBEDDING_INPUTS_PER_BATCH = 50_000
 
 
+_PROVIDER = attrgetter("provider")
 _PROVIDER_MODEL = attrgetter("provider", "model")
 _LINE = attrgetter("line")
 _TOKENS = attrgetter("est_tokens")
@@ -181,6 +182,20 @@ class ShardSet:
                 found = self._limits_for(provider)
             self._limits[provider] = found
         return found
+
+    def all_fit(self, requests: Sequence[BatchRequest]) -> bool:
+        """Whether every request fits into an empty shard of its provider on its own, found a
+        run of one provider's requests at a time, with no loop in Python over requests (False:
+        the caller asks `ShardLimits.problem_with` of each)."""
+        for provider, group in groupby(requests, _PROVIDER):
+            limits = self.limits_of(provider)
+            run = list(group)
+            tokens = [t for t in map(_TOKENS, run) if t]
+            if max(map(len, map(_LINE, run))) >= limits.max_bytes or (
+                tokens and limits.max_tokens is not None and max(tokens) > limits.max_tokens
+            ):
+                return False
+        return True
 
     def place(self, requests: Sequence[BatchRequest]) -> None:
         """Append requests (in line order) to their (provider, model)'s shard, opening shards as

@@ -15,6 +15,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from ledger.build.bodies import BatchRequest
+from ledger.build.row_checks import PROVIDER_MODEL
 
 #: Rows handed to the ledger's executemany at a time.
 READ_BATCH = 10_000
@@ -58,7 +59,7 @@ class RequestSpool:
         """Record requests; return those whose custom_id an earlier one has, with its line.
         `counted`: whether they carry token counts (False: every `est_tokens` is None)."""
         models = self.models
-        keys = dict.fromkeys((r.provider, r.model) for r in requests)
+        keys = dict.fromkeys(map(PROVIDER_MODEL, requests))
         for key in keys:
             models.setdefault(key, len(models))
         if len(keys) == 1 and not counted:

@@ -19,6 +19,7 @@ from ledger.build.counting import RequestCounter
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
 from ledger.build.reuse import Lookup, Reuser
+from ledger.build.row_checks import EST_TOKENS, SHARED, one_target
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.build.targets import RowMaker, option_targets, target_parser
@@ -218,6 +219,8 @@ class Streamer:
         from adapters.registry import request_rules
 
         endpoint = self.endpoint
+        if self.all_accepted(requests):
+            return requests
         rules: dict[str, RequestRules] = {}
         checked, refusal_of = self.shared_checks, self.refusal
         provider, takes, problem_of = None, None, None
@@ -254,6 +257,26 @@ class Streamer:
             kept.append(request)
         return kept
 
+    def all_accepted(self, requests: list[BatchRequest]) -> bool:
+        """Whether the checks accept every request of a chunk of shared bodies of one provider
+        and model (the commonest chunk) with no loop in Python: its shared answer, taken as the
+        loop below would, holds when the provider has no rules and no count passes headroom."""
+        from adapters.registry import request_rules
+
+        key = one_target(requests)
+        if key is None or not all(map(SHARED, requests)):
+            return False
+        rules = request_rules(key[0])
+        takes = rules.endpoints
+        if rules.problem is not None or (takes is not None and self.endpoint not in takes):
+            return False
+        known = self.shared_checks.get(key)
+        if known is None:
+            known = self.shared_checks[key] = self.check_shared(requests[0])
+        refusal, headroom = known
+        tokens = [t for t in map(EST_TOKENS, requests) if t is not None]
+        return refusal is None and (not tokens or max(tokens) <= headroom)
+
     def refusal(self, request: BatchRequest, counted: bool = True) -> str | None:
         """The first refusal of the model checks of this request (its warnings kept)."""
         assert self.endpoint is not None
@@ -287,20 +310,10 @@ class Streamer:
 
     def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Leave out (or refuse) requests too large for any shard (of their provider's) on
-        their own."""
-        limits_of = self.shards.limits_of
-        provider, max_bytes, max_tokens = None, 0, 0.0
-        # Most requests are far within both: `problem_with` says why for the others.
-        for request in requests:
-            if request.provider != provider:
-                provider = request.provider
-                limits = limits_of(provider)
-                max_bytes = limits.max_bytes
-                max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
-            if len(request.line) >= max_bytes or (request.est_tokens or 0) > max_tokens:
-                break
-        else:
+        their own (most are far within: `problem_with` says why for the others)."""
+        if self.shards.all_fit(requests):
             return requests
+        limits_of = self.shards.limits_of
         kept = []
         for request in requests:
             problem = limits_of(request.provider).problem_with(request)
@@ -380,9 +393,8 @@ def build_shards(
 def _unpriced(models: list[tuple[str, str]], table: ModelTable) -> list[str]:
     """A warning for each model the table knows but has no price for (an unknown model was
     warned about by its check): its cost shows as unknown, never $0."""
-    warnings = []
-    for provider, model in models:
-        info = table.lookup(model, provider)
-        if info is not None and info.price is None:
-            warnings.append(f"model {model}: no price in the model table: its cost is unknown")
-    return warnings
+    return [
+        f"model {model}: no price in the model table: its cost is unknown"
+        for provider, model in models
+        if (info := table.lookup(model, provider)) is not None and info.price is None
+    ]
