@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
+from operator import attrgetter
 from pathlib import Path
 
 from ledger.build.bodies import BatchRequest
@@ -23,6 +24,9 @@ READ_BATCH = 10_000
 #: executed cost more than SQLite's insert itself (a statement per request made the spool a third
 #: of the build, bench/build.py).
 ROWS_PER_INSERT = 64
+
+#: A request's columns of the commonest chunk's rows (`RequestSpool.add`).
+_ID_LINE_HASH = attrgetter("custom_id", "line_number", "body_hash")
 
 #: What `RequestSpool.batches` yields of one request: custom_id, line, (provider, model),
 #: tokens, body hash, the line whose send answers it (None: its own), its reuse source.
@@ -66,9 +70,7 @@ class RequestSpool:
             # The commonest chunk: one model, no counts, both written in the statement.
             (key,) = keys
             columns = f"?, ?, {models[key]:d}, NULL, ?"
-            rows: list[tuple[object, ...]] = [
-                (r.custom_id, r.line_number, r.body_hash) for r in requests
-            ]
+            rows: list[tuple[object, ...]] = list(map(_ID_LINE_HASH, requests))
         else:
             columns = "?, ?, ?, ?, ?"
             rows = [
