@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate, groupby
 from operator import attrgetter
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from ledger.build.bodies import BatchRequest, RowProblem
 from ledger.core.durable import fsync_directory
@@ -37,9 +37,10 @@ _LINE = attrgetter("line")
 _TOKENS = attrgetter("est_tokens")
 _INPUTS = attrgetter("inputs")
 _CAP = attrgetter("max_output_tokens")
+_NUMBER = attrgetter("line_number")
 
 
-def _fitting(sums: list[int], start: int, budget: int, per_item: int = 0) -> int:
+def _fitting(sums: Sequence[int], start: int, budget: int, per_item: int = 0) -> int:
     """The most items from `start` whose total stays within `budget`, `sums` being running
     totals (sums[i]: of the first i items; never decreasing) and each item adding `per_item`
     more (0 items when the budget is spent)."""
@@ -197,40 +198,78 @@ class ShardSet:
                 return False
         return True
 
+    def fitting(
+        self, requests: list[BatchRequest], reject: Callable[[RowProblem, int], None]
+    ) -> list[BatchRequest]:
+        """The requests that fit into an empty shard of their provider on their own; `reject`
+        hears why each other one does not."""
+        kept = []
+        for request in requests:
+            problem = self.limits_of(request.provider).problem_with(request)
+            if problem is None:
+                kept.append(request)
+            else:
+                reject(problem, request.line_number)
+        return kept
+
     def place(self, requests: Sequence[BatchRequest]) -> None:
         """Append requests (in line order) to their (provider, model)'s shard, opening shards as
         needed."""
-        for key, run in groupby(requests, _PROVIDER_MODEL):
-            self._place_run(key, list(run))
+        for key, group in groupby(requests, _PROVIDER_MODEL):
+            run = list(group)
+            tokens = list(map(_TOKENS, run))
+            self._place_lines(
+                key,
+                list(map(_LINE, run)),
+                list(map(_NUMBER, run)),
+                list(map(_CAP, run)),
+                None if tokens.count(None) == len(tokens) else tokens,
+                list(map(_INPUTS, run)),
+            )
         for shard in self._open.values():
             shard.flush()
 
-    def _place_run(self, key: tuple[str, str], run: list[BatchRequest]) -> None:
-        """Place consecutive requests of one (provider, model): as many as fit go into its open
-        shard at once, the rest into new ones. What fits is found on running totals (bytes with
-        newlines, tokens, inputs), the same cut as adding them one at a time: a request goes
-        into the open shard unless one of its limits would be passed, and a new shard takes its
-        first request whatever its size (`within_limits` left out the ones no shard can hold)."""
-        lines = list(map(_LINE, run))
-        # Running totals from the run's start: bytes[i] is of the first i requests' lines.
+    def place_lines(
+        self, key: tuple[str, str], lines: list[bytes], line_numbers: list[int], cap: int | None
+    ) -> None:
+        """`place` for requests of one (provider, model) given as their lines and input line
+        numbers, each bounding its output to `cap`, no tokens counted, one input each."""
+        self._place_lines(key, lines, line_numbers, [cap] * len(lines))
+        for shard in self._open.values():
+            shard.flush()
+
+    def _place_lines(
+        self,
+        key: tuple[str, str],
+        lines: list[bytes],
+        line_numbers: list[int],
+        caps: list[int | None],
+        tokens: list[int | None] | None = None,
+        inputs: list[int] | None = None,
+    ) -> None:
+        """Place consecutive requests of one (provider, model), given as their lines, input
+        line numbers, output bounds, token counts (None: none counted) and inputs (None: one
+        each): as many as fit go into its open shard at once, the rest into new ones.
+
+        What fits is found on running totals (bytes with newlines, tokens, inputs), the same cut
+        as adding them one at a time: a request goes into the open shard unless one of its limits
+        would be passed, and a new shard takes its first request whatever its size
+        (`within_limits` left out the ones no shard can hold)."""
+        # Running totals from the run's start: sizes[i] is of the first i requests' lines.
         sizes = list(accumulate(map(len, lines), initial=0))
-        tokens = list(map(_TOKENS, run))
         token_sums = (
-            None
-            if tokens.count(None) == len(tokens)
-            else list(accumulate((t or 0 for t in tokens), initial=0))
+            None if tokens is None else list(accumulate((t or 0 for t in tokens), initial=0))
         )
-        input_sums = list(accumulate(map(_INPUTS, run), initial=0))
-        caps = list(map(_CAP, run))
+        input_sums = range(len(lines) + 1) if inputs is None else [0, *accumulate(inputs)]
         max_tokens = self.limits.max_tokens
-        start, count = 0, len(run)
+        start, count = 0, len(lines)
         while start < count:
             shard = self._open.get(key)
             took = self._room(shard, start, sizes, token_sums, input_sums, max_tokens)
             if took == 0:
                 if shard is not None:
                     self._finish(shard)
-                shard = self._start(key[0], key[1], run[start].line_number)
+                shard = self._start(key[0], key[1], line_numbers[start])
                 took = max(1, self._room(shard, start, sizes, token_sums, input_sums, max_tokens))
             assert shard is not None
             end = min(start + took, count)
@@ -243,7 +282,7 @@ class ShardSet:
             if shard.max_output_tokens is not None:
                 taken = caps[start:end]
                 shard.max_output_tokens = (
-                    None if None in taken else shard.max_output_tokens + sum(taken)
+                    None if None in taken else shard.max_output_tokens + sum(cast(list[int], taken))
                 )
             start = end
 
@@ -253,7 +292,7 @@ class ShardSet:
         start: int,
         sizes: list[int],
         token_sums: list[int] | None,
-        input_sums: list[int],
+        input_sums: Sequence[int],
         max_tokens: int | None,
     ) -> int:
         """How many of the run's requests from `start` on fit into `shard` (0: none, or no

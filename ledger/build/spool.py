@@ -62,33 +62,55 @@ class RequestSpool:
     ) -> list[tuple[BatchRequest, int]]:
         """Record requests; return those whose custom_id an earlier one has, with its line.
         `counted`: whether they carry token counts (False: every `est_tokens` is None)."""
-        models = self.models
         keys = dict.fromkeys(map(PROVIDER_MODEL, requests))
-        for key in keys:
-            models.setdefault(key, len(models))
         if len(keys) == 1 and not counted:
             # The commonest chunk: one model, no counts, both written in the statement.
             (key,) = keys
-            columns = f"?, ?, {models[key]:d}, NULL, ?"
             rows: list[tuple[object, ...]] = list(map(_ID_LINE_HASH, requests))
+            columns = f"?, ?, {self.model_index(key):d}, NULL, ?"
         else:
+            models = self.models
+            for key in keys:
+                self.model_index(key)
             columns = "?, ?, ?, ?, ?"
             rows = [
                 (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens, r.body_hash)
                 for r in requests
             ]
+        duplicates = self._inserted(columns, rows)
+        return [(requests[place], first) for place, first in duplicates]
+
+    def add_lines(
+        self,
+        key: tuple[str, str],
+        custom_ids: list[str],
+        line_numbers: list[int],
+        hashes: list[bytes],
+    ) -> list[tuple[int, int]]:
+        """`add` for requests of one (provider, model) given as their custom_ids, lines and
+        body hashes, no tokens counted; the place of each duplicate, with its first line."""
+        columns = f"?, ?, {self.model_index(key):d}, NULL, ?"
+        return self._inserted(columns, list(zip(custom_ids, line_numbers, hashes, strict=True)))
+
+    def model_index(self, key: tuple[str, str]) -> int:
+        """The number of a (provider, model) in the spool (numbered as first seen)."""
+        return self.models.setdefault(key, len(self.models))
+
+    def _inserted(self, columns: str, rows: list[tuple[object, ...]]) -> list[tuple[int, int]]:
+        """Insert `rows` (custom_id and line first); the place of each whose custom_id an
+        earlier one has, with the line that has it."""
         before = self._db.total_changes
         self._insert(columns, rows)
         if self._db.total_changes - before == len(rows):
             return []
         # Rare: find which ones were ignored, and the line that holds their custom_id.
         duplicates = []
-        for request in requests:
+        for place, (custom_id, line_number, *_) in enumerate(rows):
             (first,) = self._db.execute(
-                "SELECT line_number FROM accepted WHERE custom_id = ?", (request.custom_id,)
+                "SELECT line_number FROM accepted WHERE custom_id = ?", (custom_id,)
             ).fetchone()
-            if first != request.line_number:
-                duplicates.append((request, first))
+            if first != line_number:
+                duplicates.append((place, first))
         return duplicates
 
     def _insert(self, columns: str, rows: list[tuple[object, ...]]) -> None:

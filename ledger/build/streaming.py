@@ -18,6 +18,7 @@ from ledger.build.body_hash import hash_bodies
 from ledger.build.counting import RequestCounter
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
+from ledger.build.prompt_columns import take_prompt_columns
 from ledger.build.reuse import Lookup, Reuser
 from ledger.build.row_checks import EST_TOKENS, SHARED, one_target
 from ledger.build.shards import Shard, ShardSet
@@ -130,6 +131,8 @@ class Streamer:
 
     def steps(self, records: list[tuple[int, Any, bytes]]) -> None:
         """Make, count, check, dedupe and place the requests of these records."""
+        if take_prompt_columns(self, records):
+            return
         requests = self.requests(records)
         if not requests:
             return
@@ -261,14 +264,8 @@ class Streamer:
         """Whether the checks accept every request of a chunk of shared bodies of one provider
         and model (the commonest chunk) with no loop in Python: its shared answer, taken as the
         loop below would, holds when the provider has no rules and no count passes headroom."""
-        from adapters.registry import request_rules
-
         key = one_target(requests)
-        if key is None or not all(map(SHARED, requests)):
-            return False
-        rules = request_rules(key[0])
-        takes = rules.endpoints
-        if rules.problem is not None or (takes is not None and self.endpoint not in takes):
+        if key is None or not all(map(SHARED, requests)) or not self.unruled(key[0]):
             return False
         known = self.shared_checks.get(key)
         if known is None:
@@ -276,6 +273,14 @@ class Streamer:
         refusal, headroom = known
         tokens = [t for t in map(EST_TOKENS, requests) if t is not None]
         return refusal is None and (not tokens or max(tokens) <= headroom)
+
+    def unruled(self, provider: str) -> bool:
+        """Whether `provider` takes the endpoint and has no request rules of its own."""
+        from adapters.registry import request_rules
+
+        rules = request_rules(provider)
+        takes = rules.endpoints
+        return rules.problem is None and (takes is None or self.endpoint in takes)
 
     def refusal(self, request: BatchRequest, counted: bool = True) -> str | None:
         """The first refusal of the model checks of this request (its warnings kept)."""
@@ -310,18 +315,12 @@ class Streamer:
 
     def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Leave out (or refuse) requests too large for any shard (of their provider's) on
-        their own (most are far within: `problem_with` says why for the others)."""
-        if self.shards.all_fit(requests):
-            return requests
-        limits_of = self.shards.limits_of
-        kept = []
-        for request in requests:
-            problem = limits_of(request.provider).problem_with(request)
-            if problem is None:
-                kept.append(request)
-            else:
-                self.reject(problem, request.line_number)
-        return kept
+        their own."""
+        return (
+            requests
+            if self.shards.all_fit(requests)
+            else self.shards.fitting(requests, self.reject)
+        )
 
     def unique(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Record requests in the spool, each with its reuse hash; a custom_id seen before is

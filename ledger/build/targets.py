@@ -188,6 +188,11 @@ class RowMaker:
             )
             or None
         )
+        #: The route of every prompt row without a model column, when that is one target
+        #: with its template (`ledger.build.prompt_columns`); else None.
+        self.only_route = self._fan[0] if self._fan and len(self._fan) == 1 else None
+        if self.only_route is not None and self.only_route[3] is None:
+            self.only_route = None
         #: The longest row custom_id whose fanned ones stay within CUSTOM_ID_MAX.
         self._longest_id = CUSTOM_ID_MAX - (len(f"-m{count}") if count > 1 else 0)
         #: Per model column text, where its rows go (None: not a target, the general path says).
