@@ -22,7 +22,7 @@ PADDING = "x" * 200
 
 def rows() -> list[dict[str, Any]]:
     """Plain prompt rows, with in later chunks a duplicate custom_id, a row naming its model and
-    one without an id."""
+    rows without an id (one with a parameter of its own)."""
     made: list[dict[str, Any]] = [
         {"id": f"q{n}", "prompt": f"What is {n} + {n}? {PADDING}"} for n in range(1, 15_001)
     ]
@@ -30,6 +30,8 @@ def rows() -> list[dict[str, Any]]:
     made[9_001] = {"custom_id": "q5", "prompt": "and another"}
     made[13_000] = {"id": "m1", "prompt": "to a model", "model": "gpt-4o"}
     made[14_000] = {"prompt": "no id: row-014001"}
+    made[14_500] = {"prompt": "two fields, no id", "temperature": 0.5}
+    made[14_501] = {"prompt": "two fields, no id", "model": None}
     return made
 
 
