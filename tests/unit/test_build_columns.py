@@ -1,17 +1,19 @@
 """A chunk of plain prompt rows to one target is taken as columns (`ledger.build.prompt_columns`),
 with no request object per row: the build it gives is the one the general steps give, byte for
 byte (shards, request rows with their hashes and jobs, the problems said), whatever else the input
-holds around it."""
+holds around it. The copy of the request rows into the ledger names each one's job alike however
+the shards' jobs are looked up."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from support.buildkit import query, write_jsonl
 
-from ledger.build import prompt_columns, streaming
+from ledger.build import prompt_columns, record, streaming
 from ledger.build.endpoints import CHAT, RESPONSES
 from ledger.build.run import BuildOptions, build_run
 from ledger.core.db import open_ledger
@@ -92,3 +94,33 @@ def test_chunks_taken_as_columns_build_what_the_general_steps_build(
     ]
     assert len(general["requests"]) == 14_998
     assert len(general["shards"]) == (7 if options else 2)
+
+
+@pytest.mark.parametrize("in_statement", [1_000, 0])
+def test_request_rows_name_their_shards_job_however_it_is_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_statement: int
+) -> None:
+    """Each request row names the job of the shard its line is in, for two models cut at 3
+    requests, whether the shards' first lines are written into the copy's statement or looked
+    up per request (a build of more shards than `SHARDS_IN_STATEMENT`)."""
+    monkeypatch.setattr(record, "SHARDS_IN_STATEMENT", in_statement)
+    models = ["gpt-4o-mini", "gpt-4o"] * 8
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"id": f"r{n}", "prompt": "hi", "model": m} for n, m in enumerate(models, 1)],
+    )
+    engine = open_ledger(tmp_path / "ledger.db")
+    options = BuildOptions(count_tokens=False, max_requests=3, workdir=tmp_path)
+    build_run(engine, source, options)
+    engine.dispose()
+    in_shard = {
+        orjson.loads(line)["custom_id"]: int(path.stem.removeprefix("shard-"))
+        for path in (tmp_path / "runs" / "in" / "batch_inputs").glob("shard-*.jsonl")
+        for line in path.read_bytes().splitlines()
+    }
+    recorded = query(
+        "select custom_id, shard_index from requests join jobs on jobs.id = requests.job_id",
+        tmp_path / "ledger.db",
+    )
+    assert {r["custom_id"]: r["shard_index"] for r in recorded} == in_shard
+    assert len(in_shard) == 16 and len(set(in_shard.values())) == 6
