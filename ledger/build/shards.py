@@ -13,23 +13,24 @@ import bisect
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from itertools import accumulate, groupby
+from dataclasses import dataclass, field
+from itertools import accumulate
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, cast
 
 from ledger.build.bodies import BatchRequest, RowProblem
+
+# The limits a shard is cut to live beside this module; importers find them here too.
+from ledger.build.shard_limits import MAX_BYTES_PER_BATCH as MAX_BYTES_PER_BATCH
+from ledger.build.shard_limits import (
+    MAX_EMBEDDING_INPUTS_PER_BATCH as MAX_EMBEDDING_INPUTS_PER_BATCH,
+)
+from ledger.build.shard_limits import MAX_REQUESTS_PER_BATCH as MAX_REQUESTS_PER_BATCH
+from ledger.build.shard_limits import ShardLimits as ShardLimits
+from ledger.build.shard_limits import parse_size as parse_size
+from ledger.build.shard_limits import within_provider_limits as within_provider_limits
 from ledger.core.durable import fsync_directory
-from ledger.errors import InputError
-from ledger.settings.setting import parse_size as parse_size
-
-#: The Batch API's limits for one batch (one input file).
-MAX_REQUESTS_PER_BATCH = 50_000
-#: 200 MB, counted in decimal megabytes so it also holds if the provider meant MiB.
-MAX_BYTES_PER_BATCH = 200_000_000
-MAX_EMBEDDING_INPUTS_PER_BATCH = 50_000
-
 
 _PROVIDER = attrgetter("provider")
 _PROVIDER_MODEL = attrgetter("provider", "model")
@@ -58,55 +59,6 @@ def _fitting(sums: Sequence[int], start: int, budget: int, per_item: int = 0) ->
 def shard_file_name(index: int) -> str:
     """`shard-0001.jsonl` for shard 1."""
     return f"shard-{index:04d}.jsonl"
-
-
-@dataclass(frozen=True)
-class ShardLimits:
-    """What one shard may hold."""
-
-    max_requests: int = MAX_REQUESTS_PER_BATCH
-    max_bytes: int = MAX_BYTES_PER_BATCH
-    max_tokens: int | None = None
-    max_inputs: int = MAX_EMBEDDING_INPUTS_PER_BATCH
-
-    def check(self) -> None:
-        """Refuse limits above the provider's or below one request."""
-        if not 1 <= self.max_requests <= MAX_REQUESTS_PER_BATCH:
-            raise InputError(f"--max-requests: must be between 1 and {MAX_REQUESTS_PER_BATCH}")
-        if not 1 <= self.max_bytes <= MAX_BYTES_PER_BATCH:
-            raise InputError(f"--max-bytes: must be between 1 and {MAX_BYTES_PER_BATCH}")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise InputError("--max-tokens-per-job: must be at least 1")
-
-    def problem_with(self, request: BatchRequest) -> RowProblem | None:
-        """Why this request could not go into any shard, if it could not."""
-        size = len(request.line) + 1
-        if size > self.max_bytes:
-            return RowProblem(
-                f"the request is {size} bytes, more than the {self.max_bytes} a job holds"
-            )
-        tokens = request.est_tokens or 0
-        if self.max_tokens is not None and tokens > self.max_tokens:
-            return RowProblem(
-                f"about {tokens} input tokens, more than --max-tokens-per-job {self.max_tokens}"
-            )
-        return None
-
-
-def within_provider_limits(limits: ShardLimits, provider: str) -> ShardLimits:
-    """`limits`, lowered to what one batch of `provider` holds where that is less (Together:
-    100 MB); the registry's factory says (`adapters.registry.batch_limits`). The shard's bytes
-    are counted as built: a host whose envelope is rewritten at upload gets shorter lines."""
-    from adapters.registry import REGISTRY, batch_limits
-
-    most = batch_limits(provider) if provider in REGISTRY else None
-    if most is None:
-        return limits
-    return replace(
-        limits,
-        max_requests=min(limits.max_requests, most[0]),
-        max_bytes=min(limits.max_bytes, most[1]),
-    )
 
 
 @dataclass(frozen=True)
@@ -185,16 +137,24 @@ class ShardSet:
         return found
 
     def all_fit(self, requests: Sequence[BatchRequest]) -> bool:
-        """Whether every request fits into an empty shard of its provider on its own, found a
-        run of one provider's requests at a time, with no loop in Python over requests (False:
-        the caller asks `ShardLimits.problem_with` of each)."""
-        for provider, group in groupby(requests, _PROVIDER):
-            limits = self.limits_of(provider)
-            run = list(group)
-            tokens = [t for t in map(_TOKENS, run) if t]
-            if max(map(len, map(_LINE, run))) >= limits.max_bytes or (
-                tokens and limits.max_tokens is not None and max(tokens) > limits.max_tokens
-            ):
+        """Whether every request fits into an empty shard of its provider on its own (False:
+        the caller asks `ShardLimits.problem_with` of each); for requests of one provider
+        found with no loop in Python."""
+        providers = set(map(_PROVIDER, requests))
+        if len(providers) == 1:
+            limits = self.limits_of(providers.pop())
+            tokens = [t for t in map(_TOKENS, requests) if t]
+            return max(map(len, map(_LINE, requests))) < limits.max_bytes and (
+                not tokens or limits.max_tokens is None or max(tokens) <= limits.max_tokens
+            )
+        provider, max_bytes, max_tokens = None, 0, 0.0
+        for request in requests:
+            if request.provider != provider:
+                provider = request.provider
+                limits = self.limits_of(provider)
+                max_bytes = limits.max_bytes
+                max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
+            if len(request.line) >= max_bytes or (request.est_tokens or 0) > max_tokens:
                 return False
         return True
 
@@ -214,20 +174,60 @@ class ShardSet:
 
     def place(self, requests: Sequence[BatchRequest]) -> None:
         """Append requests (in line order) to their (provider, model)'s shard, opening shards as
-        needed."""
-        for key, group in groupby(requests, _PROVIDER_MODEL):
-            run = list(group)
-            tokens = list(map(_TOKENS, run))
+        needed: a chunk of one (provider, model) at once (`_place_lines`), a chunk of several
+        (rows fanned out to several models, or naming theirs) a request at a time."""
+        keys = set(map(_PROVIDER_MODEL, requests))
+        if len(keys) == 1:
+            tokens = list(map(_TOKENS, requests))
             self._place_lines(
-                key,
-                list(map(_LINE, run)),
-                list(map(_NUMBER, run)),
-                list(map(_CAP, run)),
+                keys.pop(),
+                list(map(_LINE, requests)),
+                list(map(_NUMBER, requests)),
+                list(map(_CAP, requests)),
                 None if tokens.count(None) == len(tokens) else tokens,
-                list(map(_INPUTS, run)),
+                list(map(_INPUTS, requests)),
             )
+        else:
+            self._place_each(requests)
         for shard in self._open.values():
             shard.flush()
+
+    def _place_each(self, requests: Sequence[BatchRequest]) -> None:
+        """`place`, a request at a time (a new shard is opened as the one before it fills, so
+        the shards of several (provider, model) are numbered in the order they are opened)."""
+        limits = self.limits
+        max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
+        current: _OpenShard | None = None
+        for request in requests:
+            if (
+                current is None
+                or current.model != request.model
+                or (current.provider != request.provider)
+            ):
+                current = self._open.get((request.provider, request.model))
+                if current is not None:
+                    limits = current.limits
+            size = len(request.line) + 1
+            tokens = request.est_tokens or 0
+            if (
+                current is None
+                or current.requests + 1 > limits.max_requests
+                or current.bytes + size > limits.max_bytes
+                or current.tokens + tokens > max_tokens
+                or current.inputs + request.inputs > limits.max_inputs
+            ):
+                if current is not None:
+                    self._finish(current)
+                current = self._start(request.provider, request.model, request.line_number)
+                limits = current.limits
+            current.pending.append(request.line)
+            current.bytes += size
+            current.requests += 1
+            current.tokens += tokens
+            current.inputs += request.inputs
+            if current.max_output_tokens is not None:
+                cap = request.max_output_tokens
+                current.max_output_tokens = None if cap is None else current.max_output_tokens + cap
 
     def place_lines(
         self, key: tuple[str, str], lines: list[bytes], line_numbers: list[int], cap: int | None
