@@ -201,6 +201,8 @@ def run_child(source: Path, workdir: Path, mode: str) -> dict[str, Any]:
     peak memory is measured alone."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir()
+    # Every file written so far on disk: a contender's fsyncs write its own bytes only.
+    os.sync()
     output = subprocess.run(
         [sys.executable, __file__, "--child", str(source), str(workdir), mode],
         check=True,

@@ -32,18 +32,41 @@ def canonical_body(url: str, body: Any) -> bytes:
     return b'%s"POST","url":%s,"body":%s}' % (_METHOD, orjson.dumps(url), orjson.dumps(body))
 
 
+def hash_prefix(provider: str) -> bytes:
+    """What the hashed bytes of a request to `provider` start with, before its canonical body."""
+    return provider.encode() + b"\n"
+
+
+def hashed_template(
+    template: tuple[bytes, bytes, bytes] | None, provider: str
+) -> tuple[bytes, bytes, bytes, Any] | None:
+    """A prompt row's template (`RowBuilder.template`: the line's head, middle and tail around
+    its custom_id and text) and its hash fed the bytes every row's hash starts with: the
+    provider's prefix and the middle, where the canonical body starts (a line's first key is its
+    custom_id). A row's hash is then a copy of it fed the row's text and the tail
+    (`RowMaker.requests` takes it as it makes the line; a copy costs less than a new blake2b).
+    None without a template, or one whose middle is not so."""
+    if template is None or not template[1].startswith(_METHOD):
+        return None
+    head, middle, tail = template
+    return head, middle, tail, blake2b(hash_prefix(provider) + middle, digest_size=DIGEST_SIZE)
+
+
 def hash_bodies(requests: Iterable[BatchRequest]) -> None:
-    """Set each request's `body_hash`: blake2b-128 of its provider and canonical body. One loop
+    """Set the `body_hash` of each request that has none yet (a prompt row's is taken as its
+    line is made from its template): blake2b-128 of its provider and canonical body. One loop
     over a chunk, as the build's hot path wants it (a call per request cost a third more)."""
     prefixes: dict[str, bytes] = {}
     for request in requests:
+        if request.body_hash:
+            continue
         canonical = request.canonical
         if canonical is None:
             line = request.line
             canonical = line[line.find(_METHOD) :]
         prefix = prefixes.get(request.provider)
         if prefix is None:
-            prefix = prefixes[request.provider] = request.provider.encode() + b"\n"
+            prefix = prefixes[request.provider] = hash_prefix(request.provider)
         request.body_hash = blake2b(prefix + canonical, digest_size=DIGEST_SIZE).digest()
 
 

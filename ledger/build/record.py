@@ -193,9 +193,7 @@ def copy_requests(connection: Connection, run_id: int, spool_path: Path) -> int:
         f"INSERT INTO {Request.__tablename__} "
         "(run_id, job_id, custom_id, line_number, status, est_input_tokens, body_hash, "
         "reused_from) "
-        "SELECT ?, CASE WHEN a.source IS NULL THEN (SELECT s.job_id FROM spool.shards s "
-        "WHERE s.model = a.model AND s.first_line <= COALESCE(a.answer_line, a.line_number) "
-        "ORDER BY s.first_line DESC LIMIT 1) "
+        f"SELECT ?, CASE WHEN a.source IS NULL THEN {_shard_job(raw)} "
         "ELSE (SELECT r.job_id FROM spool.reused_jobs r WHERE r.model = a.model) END, "
         "a.custom_id, a.line_number, ?, a.tokens, a.body_hash, "
         "CASE WHEN a.source IS NULL THEN NULL "
@@ -204,6 +202,45 @@ def copy_requests(connection: Connection, run_id: int, spool_path: Path) -> int:
         (run_id, PENDING),
     )
     return result.rowcount
+
+
+#: The most shards whose jobs `copy_requests` writes into its statement (more: one lookup each).
+SHARDS_IN_STATEMENT = 1_000
+
+
+def _shard_job(raw: Any) -> str:
+    """The SQL expression of the job of the shard holding spooled request `a` (sent, not reused):
+    for a build of at most `SHARDS_IN_STATEMENT` shards the shards' first lines and jobs written
+    into it, a binary search on the line a few comparisons deep (a lookup in `spool.shards` per
+    request cost a quarter of the copy, bench/build.py); else that lookup."""
+    line = "COALESCE(a.answer_line, a.line_number)"
+    shards = raw.execute(
+        "SELECT model, first_line, job_id FROM spool.shards ORDER BY model, first_line"
+    ).fetchall()
+    if len(shards) > SHARDS_IN_STATEMENT:
+        return (
+            "(SELECT s.job_id FROM spool.shards s WHERE s.model = a.model AND s.first_line <= "
+            f"{line} ORDER BY s.first_line DESC LIMIT 1)"
+        )
+    starts: dict[int, list[tuple[int, int]]] = {}
+    for model, first_line, job_id in shards:
+        starts.setdefault(int(model), []).append((int(first_line), int(job_id)))
+    whens = " ".join(
+        f"WHEN {model} THEN CASE WHEN {line} < {runs[0][0]} THEN NULL "
+        f"ELSE {_search(runs, line)} END"
+        for model, runs in starts.items()
+    )
+    return f"(CASE a.model {whens} END)" if whens else "NULL"
+
+
+def _search(starts: list[tuple[int, int]], line: str) -> str:
+    """The job of the last of `starts` (first line, job; in order) at or before `line`, for a
+    line at or after the first, as nested CASE expressions halving them."""
+    if len(starts) == 1:
+        return str(starts[0][1])
+    middle = len(starts) // 2
+    before, after = _search(starts[:middle], line), _search(starts[middle:], line)
+    return f"CASE WHEN {line} < {starts[middle][0]} THEN {before} ELSE {after} END"
 
 
 @contextmanager

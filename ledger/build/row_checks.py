@@ -4,7 +4,9 @@ failure a `RowProblem` naming the field (the bodies they pass into are `ledger.b
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -72,6 +74,18 @@ class BatchRequest:
         if body is None:
             body = self.body = orjson.loads(self.line)["body"]
         return body
+
+
+#: A request's (provider, model), and other fields, read by `map` over a chunk (no loop in Python).
+PROVIDER_MODEL = attrgetter("provider", "model")
+SHARED = attrgetter("shared")
+EST_TOKENS = attrgetter("est_tokens")
+
+
+def one_target(requests: Sequence[BatchRequest]) -> tuple[str, str] | None:
+    """The (provider, model) of every request, when they all have the same one."""
+    targets = set(map(PROVIDER_MODEL, requests))
+    return targets.pop() if len(targets) == 1 else None
 
 
 def generated_custom_id(line_number: int) -> str:

@@ -12,75 +12,53 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import attrgetter
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from ledger.build.bodies import BatchRequest, RowProblem
-from ledger.core.durable import fsync_directory
-from ledger.errors import InputError
-from ledger.settings.setting import parse_size as parse_size
 
-#: The Batch API's limits for one batch (one input file).
-MAX_REQUESTS_PER_BATCH = 50_000
-#: 200 MB, counted in decimal megabytes so it also holds if the provider meant MiB.
-MAX_BYTES_PER_BATCH = 200_000_000
-MAX_EMBEDDING_INPUTS_PER_BATCH = 50_000
+# The limits a shard is cut to live beside this module; importers find them here too.
+from ledger.build.shard_limits import MAX_BYTES_PER_BATCH as MAX_BYTES_PER_BATCH
+from ledger.build.shard_limits import (
+    MAX_EMBEDDING_INPUTS_PER_BATCH as MAX_EMBEDDING_INPUTS_PER_BATCH,
+)
+from ledger.build.shard_limits import MAX_REQUESTS_PER_BATCH as MAX_REQUESTS_PER_BATCH
+from ledger.build.shard_limits import ShardLimits as ShardLimits
+from ledger.build.shard_limits import parse_size as parse_size
+from ledger.build.shard_limits import within_provider_limits as within_provider_limits
+from ledger.core.durable import fsync_directory
+
+_PROVIDER = attrgetter("provider")
+_PROVIDER_MODEL = attrgetter("provider", "model")
+_LINE = attrgetter("line")
+_TOKENS = attrgetter("est_tokens")
+_INPUTS = attrgetter("inputs")
+_CAP = attrgetter("max_output_tokens")
+_NUMBER = attrgetter("line_number")
+
+
+def _fitting(sums: Sequence[int], start: int, budget: int, per_item: int = 0) -> int:
+    """The most items from `start` whose total stays within `budget`, `sums` being running
+    totals (sums[i]: of the first i items; never decreasing) and each item adding `per_item`
+    more (0 items when the budget is spent)."""
+    low, high = 0, len(sums) - 1 - start
+    base = sums[start]
+    while low < high:  # the largest n with sums[start + n] - base + n * per_item <= budget
+        middle = (low + high + 1) // 2
+        if sums[start + middle] - base + middle * per_item <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def shard_file_name(index: int) -> str:
     """`shard-0001.jsonl` for shard 1."""
     return f"shard-{index:04d}.jsonl"
-
-
-@dataclass(frozen=True)
-class ShardLimits:
-    """What one shard may hold."""
-
-    max_requests: int = MAX_REQUESTS_PER_BATCH
-    max_bytes: int = MAX_BYTES_PER_BATCH
-    max_tokens: int | None = None
-    max_inputs: int = MAX_EMBEDDING_INPUTS_PER_BATCH
-
-    def check(self) -> None:
-        """Refuse limits above the provider's or below one request."""
-        if not 1 <= self.max_requests <= MAX_REQUESTS_PER_BATCH:
-            raise InputError(f"--max-requests: must be between 1 and {MAX_REQUESTS_PER_BATCH}")
-        if not 1 <= self.max_bytes <= MAX_BYTES_PER_BATCH:
-            raise InputError(f"--max-bytes: must be between 1 and {MAX_BYTES_PER_BATCH}")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise InputError("--max-tokens-per-job: must be at least 1")
-
-    def problem_with(self, request: BatchRequest) -> RowProblem | None:
-        """Why this request could not go into any shard, if it could not."""
-        size = len(request.line) + 1
-        if size > self.max_bytes:
-            return RowProblem(
-                f"the request is {size} bytes, more than the {self.max_bytes} a job holds"
-            )
-        tokens = request.est_tokens or 0
-        if self.max_tokens is not None and tokens > self.max_tokens:
-            return RowProblem(
-                f"about {tokens} input tokens, more than --max-tokens-per-job {self.max_tokens}"
-            )
-        return None
-
-
-def within_provider_limits(limits: ShardLimits, provider: str) -> ShardLimits:
-    """`limits`, lowered to what one batch of `provider` holds where that is less (Together:
-    100 MB); the registry's factory says (`adapters.registry.batch_limits`). The shard's bytes
-    are counted as built: a host whose envelope is rewritten at upload gets shorter lines."""
-    from adapters.registry import REGISTRY, batch_limits
-
-    most = batch_limits(provider) if provider in REGISTRY else None
-    if most is None:
-        return limits
-    return replace(
-        limits,
-        max_requests=min(limits.max_requests, most[0]),
-        max_bytes=min(limits.max_bytes, most[1]),
-    )
 
 
 @dataclass(frozen=True)
@@ -158,9 +136,65 @@ class ShardSet:
             self._limits[provider] = found
         return found
 
-    def place(self, requests: Iterable[BatchRequest]) -> None:
+    def all_fit(self, requests: Sequence[BatchRequest]) -> bool:
+        """Whether every request fits into an empty shard of its provider on its own (False:
+        the caller asks `ShardLimits.problem_with` of each); for requests of one provider
+        found with no loop in Python."""
+        providers = set(map(_PROVIDER, requests))
+        if len(providers) == 1:
+            limits = self.limits_of(providers.pop())
+            tokens = [t for t in map(_TOKENS, requests) if t]
+            return max(map(len, map(_LINE, requests))) < limits.max_bytes and (
+                not tokens or limits.max_tokens is None or max(tokens) <= limits.max_tokens
+            )
+        provider, max_bytes, max_tokens = None, 0, 0.0
+        for request in requests:
+            if request.provider != provider:
+                provider = request.provider
+                limits = self.limits_of(provider)
+                max_bytes = limits.max_bytes
+                max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
+            if len(request.line) >= max_bytes or (request.est_tokens or 0) > max_tokens:
+                return False
+        return True
+
+    def fitting(
+        self, requests: list[BatchRequest], reject: Callable[[RowProblem, int], None]
+    ) -> list[BatchRequest]:
+        """The requests that fit into an empty shard of their provider on their own; `reject`
+        hears why each other one does not."""
+        kept = []
+        for request in requests:
+            problem = self.limits_of(request.provider).problem_with(request)
+            if problem is None:
+                kept.append(request)
+            else:
+                reject(problem, request.line_number)
+        return kept
+
+    def place(self, requests: Sequence[BatchRequest]) -> None:
         """Append requests (in line order) to their (provider, model)'s shard, opening shards as
-        needed."""
+        needed: a chunk of one (provider, model) at once (`_place_lines`), a chunk of several
+        (rows fanned out to several models, or naming theirs) a request at a time."""
+        keys = set(map(_PROVIDER_MODEL, requests))
+        if len(keys) == 1:
+            tokens = list(map(_TOKENS, requests))
+            self._place_lines(
+                keys.pop(),
+                list(map(_LINE, requests)),
+                list(map(_NUMBER, requests)),
+                list(map(_CAP, requests)),
+                None if tokens.count(None) == len(tokens) else tokens,
+                list(map(_INPUTS, requests)),
+            )
+        else:
+            self._place_each(requests)
+        for shard in self._open.values():
+            shard.flush()
+
+    def _place_each(self, requests: Sequence[BatchRequest]) -> None:
+        """`place`, a request at a time (a new shard is opened as the one before it fills, so
+        the shards of several (provider, model) are numbered in the order they are opened)."""
         limits = self.limits
         max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
         current: _OpenShard | None = None
@@ -194,8 +228,85 @@ class ShardSet:
             if current.max_output_tokens is not None:
                 cap = request.max_output_tokens
                 current.max_output_tokens = None if cap is None else current.max_output_tokens + cap
+
+    def place_lines(
+        self, key: tuple[str, str], lines: list[bytes], line_numbers: list[int], cap: int | None
+    ) -> None:
+        """`place` for requests of one (provider, model) given as their lines and input line
+        numbers, each bounding its output to `cap`, no tokens counted, one input each."""
+        self._place_lines(key, lines, line_numbers, [cap] * len(lines))
         for shard in self._open.values():
             shard.flush()
+
+    def _place_lines(
+        self,
+        key: tuple[str, str],
+        lines: list[bytes],
+        line_numbers: list[int],
+        caps: list[int | None],
+        tokens: list[int | None] | None = None,
+        inputs: list[int] | None = None,
+    ) -> None:
+        """Place consecutive requests of one (provider, model), given as their lines, input
+        line numbers, output bounds, token counts (None: none counted) and inputs (None: one
+        each): as many as fit go into its open shard at once, the rest into new ones.
+
+        What fits is found on running totals (bytes with newlines, tokens, inputs), the same cut
+        as adding them one at a time: a request goes into the open shard unless one of its limits
+        would be passed, and a new shard takes its first request whatever its size
+        (`within_limits` left out the ones no shard can hold)."""
+        # Running totals from the run's start: sizes[i] is of the first i requests' lines.
+        sizes = list(accumulate(map(len, lines), initial=0))
+        token_sums = (
+            None if tokens is None else list(accumulate((t or 0 for t in tokens), initial=0))
+        )
+        input_sums = range(len(lines) + 1) if inputs is None else [0, *accumulate(inputs)]
+        max_tokens = self.limits.max_tokens
+        start, count = 0, len(lines)
+        while start < count:
+            shard = self._open.get(key)
+            took = self._room(shard, start, sizes, token_sums, input_sums, max_tokens)
+            if took == 0:
+                if shard is not None:
+                    self._finish(shard)
+                shard = self._start(key[0], key[1], line_numbers[start])
+                took = max(1, self._room(shard, start, sizes, token_sums, input_sums, max_tokens))
+            assert shard is not None
+            end = min(start + took, count)
+            shard.pending.extend(lines[start:end])
+            shard.bytes += sizes[end] - sizes[start] + (end - start)
+            shard.requests += end - start
+            if token_sums is not None:
+                shard.tokens += token_sums[end] - token_sums[start]
+            shard.inputs += input_sums[end] - input_sums[start]
+            if shard.max_output_tokens is not None:
+                taken = caps[start:end]
+                shard.max_output_tokens = (
+                    None if None in taken else shard.max_output_tokens + sum(cast(list[int], taken))
+                )
+            start = end
+
+    @staticmethod
+    def _room(
+        shard: _OpenShard | None,
+        start: int,
+        sizes: list[int],
+        token_sums: list[int] | None,
+        input_sums: Sequence[int],
+        max_tokens: int | None,
+    ) -> int:
+        """How many of the run's requests from `start` on fit into `shard` (0: none, or no
+        shard): the fewest any of its limits lets in."""
+        if shard is None:
+            return 0
+        limits = shard.limits
+        room = limits.max_requests - shard.requests
+        # Bytes with a newline each: the first n from `start` take sizes[start + n] - sizes[start]
+        # + n; as `sizes` only grows, the last n within the limit is found by bisection.
+        room = min(room, _fitting(sizes, start, limits.max_bytes - shard.bytes, per_item=1))
+        if token_sums is not None and max_tokens is not None:
+            room = min(room, _fitting(token_sums, start, max_tokens - shard.tokens))
+        return min(room, _fitting(input_sums, start, limits.max_inputs - shard.inputs))
 
     def open_index(self, model: str, provider: str = "") -> int:
         """The index of the shard `model`'s next request would join (the one now open)."""

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
+from operator import attrgetter
 from pathlib import Path
 
 from ledger.build.bodies import BatchRequest
+from ledger.build.row_checks import PROVIDER_MODEL
 
 #: Rows handed to the ledger's executemany at a time.
 READ_BATCH = 10_000
+#: Requests one INSERT statement of the spool takes: the sqlite3 module's work per statement
+#: executed cost more than SQLite's insert itself (a statement per request made the spool a third
+#: of the build, bench/build.py).
+ROWS_PER_INSERT = 64
+
+#: A request's columns of the commonest chunk's rows (`RequestSpool.add`).
+_ID_LINE_HASH = attrgetter("custom_id", "line_number", "body_hash")
 
 #: What `RequestSpool.batches` yields of one request: custom_id, line, (provider, model),
 #: tokens, body hash, the line whose send answers it (None: its own), its reuse source.
@@ -47,32 +57,78 @@ class RequestSpool:
         )
         self._db.execute("BEGIN")
 
-    def add(self, requests: Sequence[BatchRequest]) -> list[tuple[BatchRequest, int]]:
-        """Record requests; return those whose custom_id an earlier one has, with its line."""
-        models = self.models
-        for key in dict.fromkeys((r.provider, r.model) for r in requests):
-            models.setdefault(key, len(models))
-        rows = [
-            (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens, r.body_hash)
-            for r in requests
-        ]
+    def add(
+        self, requests: Sequence[BatchRequest], counted: bool = True
+    ) -> list[tuple[BatchRequest, int]]:
+        """Record requests; return those whose custom_id an earlier one has, with its line.
+        `counted`: whether they carry token counts (False: every `est_tokens` is None)."""
+        keys = dict.fromkeys(map(PROVIDER_MODEL, requests))
+        if len(keys) == 1 and not counted:
+            # The commonest chunk: one model, no counts, both written in the statement.
+            (key,) = keys
+            rows: list[tuple[object, ...]] = list(map(_ID_LINE_HASH, requests))
+            columns = f"?, ?, {self.model_index(key):d}, NULL, ?"
+        else:
+            models = self.models
+            for key in keys:
+                self.model_index(key)
+            columns = "?, ?, ?, ?, ?"
+            rows = [
+                (r.custom_id, r.line_number, models[r.provider, r.model], r.est_tokens, r.body_hash)
+                for r in requests
+            ]
+        duplicates = self._inserted(columns, rows)
+        return [(requests[place], first) for place, first in duplicates]
+
+    def add_lines(
+        self,
+        key: tuple[str, str],
+        custom_ids: list[str],
+        line_numbers: list[int],
+        hashes: list[bytes],
+    ) -> list[tuple[int, int]]:
+        """`add` for requests of one (provider, model) given as their custom_ids, lines and
+        body hashes, no tokens counted; the place of each duplicate, with its first line."""
+        columns = f"?, ?, {self.model_index(key):d}, NULL, ?"
+        return self._inserted(columns, list(zip(custom_ids, line_numbers, hashes, strict=True)))
+
+    def model_index(self, key: tuple[str, str]) -> int:
+        """The number of a (provider, model) in the spool (numbered as first seen)."""
+        return self.models.setdefault(key, len(self.models))
+
+    def _inserted(self, columns: str, rows: list[tuple[object, ...]]) -> list[tuple[int, int]]:
+        """Insert `rows` (custom_id and line first); the place of each whose custom_id an
+        earlier one has, with the line that has it."""
         before = self._db.total_changes
-        self._db.executemany(
-            "INSERT OR IGNORE INTO accepted (custom_id, line_number, model, tokens, body_hash) "
-            "VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
+        self._insert(columns, rows)
         if self._db.total_changes - before == len(rows):
             return []
         # Rare: find which ones were ignored, and the line that holds their custom_id.
         duplicates = []
-        for request in requests:
+        for place, (custom_id, line_number, *_) in enumerate(rows):
             (first,) = self._db.execute(
-                "SELECT line_number FROM accepted WHERE custom_id = ?", (request.custom_id,)
+                "SELECT line_number FROM accepted WHERE custom_id = ?", (custom_id,)
             ).fetchone()
-            if first != request.line_number:
-                duplicates.append((request, first))
+            if first != line_number:
+                duplicates.append((place, first))
         return duplicates
+
+    def _insert(self, columns: str, rows: list[tuple[object, ...]]) -> None:
+        """INSERT OR IGNORE `rows` (their values for the `?` of `columns`), `ROWS_PER_INSERT` a
+        statement (a custom_id seen before, even in the same statement, is left out)."""
+        insert = (
+            "INSERT OR IGNORE INTO accepted (custom_id, line_number, model, tokens, body_hash) "
+            "VALUES "
+        )
+        whole = len(rows) - len(rows) % ROWS_PER_INSERT
+        if whole:
+            values = chain.from_iterable(islice(rows, whole))
+            width = len(rows[0]) * ROWS_PER_INSERT
+            self._db.executemany(
+                insert + ", ".join([f"({columns})"] * ROWS_PER_INSERT),
+                zip(*[values] * width, strict=True),
+            )
+        self._db.executemany(f"{insert}({columns})", rows[whole:])
 
     def record_shards(
         self,

@@ -18,7 +18,9 @@ from ledger.build.body_hash import hash_bodies
 from ledger.build.counting import RequestCounter
 from ledger.build.endpoints import RESPONSES, resolve_endpoint
 from ledger.build.inputs import InputFile
+from ledger.build.prompt_columns import take_prompt_columns
 from ledger.build.reuse import Lookup, Reuser
+from ledger.build.row_checks import EST_TOKENS, SHARED, one_target
 from ledger.build.shards import Shard, ShardSet
 from ledger.build.spool import RequestSpool
 from ledger.build.targets import RowMaker, option_targets, target_parser
@@ -129,6 +131,8 @@ class Streamer:
 
     def steps(self, records: list[tuple[int, Any, bytes]]) -> None:
         """Make, count, check, dedupe and place the requests of these records."""
+        if take_prompt_columns(self, records):
+            return
         requests = self.requests(records)
         if not requests:
             return
@@ -218,6 +222,8 @@ class Streamer:
         from adapters.registry import request_rules
 
         endpoint = self.endpoint
+        if self.all_accepted(requests):
+            return requests
         rules: dict[str, RequestRules] = {}
         checked, refusal_of = self.shared_checks, self.refusal
         provider, takes, problem_of = None, None, None
@@ -254,6 +260,28 @@ class Streamer:
             kept.append(request)
         return kept
 
+    def all_accepted(self, requests: list[BatchRequest]) -> bool:
+        """Whether the checks accept every request of a chunk of shared bodies of one provider
+        and model (the commonest chunk) with no loop in Python: its shared answer, taken as the
+        loop below would, holds when the provider has no rules and no count passes headroom."""
+        key = one_target(requests)
+        if key is None or not all(map(SHARED, requests)) or not self.unruled(key[0]):
+            return False
+        known = self.shared_checks.get(key)
+        if known is None:
+            known = self.shared_checks[key] = self.check_shared(requests[0])
+        refusal, headroom = known
+        tokens = [t for t in map(EST_TOKENS, requests) if t is not None]
+        return refusal is None and (not tokens or max(tokens) <= headroom)
+
+    def unruled(self, provider: str) -> bool:
+        """Whether `provider` takes the endpoint and has no request rules of its own."""
+        from adapters.registry import request_rules
+
+        rules = request_rules(provider)
+        takes = rules.endpoints
+        return rules.problem is None and (takes is None or self.endpoint in takes)
+
     def refusal(self, request: BatchRequest, counted: bool = True) -> str | None:
         """The first refusal of the model checks of this request (its warnings kept)."""
         assert self.endpoint is not None
@@ -288,33 +316,17 @@ class Streamer:
     def within_limits(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Leave out (or refuse) requests too large for any shard (of their provider's) on
         their own."""
-        limits_of = self.shards.limits_of
-        provider, max_bytes, max_tokens = None, 0, 0.0
-        # Most requests are far within both: `problem_with` says why for the others.
-        for request in requests:
-            if request.provider != provider:
-                provider = request.provider
-                limits = limits_of(provider)
-                max_bytes = limits.max_bytes
-                max_tokens = limits.max_tokens if limits.max_tokens is not None else float("inf")
-            if len(request.line) >= max_bytes or (request.est_tokens or 0) > max_tokens:
-                break
-        else:
-            return requests
-        kept = []
-        for request in requests:
-            problem = limits_of(request.provider).problem_with(request)
-            if problem is None:
-                kept.append(request)
-            else:
-                self.reject(problem, request.line_number)
-        return kept
+        return (
+            requests
+            if self.shards.all_fit(requests)
+            else self.shards.fitting(requests, self.reject)
+        )
 
     def unique(self, requests: list[BatchRequest]) -> list[BatchRequest]:
         """Record requests in the spool, each with its reuse hash; a custom_id seen before is
         a bad row."""
         hash_bodies(requests)
-        duplicates = self.spool.add(requests)
+        duplicates = self.spool.add(requests, counted=self.counter is not None)
         if not duplicates:
             return requests
         dropped = set()
@@ -380,9 +392,8 @@ def build_shards(
 def _unpriced(models: list[tuple[str, str]], table: ModelTable) -> list[str]:
     """A warning for each model the table knows but has no price for (an unknown model was
     warned about by its check): its cost shows as unknown, never $0."""
-    warnings = []
-    for provider, model in models:
-        info = table.lookup(model, provider)
-        if info is not None and info.price is None:
-            warnings.append(f"model {model}: no price in the model table: its cost is unknown")
-    return warnings
+    return [
+        f"model {model}: no price in the model table: its cost is unknown"
+        for provider, model in models
+        if (info := table.lookup(model, provider)) is not None and info.price is None
+    ]

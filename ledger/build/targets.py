@@ -29,11 +29,19 @@ from ledger.build.bodies import (
     RowProblem,
     generated_custom_id,
 )
+from ledger.build.body_hash import hashed_template
 from ledger.build.body_options import BodyOptions
 from ledger.build.endpoints import RESPONSES
 from ledger.config import CONFIG_FILE, LedgerConfig, submit_provider
 from ledger.errors import InputError
 from ledger.usage.capabilities import ModelTable
+
+#: A prompt row's line cut around its custom_id and text (`RowBuilder.template`), and the
+#: blake2b its reuse hash is a copy of (`ledger.build.body_hash.hashed_template`).
+Template = tuple[bytes, bytes, bytes, Any]
+#: Where a prompt row's request goes: provider, model, custom_id suffix, and its template (None:
+#: its body is built as a dict).
+Route = tuple[str, str, str, Template | None]
 
 #: What a provider name looks like (a typo of one is refused only if it looks like one).
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
@@ -171,21 +179,24 @@ class RowMaker:
         ]
         self.keep_bodies = keep_bodies
         count = len(self.targets)
-        #: Where a row without a model column goes: (provider, model, custom_id suffix) per
-        #: target; None without --model (such a row is the general path's problem).
-        self._fan: tuple[tuple[str, str, str], ...] | None = (
+        #: Where a row without a model column goes: a route per target; None without --model
+        #: (such a row is the general path's problem).
+        self._fan: tuple[Route, ...] | None = (
             tuple(
-                (t.provider, t.model, f"-m{place}" if count > 1 else "")
+                self._route_to(t, f"-m{place}" if count > 1 else "")
                 for place, t in enumerate(self.targets, 1)
             )
             or None
         )
+        #: The route of every prompt row without a model column, when that is one target
+        #: with its template (`ledger.build.prompt_columns`); else None.
+        self.only_route = self._fan[0] if self._fan and len(self._fan) == 1 else None
+        if self.only_route is not None and self.only_route[3] is None:
+            self.only_route = None
         #: The longest row custom_id whose fanned ones stay within CUSTOM_ID_MAX.
         self._longest_id = CUSTOM_ID_MAX - (len(f"-m{count}") if count > 1 else 0)
         #: Per model column text, where its rows go (None: not a target, the general path says).
-        self._routes: dict[str, tuple[tuple[str, str, str], ...] | None] = {}
-        #: Per (provider, model) target, a prompt row's line cut around custom_id and text.
-        self._templates: dict[tuple[str, str], tuple[bytes, bytes, bytes] | None] = {}
+        self._routes: dict[str, tuple[Route, ...] | None] = {}
 
     def __call__(
         self, row: dict[str, Any], _raw: bytes, line_number: int
@@ -237,8 +248,7 @@ class RowMaker:
             builder.shared_cap,
             builder.plain,
         )
-        keep_bodies, fan, longest_id = self.keep_bodies, self._fan, self._longest_id
-        routes, templates = self._routes, self._templates
+        fan, longest_id, routes = self._fan, self._longest_id, self._routes
         for line_number, row, raw in records:
             goes = None
             text: Any = ""
@@ -284,21 +294,38 @@ class RowMaker:
                 except RowProblem as problem:
                     reject(problem, line_number)
                 continue
-            for provider, model, suffix in goes:
+            for provider, model, suffix, template in goes:
                 request_id = custom_id + suffix if suffix else custom_id
-                body = parts = None
-                if not keep_bodies:
-                    parts = templates.get((provider, model))
-                    if parts is None and (provider, model) not in templates:
-                        parts = templates[provider, model] = builder.template(model)
-                if parts is not None:
-                    head, middle, tail = parts
-                    line = join((head, dumps(request_id), middle, dumps(text), tail))
-                else:
-                    body = builder.prompt_body(model, text)
-                    line = dumps(
-                        {"custom_id": request_id, "method": "POST", "url": endpoint, "body": body}
+                if template is not None:
+                    # The line from its template, and its reuse hash from the same pieces.
+                    head, middle, tail, hashed = template
+                    text_json = dumps(text)
+                    line = join((head, dumps(request_id), middle, text_json, tail))
+                    digest = hashed.copy()
+                    digest.update(text_json)
+                    digest.update(tail)
+                    append(
+                        BatchRequest(
+                            line_number,
+                            request_id,
+                            model,
+                            line,
+                            None,
+                            1,
+                            cap,
+                            None,
+                            provider,
+                            plain,
+                            text,
+                            None,
+                            digest.digest(),
+                        )
                     )
+                    continue
+                body = builder.prompt_body(model, text)
+                line = dumps(
+                    {"custom_id": request_id, "method": "POST", "url": endpoint, "body": body}
+                )
                 append(
                     BatchRequest(
                         line_number,
@@ -315,7 +342,7 @@ class RowMaker:
                 )
         return made
 
-    def _route(self, named: Any) -> tuple[tuple[str, str, str], ...] | None:
+    def _route(self, named: Any) -> tuple[Route, ...] | None:
         """Where a row whose model column is `named` goes; None when the general way must
         say what is wrong with it."""
         if type(named) is not str or not named:
@@ -324,7 +351,15 @@ class RowMaker:
             target = self.parser.parse(named)
         except RowProblem:
             return None
-        return ((target.provider, target.model, ""),)
+        return (self._route_to(target, ""),)
+
+    def _route_to(self, target: Target, suffix: str) -> Route:
+        """The route of a prompt row's request to `target`: with its template unless bodies
+        are kept (or its model's template cannot be cut)."""
+        template = None
+        if not self.keep_bodies:
+            template = hashed_template(self.builders[0].template(target.model), target.provider)
+        return (target.provider, target.model, suffix, template)
 
 
 def check_target_providers(

@@ -3,6 +3,7 @@ the manifest describe their file exactly."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -191,3 +192,51 @@ def test_limits_above_the_providers_are_refused(tmp_path: Path) -> None:
     assert result.stderr == "error: --max-bytes: must be between 1 and 200000000\n"
     with pytest.raises(InputError):
         parse_size("lots")
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        ShardLimits(max_requests=7),
+        ShardLimits(max_bytes=300),
+        ShardLimits(max_tokens=40),
+        ShardLimits(max_inputs=9),
+        ShardLimits(max_requests=5, max_bytes=250, max_tokens=30, max_inputs=6),
+    ],
+)
+def test_a_chunk_of_one_model_is_cut_as_a_request_at_a_time_would_be(
+    tmp_path: Path, limits: ShardLimits
+) -> None:
+    """Requests of one model placed as chunks (cut on running totals) are cut where placing
+    them a request at a time among another model's cuts them (any chunk size), each shard with
+    the same bytes, tokens and output bound; a request past a limit on its own gets a shard."""
+    requests = [
+        BatchRequest(
+            n,
+            f"r{n}",
+            "gpt-4o-mini",
+            b"x" * (20 + n * 7 % 90),
+            {},
+            inputs=1 + n % 3,
+            max_output_tokens=None if n == 23 else n,
+            est_tokens=None if n % 5 == 0 else n % 11,
+        )
+        for n in range(1, 41)
+    ]
+    in_chunks = ShardSet(tmp_path / "chunks", limits)
+    for start in range(0, len(requests), 13):
+        in_chunks.place(requests[start : start + 13])
+    mixed = ShardSet(tmp_path / "mixed", limits)
+    for request in requests:
+        mixed.place([request, dataclasses.replace(request, model="gpt-4o")])
+
+    def figures(shards: ShardSet) -> list[tuple[int, int, int, int | None]]:
+        return [
+            (s.bytes, s.requests, s.est_input_tokens, s.max_output_tokens)
+            for s in shards.close()
+            if s.model == "gpt-4o-mini"
+        ]
+
+    cut = figures(in_chunks)
+    assert cut == figures(mixed)
+    assert len(cut) > 3
