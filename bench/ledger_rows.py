@@ -20,15 +20,16 @@ def insert_run(
     connection: Connection,
     request_count: int,
     *,
+    name: str = "bench",
     input_path: str = "bench",
     model: str = MODEL,
     endpoint: str = CHAT_URL,
 ) -> int:
-    """Insert the run `bench` (OpenAI, no options, a made-up input hash); return its id."""
+    """Insert the run `name` (OpenAI, no options, a made-up input hash); return its id."""
     return connection.execute(
         insert(Run)
         .values(
-            name="bench",
+            name=name,
             provider="openai",
             endpoint=endpoint,
             model=model,
