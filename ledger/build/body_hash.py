@@ -52,6 +52,19 @@ def hashed_template(
     return head, middle, tail, blake2b(hash_prefix(provider) + middle, digest_size=DIGEST_SIZE)
 
 
+def templated_line(
+    template: tuple[bytes, bytes, bytes, Any], custom_id: str, text: str
+) -> tuple[bytes, bytes]:
+    """A prompt row's request line, made from its target's template (`hashed_template`), and
+    its reuse hash, taken from the same pieces."""
+    head, middle, tail, hashed = template
+    text_json = orjson.dumps(text)
+    digest = hashed.copy()
+    digest.update(text_json)
+    digest.update(tail)
+    return b"".join((head, orjson.dumps(custom_id), middle, text_json, tail)), digest.digest()
+
+
 def hash_bodies(requests: Iterable[BatchRequest]) -> None:
     """Set the `body_hash` of each request that has none yet (a prompt row's is taken as its
     line is made from its template): blake2b-128 of its provider and canonical body. One loop

@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from ledger.build.row_checks import CUSTOM_ID, RowProblem, generated_custom_id
+from ledger.build.body_hash import templated_line
+from ledger.build.row_checks import RowProblem, plain_prompt
 from ledger.build.targets import RowMaker
 
 if TYPE_CHECKING:
@@ -87,7 +86,7 @@ def prompt_columns(maker: RowMaker, records: list[tuple[int, Any, bytes]]) -> Pr
     would make from the template of its one target (`RowMaker.only_route`); else None. The
     checks of a row are that method's, and so are its line and hash."""
     assert maker.only_route is not None and maker.only_route[3] is not None
-    head, middle, tail, hashed = maker.only_route[3]
+    template = maker.only_route[3]
     if not maker.builders[0].templated:
         return None
     line_numbers: list[int] = []
@@ -100,37 +99,14 @@ def prompt_columns(maker: RowMaker, records: list[tuple[int, Any, bytes]]) -> Pr
         lines.append,
         hashes.append,
     )
-    dumps, fullmatch, join = orjson.dumps, CUSTOM_ID.fullmatch, b"".join
     for line_number, row, _raw in records:
-        if type(row) is not dict:
+        plain = plain_prompt(row, line_number)
+        if plain is None or row.get("model") is not None:
             return None
-        get = row.get
-        text = get("prompt")
-        custom_id = get("custom_id")
-        if custom_id is None or custom_id == "":
-            custom_id = get("id")
-            if custom_id is None or custom_id == "":
-                custom_id = generated_custom_id(line_number)
-        if not (
-            type(text) is str
-            and text
-            and not text.isspace()
-            and type(custom_id) is str
-            and fullmatch(custom_id)
-            and get("messages") is None
-            and get("input") is None
-            and get("max_output_tokens") is None
-            and get("temperature") is None
-            and get("metadata") is None
-            and get("model") is None
-        ):
-            return None
-        text_json = dumps(text)
+        text, custom_id = plain
+        line, digest = templated_line(template, custom_id, text)
         add_number(line_number)
         add_id(custom_id)
-        add_line(join((head, dumps(custom_id), middle, text_json, tail)))
-        digest = hashed.copy()
-        digest.update(text_json)
-        digest.update(tail)
-        add_hash(digest.digest())
+        add_line(line)
+        add_hash(digest)
     return PromptColumns(line_numbers, custom_ids, lines, hashes)

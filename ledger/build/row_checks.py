@@ -88,6 +88,41 @@ def one_target(requests: Sequence[BatchRequest]) -> tuple[str, str] | None:
     return targets.pop() if len(targets) == 1 else None
 
 
+_fullmatch = CUSTOM_ID.fullmatch
+
+
+def plain_prompt(row: Any, line_number: int) -> tuple[str, str] | None:
+    """A prompt row's text and custom_id when it is the plainest kind: a dict of a non-blank
+    `prompt` and a valid id (`custom_id`, else `id`, else generated from its line) with none of
+    the fields a row may set per request (`messages`, `input`, `max_output_tokens`,
+    `temperature`, `metadata`; its `model` is the caller's to read). Such a row's line is made
+    from its target's template (`ledger.build.targets`, `ledger.build.prompt_columns`); None:
+    it is built and checked field by field."""
+    if type(row) is not dict:
+        return None
+    get = row.get
+    text = get("prompt")
+    custom_id = get("custom_id")
+    if custom_id is None or custom_id == "":
+        custom_id = get("id")
+        if custom_id is None or custom_id == "":
+            custom_id = generated_custom_id(line_number)
+    if (
+        type(text) is str
+        and text
+        and not text.isspace()
+        and type(custom_id) is str
+        and _fullmatch(custom_id)
+        and get("messages") is None
+        and get("input") is None
+        and get("max_output_tokens") is None
+        and get("temperature") is None
+        and get("metadata") is None
+    ):
+        return text, custom_id
+    return None
+
+
 def generated_custom_id(line_number: int) -> str:
     """The custom_id of a row without one: `row-000017` for line 17."""
     return f"row-{line_number:06d}"

@@ -22,16 +22,15 @@ from typing import Any
 import orjson
 
 from ledger.build.bodies import (
-    CUSTOM_ID,
     CUSTOM_ID_MAX,
     BatchRequest,
     RowBuilder,
     RowProblem,
-    generated_custom_id,
 )
-from ledger.build.body_hash import hashed_template
+from ledger.build.body_hash import hashed_template, templated_line
 from ledger.build.body_options import BodyOptions
 from ledger.build.endpoints import RESPONSES
+from ledger.build.row_checks import plain_prompt
 from ledger.config import CONFIG_FILE, LedgerConfig, submit_provider
 from ledger.errors import InputError
 from ledger.usage.capabilities import ModelTable
@@ -240,7 +239,7 @@ class RowMaker:
         general way (`__call__`), which builds it or says what is wrong. Both make the same
         bytes for the same row."""
         made: list[BatchRequest] = []
-        append, dumps, fullmatch, join = made.append, orjson.dumps, CUSTOM_ID.fullmatch, b"".join
+        append, dumps = made.append, orjson.dumps
         builder = self.builders[0]
         fast, endpoint, cap, plain = (
             builder.templated,
@@ -253,35 +252,18 @@ class RowMaker:
             goes = None
             text: Any = ""
             custom_id: Any = ""
-            if fast and type(row) is dict:
-                get = row.get
-                text = get("prompt")
-                custom_id = get("custom_id")
-                if custom_id is None or custom_id == "":
-                    custom_id = get("id")
-                    if custom_id is None or custom_id == "":
-                        custom_id = generated_custom_id(line_number)
-                if (
-                    type(text) is str
-                    and text
-                    and not text.isspace()
-                    and type(custom_id) is str
-                    and fullmatch(custom_id)
-                    and get("messages") is None
-                    and get("input") is None
-                    and get("max_output_tokens") is None
-                    and get("temperature") is None
-                    and get("metadata") is None
-                ):
-                    named = get("model")
-                    if named is None:
-                        # To every --model target (a fanned id too long: the general way says).
-                        goes = fan if len(custom_id) <= longest_id else None
-                    elif type(named) is str:
-                        try:
-                            goes = routes[named]
-                        except KeyError:
-                            goes = routes[named] = self._route(named)
+            simple = plain_prompt(row, line_number) if fast else None
+            if simple is not None:
+                text, custom_id = simple
+                named = row.get("model")
+                if named is None:
+                    # To every --model target (a fanned id too long: the general way says).
+                    goes = fan if len(custom_id) <= longest_id else None
+                elif type(named) is str:
+                    try:
+                        goes = routes[named]
+                    except KeyError:
+                        goes = routes[named] = self._route(named)
             if goes is None:
                 try:
                     if isinstance(row, RowProblem):
@@ -297,13 +279,7 @@ class RowMaker:
             for provider, model, suffix, template in goes:
                 request_id = custom_id + suffix if suffix else custom_id
                 if template is not None:
-                    # The line from its template, and its reuse hash from the same pieces.
-                    head, middle, tail, hashed = template
-                    text_json = dumps(text)
-                    line = join((head, dumps(request_id), middle, text_json, tail))
-                    digest = hashed.copy()
-                    digest.update(text_json)
-                    digest.update(tail)
+                    line, digest = templated_line(template, request_id, text)
                     append(
                         BatchRequest(
                             line_number,
@@ -318,7 +294,7 @@ class RowMaker:
                             plain,
                             text,
                             None,
-                            digest.digest(),
+                            digest,
                         )
                     )
                     continue
