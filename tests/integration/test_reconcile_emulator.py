@@ -12,22 +12,14 @@ from sqlalchemy.engine import Engine
 from support.drivers import reconcile_until_done as drive_until_done
 from support.factories import add_built_job
 from support.ledger_reads import job_row
+from support.ledger_reads import statuses as request_statuses
 
-from ledger.core.models import Job, JobEvent, Request
+from ledger.core.models import Job, JobEvent
 from ledger.reconcile.engine import ReconcileOptions, Reconciler
 
 
 def reconcile_until_done(engine: Engine, emulator: Any, **options: Any) -> None:
     drive_until_done(engine, emulator.base_url, **options)
-
-
-def request_statuses(engine: Engine, job_id: int) -> list[str]:
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(Request.status).where(Request.job_id == job_id).order_by(Request.line_number)
-            ).scalars()
-        )
 
 
 def batches_per_job(emulator: Any) -> dict[str, int]:
