@@ -31,7 +31,7 @@ from ledger.build.reuse import SUCCEEDED, ReusedTally, Reuser
 from ledger.build.spool import RequestSpool
 from ledger.build.streaming import Built
 from ledger.core.db import db_now
-from ledger.core.models import Job
+from ledger.core.models import COPY_OUTCOME_OF_SOURCE, Job
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import LedgerError
@@ -227,16 +227,13 @@ def answer_copied_rows(connection: Connection, run_id: int, reused_job_ids: list
     answer (succeeded, nothing paid); a within-run duplicate names its first copy."""
     if reused_job_ids:
         marks = ", ".join(str(int(job_id)) for job_id in reused_job_ids)
+        # A source is a succeeded row (only those are reused): its copies are succeeded too.
         connection.execute(
             text(
-                # One row-value subquery: a source row is looked up once, not per column.
-                "UPDATE requests SET status = :succeeded, cost_usd = 0.0, "
-                "(http_status, input_tokens, output_tokens) = (SELECT s.http_status, "
-                "s.input_tokens, s.output_tokens FROM requests s "
-                "WHERE s.id = requests.reused_from) "
+                f"UPDATE requests SET {COPY_OUTCOME_OF_SOURCE} "
                 f"WHERE run_id = :run AND job_id IN ({marks})"
             ),
-            {"succeeded": SUCCEEDED, "run": run_id},
+            {"run": run_id},
         )
 
 

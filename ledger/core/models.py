@@ -170,6 +170,25 @@ class JobEvent(Base):
 
 #: The status of a request nothing has been heard about yet (its job not normalized).
 PENDING = "pending"
+#: The columns of a request row that hold its outcome: what normalizing writes, and what a retry
+#: keeps of the earlier attempt.
+OUTCOME_COLUMNS = (
+    "status",
+    "http_status",
+    "error_code",
+    "error_message",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+)
+_COPIED = tuple(column for column in OUTCOME_COLUMNS if column != "cost_usd")
+#: The SET clause that gives a request row the outcome of the row its `reused_from` names, at no
+#: cost (that row paid): a request copied from an earlier run (`submit --reuse`) and a duplicate
+#: within a run alike. One row-value subquery: the source row is looked up once, not per column.
+COPY_OUTCOME_OF_SOURCE = (
+    f"({', '.join(_COPIED)}) = (SELECT {', '.join(f's.{c}' for c in _COPIED)} "
+    "FROM requests s WHERE s.id = requests.reused_from), cost_usd = 0.0"
+)
 
 
 class Request(Base):

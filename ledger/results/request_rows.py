@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import bindparam, text, update
 from sqlalchemy.engine import Connection
 
-from ledger.core.models import Request
+from ledger.core.models import COPY_OUTCOME_OF_SOURCE, OUTCOME_COLUMNS, Request
 from ledger.results.duplicates import Duplicate, find_duplicates
 from ledger.results.joinindex import JoinIndex
 from ledger.results.schema import SUCCEEDED
@@ -46,28 +46,12 @@ def answer_duplicate_rows(connection: Connection, job_id: int, duplicates: list[
     0.0 (the first copy paid), with this job as its own (`ledger.results.duplicates`)."""
     if not duplicates:
         return
-    copied = ", ".join(
-        f"{column} = (SELECT s.{column} FROM requests s WHERE s.id = requests.reused_from)"
-        for column in OUTCOME_COLUMNS
-        if column != "cost_usd"
-    )
     connection.execute(
-        text(f"UPDATE requests SET {copied}, cost_usd = 0.0, job_id = :job WHERE id = :row"),
+        text(f"UPDATE requests SET {COPY_OUTCOME_OF_SOURCE}, job_id = :job WHERE id = :row"),
         [{"job": job_id, "row": d.row_id} for d in duplicates],
     )
 
 
-#: The columns of a request row that hold its outcome: what normalizing writes (each from the
-#: bind parameter `b_<column>`), and what a retry keeps of the earlier attempt.
-OUTCOME_COLUMNS = (
-    "status",
-    "http_status",
-    "error_code",
-    "error_message",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-)
 _RESULT_VALUES = {column: bindparam(f"b_{column}") for column in OUTCOME_COLUMNS}
 # A request row is taken by the job that carried it last: a row already updated by a newer job
 # (a retry) is left alone, the same "newest job wins" rule `ledger results` applies.

@@ -32,11 +32,18 @@ from ledger.build.manifest import manifest_job, manifest_lock, replace_manifest
 from ledger.build.record import shard_job_fields
 from ledger.build.shards import Shard, ShardLimits, ShardSet, within_provider_limits
 from ledger.core.db import read_db_now
-from ledger.core.models import PENDING, Job, JobParent, Request, RequestAttempt, Run
+from ledger.core.models import (
+    OUTCOME_COLUMNS,
+    PENDING,
+    Job,
+    JobParent,
+    Request,
+    RequestAttempt,
+    Run,
+)
 from ledger.core.states import State
 from ledger.core.store import create_job
 from ledger.errors import InputError
-from ledger.results.request_rows import OUTCOME_COLUMNS
 from ledger.results.retry_lock import busy, exclusive_retry
 from ledger.results.retry_select import DEFAULT_WORDS, RetrySelection, parse_selection
 from ledger.results.retry_source import requests_of

@@ -67,6 +67,11 @@ def request_rows(engine: Engine, run: str) -> dict[str, Any]:
     return {row.custom_id: row for row in rows}
 
 
+def outcome(row: Any) -> tuple[Any, ...]:
+    """What a request row says of its answer: status, HTTP status and tokens."""
+    return row.status, row.http_status, row.input_tokens, row.output_tokens
+
+
 def test_a_second_run_of_the_same_prompts_sends_nothing_and_answers_everything(
     db_url: str, tmp_path: Path, emulator: Any, api_key: str
 ) -> None:
@@ -88,6 +93,10 @@ def test_a_second_run_of_the_same_prompts_sends_nothing_and_answers_everything(
     assert [r.text for r in again] == [first[r.line_number].text for r in again]
     assert [r.reused_from for r in again] == [a_rows[f"a{n}"].id for n in range(3)]
     assert {row.cost_usd for row in b_rows.values()} == {0.0}
+    assert [outcome(b_rows[f"b{n}"]) for n in range(3)] == [
+        outcome(a_rows[f"a{n}"]) for n in range(3)
+    ]
+    assert all(outcome(row)[1:] != (None, None, None) for row in b_rows.values())
     assert status["job_states"] == {"normalized": 1}
     assert status["request_statuses"] == {"succeeded": 3}
 
@@ -137,6 +146,8 @@ def test_identical_requests_of_one_run_are_sent_once_and_answered_each(
     ]
     assert all(rows[c].status == "succeeded" for c in rows)
     assert [rows[c].cost_usd for c in ("a2", "a3", "a4")] == [0.0, 0.0, 0.0]
+    answered = [(rows[c].http_status, rows[c].output_tokens) for c in ("a0", "a0", "a1")]
+    assert [(rows[c].http_status, rows[c].output_tokens) for c in ("a2", "a3", "a4")] == answered
 
 
 @pytest.mark.parametrize("status", ["failed", "truncated", "invalid", "filtered", "expired"])
