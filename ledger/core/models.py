@@ -1,4 +1,4 @@
-"""The ledger's tables as typed SQLAlchemy models.
+"""The ledger's tables, each declared as a class of its columns (SQLAlchemy Core).
 
 The schema itself is created only by the Alembic migrations in `migrations/`; a test proves these
 models and the migrated database do not drift apart.
@@ -10,25 +10,55 @@ several machines sharing one PostgreSQL ledger agree on leases and due times. Th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Column,
     Double,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Every table of the ledger (the migrations create them; tests compare the two).
+metadata = MetaData()
 
 
-class Base(DeclarativeBase):
-    pass
+class Base:
+    """A table declared as a class: its columns are class attributes (`Job.state`), and the
+    class stands for its table in a statement (`select(Job)`, `insert(Request)`).
+
+    Plain SQLAlchemy Core: the ledger reads and writes rows and never loads objects, and the
+    ORM's declarative classes cost every command some 70 ms of start-up, importing
+    `sqlalchemy.orm` and configuring the mappers (`bench/startup.py`: `ledger status` 429 ms
+    with them, 355 ms without). A column that is NOT NULL in its migration says
+    `nullable=False` (Core's columns allow NULL by default); `tests/unit/test_migrations.py`
+    compares these tables with the migrated schema."""
+
+    metadata: ClassVar[MetaData] = metadata
+    __tablename__: ClassVar[str]
+    __table__: ClassVar[Table]
+    __table_args__: ClassVar[tuple[Any, ...]] = ()
+
+    def __init_subclass__(cls) -> None:
+        columns: list[Column[Any]] = []
+        for key, value in vars(cls).items():
+            if isinstance(value, Column):
+                value.name = value.key = key
+                columns.append(value)
+        cls.__table__ = Table(cls.__tablename__, metadata, *columns, *cls.__table_args__)
+
+    @classmethod
+    def __clause_element__(cls) -> Table:
+        return cls.__table__
 
 
 class Run(Base):
@@ -36,16 +66,16 @@ class Run(Base):
 
     __tablename__ = "runs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    provider: Mapped[str] = mapped_column(String(40))
-    endpoint: Mapped[str] = mapped_column(String(100))
-    model: Mapped[str] = mapped_column(String(200))
-    input_path: Mapped[str] = mapped_column(Text)
-    input_sha256: Mapped[str] = mapped_column(String(64))
-    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    request_count: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[float] = mapped_column(Double)
+    id = Column(Integer, primary_key=True)
+    name = Column(String(200), unique=True, nullable=False)
+    provider = Column(String(40), nullable=False)
+    endpoint = Column(String(100), nullable=False)
+    model = Column(String(200), nullable=False)
+    input_path = Column(Text, nullable=False)
+    input_sha256 = Column(String(64), nullable=False)
+    options = Column(JSON, default=dict, nullable=False)
+    request_count = Column(Integer, default=0, nullable=False)
+    created_at = Column(Double, nullable=False)
 
 
 class Job(Base):
@@ -57,76 +87,76 @@ class Job(Base):
         Index("ix_jobs_state_next_check", "state", "next_check_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    shard_index: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(20))
-    provider: Mapped[str] = mapped_column(String(40))
-    base_url: Mapped[str | None] = mapped_column(Text)
-    endpoint: Mapped[str] = mapped_column(String(100))
-    model: Mapped[str] = mapped_column(String(200))
+    id = Column(Integer, primary_key=True)
+    run_id = Column(ForeignKey("runs.id"), index=True, nullable=False)
+    shard_index = Column(Integer, nullable=False)
+    state = Column(String(20), nullable=False)
+    provider = Column(String(40), nullable=False)
+    base_url = Column(Text)
+    endpoint = Column(String(100), nullable=False)
+    model = Column(String(200), nullable=False)
     # The shard's input file, as built.
-    input_path: Mapped[str] = mapped_column(Text)
-    input_sha256: Mapped[str] = mapped_column(String(64))
-    input_bytes: Mapped[int] = mapped_column(Integer)
-    request_count: Mapped[int] = mapped_column(Integer)
-    est_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    input_path = Column(Text, nullable=False)
+    input_sha256 = Column(String(64), nullable=False)
+    input_bytes = Column(Integer, nullable=False)
+    request_count = Column(Integer, nullable=False)
+    est_input_tokens = Column(Integer, default=0, nullable=False)
     # The tag of the current remote side effect (upload or create), recorded before the call and
     # sent as file name / batch metadata, so a crash is recovered by adoption, not repetition.
-    submit_token: Mapped[str | None] = mapped_column(String(64))
-    input_file_id: Mapped[str | None] = mapped_column(String(200))
+    submit_token = Column(String(64))
+    input_file_id = Column(String(200))
     # The upload's creation time by the provider's clock: it bounds the search for a batch
     # created before a crash, since our clock and the provider's may disagree.
-    input_file_created_at: Mapped[float | None] = mapped_column(Double)
-    batch_id: Mapped[str | None] = mapped_column(String(200), unique=True)
-    provider_status: Mapped[str | None] = mapped_column(String(40))
+    input_file_created_at = Column(Double)
+    batch_id = Column(String(200), unique=True)
+    provider_status = Column(String(40))
     # The batch's current run of 404s after the grace (how many, since when by the database
     # clock): one 404 proves nothing, so a batch is declared missing only after a streak.
-    not_found_count: Mapped[int | None] = mapped_column(Integer)
-    first_not_found_at: Mapped[float | None] = mapped_column(Double)
-    output_file_id: Mapped[str | None] = mapped_column(String(200))
-    error_file_id: Mapped[str | None] = mapped_column(String(200))
-    output_path: Mapped[str | None] = mapped_column(Text)
-    error_path: Mapped[str | None] = mapped_column(Text)
-    results_path: Mapped[str | None] = mapped_column(Text)
+    not_found_count = Column(Integer)
+    first_not_found_at = Column(Double)
+    output_file_id = Column(String(200))
+    error_file_id = Column(String(200))
+    output_path = Column(Text)
+    error_path = Column(Text)
+    results_path = Column(Text)
     # Where the job's artifacts are (`ledger.artifacts.ArtifactRef` strings, e.g.
     # `db:sha256:<hex>#size=<n>`): the shard, the downloaded output and error files, and the
     # normalized results. Any machine reaching the ledger reads them from there, verified.
-    input_ref: Mapped[str | None] = mapped_column(Text)
-    output_ref: Mapped[str | None] = mapped_column(Text)
-    error_ref: Mapped[str | None] = mapped_column(Text)
-    results_ref: Mapped[str | None] = mapped_column(Text)
-    requests_total: Mapped[int | None] = mapped_column(Integer)
-    requests_completed: Mapped[int | None] = mapped_column(Integer)
-    requests_failed: Mapped[int | None] = mapped_column(Integer)
-    input_tokens: Mapped[int | None] = mapped_column(Integer)
-    output_tokens: Mapped[int | None] = mapped_column(Integer)
-    cost_usd: Mapped[float | None] = mapped_column(Double)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    parent_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    input_ref = Column(Text)
+    output_ref = Column(Text)
+    error_ref = Column(Text)
+    results_ref = Column(Text)
+    requests_total = Column(Integer)
+    requests_completed = Column(Integer)
+    requests_failed = Column(Integer)
+    input_tokens = Column(Integer)
+    output_tokens = Column(Integer)
+    cost_usd = Column(Double)
+    last_error = Column(Text)
+    attempt = Column(Integer, default=0, nullable=False)
+    parent_job_id = Column(ForeignKey("jobs.id"))
     # Why no reconciler may take the job yet ("dry run"); NULL: free to send. A dry run's jobs
     # wait here until `ledger send` or a submit without --dry-run releases them.
-    held_reason: Mapped[str | None] = mapped_column(String(40))
+    held_reason = Column(String(40))
     # The job's reservation (ledger.spend), written with its create intent: the estimated cost
     # it holds against every budget cap until its actual cost is known, and the provider account
     # whose enqueued-token queue its estimated input tokens count against (a name, never a key).
-    est_cost_usd: Mapped[float | None] = mapped_column(Double)
-    account: Mapped[str | None] = mapped_column(String(200))
+    est_cost_usd = Column(Double)
+    account = Column(String(200))
     # Why the create step holds the job back now (a budget cap, a token quota, a paused
     # provider), with by how much; NULL when nothing holds it.
-    waiting_for: Mapped[str | None] = mapped_column(Text)
+    waiting_for = Column(Text)
     # Leasing: a reconciler owns a job while lease_expires_at is in the future; every claim bumps
     # the fence, so a writer whose lease lapsed (and was taken over) can no longer write.
-    lease_owner: Mapped[str | None] = mapped_column(String(200))
-    lease_expires_at: Mapped[float | None] = mapped_column(Double)
-    fence: Mapped[int] = mapped_column(Integer, default=0)
-    next_check_at: Mapped[float | None] = mapped_column(Double)
-    poll_interval: Mapped[float | None] = mapped_column(Double)
-    created_at: Mapped[float] = mapped_column(Double)
-    updated_at: Mapped[float] = mapped_column(Double)
-    submitted_at: Mapped[float | None] = mapped_column(Double)
-    finished_at: Mapped[float | None] = mapped_column(Double)
+    lease_owner = Column(String(200))
+    lease_expires_at = Column(Double)
+    fence = Column(Integer, default=0, nullable=False)
+    next_check_at = Column(Double)
+    poll_interval = Column(Double)
+    created_at = Column(Double, nullable=False)
+    updated_at = Column(Double, nullable=False)
+    submitted_at = Column(Double)
+    finished_at = Column(Double)
 
 
 class BudgetCap(Base):
@@ -136,9 +166,9 @@ class BudgetCap(Base):
     __tablename__ = "budget_caps"
 
     #: `daily`, `provider:NAME` (per UTC day) or `run:NAME` (the run's whole life).
-    scope: Mapped[str] = mapped_column(String(250), primary_key=True)
-    usd: Mapped[float] = mapped_column(Double)
-    set_at: Mapped[float] = mapped_column(Double)
+    scope = Column(String(250), primary_key=True)
+    usd = Column(Double, nullable=False)
+    set_at = Column(Double, nullable=False)
 
 
 class ProviderPause(Base):
@@ -147,10 +177,10 @@ class ProviderPause(Base):
 
     __tablename__ = "provider_pauses"
 
-    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
-    reason: Mapped[str] = mapped_column(Text)
-    paused_at: Mapped[float] = mapped_column(Double)
-    until: Mapped[float | None] = mapped_column(Double)
+    provider = Column(String(40), primary_key=True)
+    reason = Column(Text, nullable=False)
+    paused_at = Column(Double, nullable=False)
+    until = Column(Double)
 
 
 class JobEvent(Base):
@@ -158,14 +188,14 @@ class JobEvent(Base):
 
     __tablename__ = "job_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    id = Column(Integer, primary_key=True)
+    job_id = Column(ForeignKey("jobs.id"), index=True, nullable=False)
     # NULL when the event records the job's creation.
-    from_state: Mapped[str | None] = mapped_column(String(20))
-    to_state: Mapped[str] = mapped_column(String(20))
-    at: Mapped[float] = mapped_column(Double, index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    from_state = Column(String(20))
+    to_state = Column(String(20), nullable=False)
+    at = Column(Double, index=True, nullable=False)
+    actor = Column(String(200), nullable=False)
+    detail = Column(JSON)
 
 
 #: The status of a request nothing has been heard about yet (its job not normalized).
@@ -206,29 +236,29 @@ class Request(Base):
         # `partial_indexes` below declares them.
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
-    custom_id: Mapped[str] = mapped_column(String(64))
-    line_number: Mapped[int] = mapped_column(Integer)
+    id = Column(Integer, primary_key=True)
+    run_id = Column(ForeignKey("runs.id"), nullable=False)
+    job_id = Column(ForeignKey("jobs.id"), nullable=False)
+    custom_id = Column(String(64), nullable=False)
+    line_number = Column(Integer, nullable=False)
     # pending until normalized; then succeeded, failed, expired, cancelled or missing.
-    status: Mapped[str] = mapped_column(String(20))
-    http_status: Mapped[int | None] = mapped_column(Integer)
-    error_code: Mapped[str | None] = mapped_column(String(200))
-    error_message: Mapped[str | None] = mapped_column(Text)
-    est_input_tokens: Mapped[int | None] = mapped_column(Integer)
-    input_tokens: Mapped[int | None] = mapped_column(Integer)
-    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    status = Column(String(20), nullable=False)
+    http_status = Column(Integer)
+    error_code = Column(String(200))
+    error_message = Column(Text)
+    est_input_tokens = Column(Integer)
+    input_tokens = Column(Integer)
+    output_tokens = Column(Integer)
     # Priced at normalize from the result's own usage; NULL while pending or when the model has
     # no price.
-    cost_usd: Mapped[float | None] = mapped_column(Double)
+    cost_usd = Column(Double)
     # blake2b-128 of the request's provider and canonical body (endpoint, model, every parameter,
     # the input; not its custom_id): `submit --reuse` looks succeeded requests up by it. NULL for
     # rows recorded before migration 0011 (never reused).
-    body_hash: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    body_hash = Column(LargeBinary(16))
     # The request whose answer this one copied instead of being sent: a succeeded request of an
     # earlier run (`--reuse`), or the first copy of an identical request of the same run.
-    reused_from: Mapped[int | None] = mapped_column(Integer)
+    reused_from = Column(Integer)
 
 
 class RequestAttempt(Base):
@@ -237,20 +267,20 @@ class RequestAttempt(Base):
 
     __tablename__ = "request_attempts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    id = Column(Integer, primary_key=True)
+    request_id = Column(ForeignKey("requests.id"), index=True, nullable=False)
     # The job that carried the request then, and what became of it there.
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
-    status: Mapped[str] = mapped_column(String(20))
-    http_status: Mapped[int | None] = mapped_column(Integer)
-    error_code: Mapped[str | None] = mapped_column(String(200))
-    error_message: Mapped[str | None] = mapped_column(Text)
-    input_tokens: Mapped[int | None] = mapped_column(Integer)
-    output_tokens: Mapped[int | None] = mapped_column(Integer)
-    cost_usd: Mapped[float | None] = mapped_column(Double)
+    job_id = Column(ForeignKey("jobs.id"), nullable=False)
+    status = Column(String(20), nullable=False)
+    http_status = Column(Integer)
+    error_code = Column(String(200))
+    error_message = Column(Text)
+    input_tokens = Column(Integer)
+    output_tokens = Column(Integer)
+    cost_usd = Column(Double)
     # The retry job that took the request next.
-    retry_job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
-    recorded_at: Mapped[float] = mapped_column(Double)
+    retry_job_id = Column(ForeignKey("jobs.id"), nullable=False)
+    recorded_at = Column(Double, nullable=False)
 
 
 class JobParent(Base):
@@ -258,8 +288,8 @@ class JobParent(Base):
 
     __tablename__ = "job_parents"
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
-    parent_job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    job_id = Column(ForeignKey("jobs.id"), primary_key=True)
+    parent_job_id = Column(ForeignKey("jobs.id"), primary_key=True)
 
 
 def partial_indexes() -> tuple[Index, ...]:

@@ -58,9 +58,10 @@ def test_a_commands_help_loads_no_emulator_or_sdk(command: str) -> None:
     assert heavy_among(loaded, ("ledger.emulator", "openai", "anthropic")) == []
 
 
-def test_status_on_sqlite_loads_neither_postgresql_nor_the_build(tmp_path: Path) -> None:
-    """`ledger status` over a SQLite ledger reads the ledger only: SQLAlchemy's PostgreSQL
-    dialect (some 20 ms of start-up) and the build's modules stay unloaded."""
+def test_status_on_sqlite_loads_neither_the_orm_postgresql_nor_the_build(tmp_path: Path) -> None:
+    """`ledger status` over a SQLite ledger reads the ledger only: SQLAlchemy's ORM (the tables
+    are Core), its PostgreSQL dialect (some 20 ms of start-up) and the build's modules stay
+    unloaded."""
     subprocess.run(
         [sys.executable, "-c", "from cli import main; main()", "init"],
         cwd=tmp_path,
@@ -70,7 +71,12 @@ def test_status_on_sqlite_loads_neither_postgresql_nor_the_build(tmp_path: Path)
     )
     loaded = modules_loaded_by("status", cwd=tmp_path)
     assert "sqlalchemy" in loaded and "ledger.query.report" in loaded
-    unwanted = ("sqlalchemy.dialects.postgresql", "ledger.build", "ledger.emulator")
+    unwanted = (
+        "sqlalchemy.orm",
+        "sqlalchemy.dialects.postgresql",
+        "ledger.build",
+        "ledger.emulator",
+    )
     assert heavy_among(loaded, unwanted) == []
 
 
