@@ -50,7 +50,7 @@ from ledger.build.run_directory import (
     resolve_workdir,
     stale_staging_dirs,
 )
-from ledger.build.shards import ShardLimits, within_provider_limits
+from ledger.build.shard_limits import ShardLimits, within_provider_limits
 from ledger.build.streaming import SHARD_DIR, Built, SkipReporter, build_shards
 from ledger.build.targets import Target, common_endpoint, option_targets, target_parser
 from ledger.core.durable import write_durably

@@ -20,16 +20,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from ledger.build.bodies import BatchRequest, RowProblem
-
-# The limits a shard is cut to live beside this module; importers find them here too.
-from ledger.build.shard_limits import MAX_BYTES_PER_BATCH as MAX_BYTES_PER_BATCH
-from ledger.build.shard_limits import (
-    MAX_EMBEDDING_INPUTS_PER_BATCH as MAX_EMBEDDING_INPUTS_PER_BATCH,
-)
-from ledger.build.shard_limits import MAX_REQUESTS_PER_BATCH as MAX_REQUESTS_PER_BATCH
-from ledger.build.shard_limits import ShardLimits as ShardLimits
-from ledger.build.shard_limits import parse_size as parse_size
-from ledger.build.shard_limits import within_provider_limits as within_provider_limits
+from ledger.build.shard_limits import ShardLimits
 from ledger.core.durable import fsync_directory
 
 _PROVIDER = attrgetter("provider")

@@ -30,7 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from ledger.build.artifacts import put_shards
 from ledger.build.manifest import manifest_job, manifest_lock, replace_manifest
 from ledger.build.record import shard_job_fields
-from ledger.build.shards import Shard, ShardLimits, ShardSet, within_provider_limits
+from ledger.build.shard_limits import ShardLimits, within_provider_limits
+from ledger.build.shards import Shard, ShardSet
 from ledger.core.db import read_db_now
 from ledger.core.models import (
     OUTCOME_COLUMNS,

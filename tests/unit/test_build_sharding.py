@@ -14,7 +14,8 @@ from support.buildkit import prompts, query, shard_files, shard_lines, submit, w
 
 from cli import cli
 from ledger.build.bodies import BatchRequest
-from ledger.build.shards import ShardLimits, ShardSet, parse_size
+from ledger.build.shard_limits import ShardLimits, parse_size
+from ledger.build.shards import ShardSet
 from ledger.errors import InputError
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from adapters.openai.profiles import AZURE, GROQ, TOGETHER, XAI
 from adapters.registry import REGISTRY, batch_limits, get_provider, provider_names
-from ledger.build.shards import ShardLimits, within_provider_limits
+from ledger.build.shard_limits import ShardLimits, within_provider_limits
 from ledger.config import batch_provider, parse_config, provider_settings
 from ledger.errors import ConfigError
 

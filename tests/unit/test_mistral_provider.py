@@ -12,7 +12,7 @@ from adapters.mistral.batch import server_url
 from adapters.mistral.lines import MAX_BYTES, MAX_REQUESTS
 from adapters.registry import BUILT_INS, batch_limits, get_provider, request_rules
 from ledger.build.run import BuildOptions
-from ledger.build.shards import ShardLimits, within_provider_limits
+from ledger.build.shard_limits import ShardLimits, within_provider_limits
 from ledger.config import batch_provider, builtin_settings, parse_config, provider_settings
 from ledger.errors import InputError, MissingAPIKey
 

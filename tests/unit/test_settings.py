@@ -15,7 +15,7 @@ from support.buildkit import prompts, write_jsonl
 from cli import cli
 from ledger import settings
 from ledger.build.run import BuildOptions, build_fields
-from ledger.build.shards import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH
+from ledger.build.shard_limits import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH
 from ledger.config import load_config
 from ledger.core.store import DEFAULT_LEASE_SECONDS
 from ledger.errors import InputError
