@@ -329,19 +329,11 @@ def _move(connection: Any, run_id: int, job_id: int, custom_ids: list[str], now:
             ).where(ours),
         )
     )
+    # The row starts again: pending in the retry job, every outcome column the attempt kept
+    # emptied.
+    cleared = {**dict.fromkeys(OUTCOME_COLUMNS), "status": PENDING}
     moved = connection.execute(
-        update(Request)
-        .where(ours)
-        .values(
-            job_id=job_id,
-            status=PENDING,
-            http_status=None,
-            error_code=None,
-            error_message=None,
-            input_tokens=None,
-            output_tokens=None,
-            cost_usd=None,
-        )
+        update(Request).where(ours).values(job_id=job_id, **cleared)
     ).rowcount
     if moved != len(custom_ids):
         raise InputError(
