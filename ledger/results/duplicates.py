@@ -5,12 +5,14 @@ A duplicate's `requests` row names its first copy in `reused_from` and rides wit
 (`ledger.build.reuse`), but its custom_id is in no shard. So, when a job is normalized, two small
 hooks of `ledger.results.normalize` run:
 
+- `find_duplicates`, once the provider lines are parked: the run's duplicates of this job's
+  requests (one indexed query; none for most runs);
 - `answering_duplicates`, while the job's results file is written: each duplicate of a request
   in this job gets the first copy's result line, re-keyed to its own custom_id and line and
   carrying `reused_from`, written in input order (a results file stays sorted: `ledger results`
   merges files by their order);
-- in the job's closing transaction, `write_request_rows` (given the run) finds them again and
-  each duplicate's row takes its first copy's outcome, at cost 0.0 (the first copy paid), and
+- in the job's closing transaction, `write_request_rows` (given them) gives each duplicate's
+  row its first copy's outcome, at cost 0.0 (the first copy paid), and
   this job as its own (`ledger.results.request_rows.answer_duplicate_rows`).
 
 A retry never sends a duplicate (`ledger.results.retry_select`): when its first copy is sent again,
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from ledger.results.joinindex import JoinIndex
 from ledger.results.linekeys import LineKey, line_key
@@ -51,18 +53,14 @@ class Duplicate:
 
 @contextmanager
 def answering_duplicates(
-    engine: Engine, run_id: int, index: JoinIndex, write: Callable[[bytes], object]
+    duplicates: list[Duplicate], write: Callable[[bytes], object]
 ) -> Iterator[Callable[[bytes], object]]:
     """A `write` for the job's result lines (in input order) that also writes, in its place, a
-    line for each duplicate of a request of this job. Nothing to do (one indexed query) for
-    most runs: `write` itself is given back."""
-    with engine.connect() as connection:
-        duplicates = find_duplicates(connection, run_id, index)
+    line for each of the job's `duplicates`; with none (most runs), `write` itself."""
     if not duplicates:
         yield write
         return
-    duplicates.sort(key=lambda d: (d.line_number, d.custom_id))
-    copies = _Copies(duplicates, write)
+    copies = _Copies(sorted(duplicates, key=lambda d: (d.line_number, d.custom_id)), write)
     yield copies.write
     copies.finish()
 

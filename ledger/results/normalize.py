@@ -40,7 +40,7 @@ from ledger.core.models import Request
 from ledger.core.states import State
 from ledger.core.store import Lease, advance
 from ledger.errors import LedgerError
-from ledger.results.duplicates import answering_duplicates
+from ledger.results.duplicates import Duplicate, answering_duplicates, find_duplicates
 from ledger.results.jobcontext import JobContext, load_job
 from ledger.results.joinindex import InputRequest, JoinIndex
 from ledger.results.quarantine import Quarantine
@@ -145,11 +145,14 @@ def normalize_job(
                 raise
             _attach_request_rows(engine, index, job)
             quarantined = _park_provider_lines(index, job, scratch / "quarantine.jsonl")
+            # Found once: their lines go into the results, their rows into the transaction.
+            with engine.connect() as connection:
+                duplicates = find_duplicates(connection, job.run_id, index)
             with (
                 results_file(
                     store_for(engine), scratch, results_path if local else None
                 ) as results,
-                answering_duplicates(engine, job.run_id, index, results.write) as write,
+                answering_duplicates(duplicates, results.write) as write,
             ):
                 tally = _write_results(index, job, write)
             if local and quarantined:
@@ -174,7 +177,7 @@ def normalize_job(
             )
             if before_record is not None:
                 before_record()  # the crash-test hook: results written, nothing recorded yet
-            _record(engine, lease, job, index, summary)
+            _record(engine, lease, job, index, summary, duplicates)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return summary
@@ -330,7 +333,12 @@ def _write_results(index: JoinIndex, job: JobContext, write: Callable[[bytes], o
 
 
 def _record(
-    engine: Engine, lease: Lease, job: JobContext, index: JoinIndex, summary: NormalizeSummary
+    engine: Engine,
+    lease: Lease,
+    job: JobContext,
+    index: JoinIndex,
+    summary: NormalizeSummary,
+    duplicates: list[Duplicate],
 ) -> None:
     detail = {
         "counts": summary.counts,
@@ -354,4 +362,4 @@ def _record(
             output_tokens=summary.output_tokens,
             cost_usd=summary.cost_usd,
         )
-        write_request_rows(connection, index, job.job_id, job.end.unanswered(), job.run_id)
+        write_request_rows(connection, index, job.job_id, job.end.unanswered(), duplicates)

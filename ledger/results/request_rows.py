@@ -3,7 +3,7 @@ HTTP status, error, tokens and cost, in the job's one closing transaction (`norm
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, text, update
 from sqlalchemy.engine import Connection
 
 from ledger.core.models import COPY_OUTCOME_OF_SOURCE, OUTCOME_COLUMNS, Request
-from ledger.results.duplicates import Duplicate, find_duplicates
+from ledger.results.duplicates import Duplicate
 from ledger.results.joinindex import JoinIndex
 from ledger.results.schema import SUCCEEDED
 
@@ -25,11 +25,11 @@ def write_request_rows(
     index: JoinIndex,
     job_id: int,
     unanswered: tuple[str, dict[str, str | None]],
-    run_id: int | None = None,
+    duplicates: Sequence[Duplicate] = (),
 ) -> None:
     """Update the row of every input request in `index` for job `job_id`; a request no line
-    answered takes the `unanswered` status and error. With the job's `run_id`, the run's
-    within-run duplicates of these requests take their answers too (`submit --reuse`)."""
+    answered takes the `unanswered` status and error. The run's within-run `duplicates` of these
+    requests (`ledger.results.duplicates.find_duplicates`) take their answers too."""
     # The job's own rows keep their job_id: setting it anyway costs SQLite a foreign-key check
     # and an index update per row, half the transaction (bench/normalize.py). The rows a retry
     # took over are few: they are kept aside and updated after, in one pass over the index.
@@ -37,11 +37,12 @@ def write_request_rows(
     own = _request_updates(index, job_id, unanswered, taken_over)
     _execute_many(connection, _UPDATE_OWN_REQUEST, own)
     _execute_many(connection, _UPDATE_REQUEST, taken_over)
-    if run_id is not None:
-        answer_duplicate_rows(connection, job_id, find_duplicates(connection, run_id, index))
+    answer_duplicate_rows(connection, job_id, duplicates)
 
 
-def answer_duplicate_rows(connection: Connection, job_id: int, duplicates: list[Duplicate]) -> None:
+def answer_duplicate_rows(
+    connection: Connection, job_id: int, duplicates: Sequence[Duplicate]
+) -> None:
     """Each within-run duplicate's row takes its first copy's outcome (just written), at cost
     0.0 (the first copy paid), with this job as its own (`ledger.results.duplicates`)."""
     if not duplicates:
